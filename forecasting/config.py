@@ -1,0 +1,259 @@
+"""The YAML pipeline configuration: which series to fetch, their roles, preprocessing and model settings.
+
+Loading validates everything that can be checked without a network: unknown keys, types, lag and
+horizon values, duplicate names, unknown sources and source parameters, and LightGBM parameters.
+All problems are reported at once, each with its location in the file.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+
+from forecasting.errors import ConfigError
+from forecasting.sources import get_source, source_names
+from forecasting.sources.base import SourceParams
+from forecasting.validation import ExpectationSpec
+
+__all__ = [
+    "IngestSettings",
+    "ModelsConfig",
+    "PipelineConfig",
+    "PreprocessingConfig",
+    "SeriesConfig",
+    "StorageSettings",
+    "load_config",
+    "parse_config",
+]
+
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Strict):
+    # relative change below which a re-downloaded value counts as unchanged (float noise, not a revision)
+    revision_tolerance: float = Field(default=1e-9, ge=0)
+
+
+class IngestSettings(_Strict):
+    retries: Annotated[StrictInt, Field(ge=0)] = 2
+    retry_backoff_seconds: float = Field(default=5.0, ge=0)
+
+
+class SeriesConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
+    source: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    role: Literal["target", "feature"] = "target"
+    frequency: str | None = None
+    unit: str | None = None
+    missing_values: Literal["error", "drop"] = "error"
+    revision_tolerance: float | None = Field(default=None, ge=0)
+    expectations: list[ExpectationSpec] = Field(default_factory=list)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value not in source_names():
+            raise ValueError(f"unknown source {value!r}; known sources: {', '.join(source_names())}")
+        return value
+
+    @field_validator("frequency")
+    @classmethod
+    def _pandas_frequency(cls, value: str | None) -> str | None:
+        if value is not None:
+            from pandas.tseries.frequencies import to_offset
+
+            try:
+                to_offset(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')") from None
+        return value
+
+    def source_params(self) -> SourceParams:
+        """The parameters parsed by the source's own model (already checked when the config loaded)."""
+        return get_source(self.source).params_model.model_validate(self.params)
+
+
+class PreprocessingConfig(_Strict):
+    horizon: Annotated[StrictInt, Field(ge=1)] = 1
+    target_lags: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    feature_lags: list[PositiveInt] = Field(default_factory=list)
+
+    @field_validator("target_lags", "feature_lags")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("lags must not repeat")
+        return sorted(value)
+
+
+@functools.cache
+def _lightgbm_parameter_names() -> frozenset[str]:
+    import lightgbm
+
+    names = set(lightgbm.LGBMRegressor().get_params())
+    # LGBMRegressor forwards unknown keyword arguments to the booster, so native parameter names and
+    # their aliases are accepted too; LightGBM's own library lists them.
+    aliases = getattr(getattr(lightgbm.basic, "_ConfigAliases", None), "_get_all_param_aliases", None)
+    if aliases is not None:
+        for canonical, alias_list in aliases().items():
+            names.add(canonical)
+            names.update(alias_list)
+    return frozenset(names)
+
+
+class ModelsConfig(_Strict):
+    lightgbm: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("lightgbm")
+    @classmethod
+    def _lightgbm_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - _lightgbm_parameter_names())
+        if unknown:
+            raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
+        return value
+
+
+class PipelineConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+    description: str | None = None
+    schedule: str | None = None
+    series: list[SeriesConfig] = Field(min_length=1)
+    preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    @model_validator(mode="after")
+    def _unique_names_and_a_target(self) -> PipelineConfig:
+        seen: dict[str, int] = {}
+        for index, series in enumerate(self.series):
+            if series.name in seen:
+                raise ValueError(
+                    f"duplicate series name {series.name!r} (series[{seen[series.name]}] and series[{index}])"
+                )
+            seen[series.name] = index
+        if not any(s.role == "target" for s in self.series):
+            raise ValueError("no series has role 'target': at least one series must be forecast")
+        return self
+
+    def select(self, names: list[str] | None) -> list[SeriesConfig]:
+        """The configured series, or only ``names`` (each must exist)."""
+        if not names:
+            return list(self.series)
+        by_name = {s.name: s for s in self.series}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ConfigError(f"series not in config {self.name!r}: {', '.join(missing)}")
+        return [by_name[n] for n in names]
+
+    def tolerance(self, series: SeriesConfig) -> float:
+        if series.revision_tolerance is not None:
+            return series.revision_tolerance
+        return self.storage.revision_tolerance
+
+
+def _location(loc: tuple, raw: dict) -> str:
+    parts: list[str] = []
+    series = raw.get("series") if isinstance(raw, dict) else None
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if i > 0 and loc[i - 1] == "series" and isinstance(series, list) and item < len(series):
+                entry = series[item]
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    label += f" ({entry['name']})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "config"
+
+
+def _messages(error: ValidationError, raw: dict, prefix: tuple = ()) -> list[str]:
+    out = []
+    for item in error.errors():
+        loc = _location(prefix + tuple(item["loc"]), raw)
+        if item["type"] == "extra_forbidden":
+            out.append(f"{loc}: unknown key")
+        elif item["type"] == "missing":
+            out.append(f"{loc}: required key is missing")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            out.append(f"{loc}: {message}")
+    return out
+
+
+def _source_param_messages(raw: dict) -> list[str]:
+    problems: list[str] = []
+    series = raw.get("series") if isinstance(raw, dict) else None
+    if not isinstance(series, list):
+        return problems
+    for index, entry in enumerate(series):
+        if not isinstance(entry, dict) or entry.get("source") not in source_names():
+            continue
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            continue
+        try:
+            get_source(entry["source"]).params_model.model_validate(params)
+        except ValidationError as exc:
+            problems.extend(_messages(exc, raw, prefix=("series", index, "params")))
+    return problems
+
+
+def _prepare_source_params(raw: dict, base_dir: Path) -> dict:
+    """Let each source adjust its raw parameters (CSV paths become relative to the config file)."""
+    series = raw.get("series")
+    if not isinstance(series, list):
+        return raw
+    prepared = []
+    for entry in series:
+        if isinstance(entry, dict) and entry.get("source") in source_names() and isinstance(entry.get("params"), dict):
+            params = get_source(entry["source"]).prepare_params(entry["params"], base_dir=base_dir)
+            entry = {**entry, "params": params}
+        prepared.append(entry)
+    return {**raw, "series": prepared}
+
+
+def parse_config(raw: Any, *, origin: str = "config", base_dir: Path | None = None) -> PipelineConfig:
+    """Validate an already-parsed YAML document; raises ConfigError listing every problem.
+
+    ``base_dir`` is where relative file paths in source parameters are resolved from (default: cwd).
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = _prepare_source_params(raw, base_dir or Path.cwd())
+    problems: list[str] = []
+    config = None
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_messages(exc, raw))
+    problems.extend(_source_param_messages(raw))
+    if problems:
+        listing = "\n  - ".join(problems)
+        raise ConfigError(f"{origin}: {len(problems)} problem(s) in the configuration:\n  - {listing}")
+    assert config is not None
+    return config
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a YAML pipeline configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_config(raw, origin=str(path), base_dir=path.resolve().parent)

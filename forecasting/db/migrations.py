@@ -1,0 +1,113 @@
+"""Apply the ordered SQL files in ``sql/migrations`` once each, recording them in ``schema_migrations``.
+
+Each file runs in its own transaction together with its bookkeeping row, so a failing migration leaves
+no trace. A session advisory lock serialises concurrent upgrades (two Airflow tasks starting at once).
+An applied file whose content changed afterwards is an error: history must not be rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+__all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
+
+_log = logging.getLogger(__name__)
+
+_FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_UPGRADE_LOCK_KEY = 0x66_6F_72_65_63_61  # arbitrary constant: "foreca"
+
+_BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     text PRIMARY KEY,
+    name        text NOT NULL,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def migrations_dir() -> Path:
+    """``$FORECASTING_SQL_DIR/migrations`` if set, else ``sql/migrations`` of the source checkout."""
+    configured = os.environ.get("FORECASTING_SQL_DIR")
+    root = Path(configured) if configured else Path(__file__).resolve().parents[2] / "sql"
+    return root / "migrations"
+
+
+def discover_migrations(directory: Path | None = None) -> list[Migration]:
+    directory = directory or migrations_dir()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"migrations folder not found: {directory} (set FORECASTING_SQL_DIR)")
+    found = []
+    for path in sorted(directory.iterdir()):
+        match = _FILE_RE.match(path.name)
+        if match:
+            found.append(Migration(version=match.group(1), name=match.group(2), path=path))
+        elif path.suffix == ".sql":
+            raise ValueError(f"migration file name must look like 0001_name.sql: {path.name}")
+    return found
+
+
+def _applied(conn: psycopg.Connection) -> dict[str, str]:
+    conn.execute(_BOOKKEEPING)
+    return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+
+
+def pending_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
+    applied = _applied(conn)
+    pending = []
+    for migration in discover_migrations(directory):
+        recorded = applied.get(migration.version)
+        if recorded is None:
+            pending.append(migration)
+        elif recorded != migration.checksum:
+            raise RuntimeError(
+                f"migration {migration.path.name} was changed after it was applied "
+                "(checksum differs); add a new migration instead of editing an applied one"
+            )
+    return pending
+
+
+def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
+    """Bring the schema up to date; returns the file names applied (empty when already current)."""
+    was_autocommit = conn.autocommit
+    if not was_autocommit:
+        conn.commit()
+        conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(%s)", (_UPGRADE_LOCK_KEY,))
+    try:
+        applied = []
+        for migration in pending_migrations(conn, directory):
+            with conn.transaction():
+                conn.execute(migration.sql)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            _log.info("applied migration %s", migration.path.name)
+            applied.append(migration.path.name)
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK_KEY,))
+        conn.autocommit = was_autocommit

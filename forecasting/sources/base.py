@@ -1,0 +1,96 @@
+"""The contract every source fulfils: parameters in, one canonical (ts, value) frame out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "TS",
+    "VALUE",
+    "SourceParams",
+    "SeriesSource",
+    "FetchResult",
+    "ValueBounds",
+    "infer_frequency",
+    "to_canonical",
+]
+
+TS = "ts"
+VALUE = "value"
+
+
+class SourceParams(BaseModel):
+    """Base for each source's parameter model: unknown keys are configuration errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ValueBounds:
+    """Plausible value range of a source, checked by validation before anything is stored."""
+
+    min_value: float | None = None
+    max_value: float | None = None
+    strict_min: bool = False  # prices must be > 0, volumes >= 0
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One downloaded series.
+
+    ``frame`` has columns ``ts`` (naive UTC datetime64) and ``value``; rows sorted by ts. Values are
+    left as the source delivered them (validation, not the source, decides whether they are numeric).
+    """
+
+    frame: pd.DataFrame
+    frequency: str | None = None
+    unit: str | None = None
+
+
+class SeriesSource:
+    """A registered source. Subclasses set ``name`` and ``params_model`` and implement ``fetch``."""
+
+    name: ClassVar[str]
+    params_model: ClassVar[type[SourceParams]]
+
+    def fetch(self, params: SourceParams, *, series: str) -> FetchResult:
+        raise NotImplementedError
+
+    def bounds(self, params: SourceParams) -> ValueBounds:
+        return ValueBounds()
+
+    def prepare_params(self, params: dict, *, base_dir: Path) -> dict:
+        """Adjust raw config parameters before validation (e.g. make file paths config-relative)."""
+        return params
+
+
+def to_canonical(timestamps: pd.Series | pd.Index, values: pd.Series | pd.Index) -> pd.DataFrame:
+    """Build the canonical frame: timestamps as naive UTC (tz-aware ones converted), sorted.
+
+    Unparseable timestamps become NaT so validation can report them rather than the source crashing.
+    """
+    ts = pd.to_datetime(pd.Series(timestamps), errors="coerce")
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    ts = ts.astype("datetime64[ns]")
+    frame = pd.DataFrame({TS: ts.to_numpy(), VALUE: pd.Series(values).to_numpy()})
+    return frame.sort_values(TS, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def infer_frequency(timestamps: pd.Series) -> str | None:
+    """The pandas frequency alias of regularly spaced timestamps, or None when irregular or too short."""
+    clean = pd.DatetimeIndex(timestamps.dropna().drop_duplicates().sort_values())
+    if len(clean) < 3:
+        return None
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            offset = pd.infer_freq(clean)
+    except (TypeError, ValueError):
+        return None
+    # pandas 3 returns an offset object (a string before); store the alias
+    return getattr(offset, "freqstr", offset)

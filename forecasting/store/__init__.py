@@ -1,0 +1,1 @@
+"""PostgreSQL store: writers (version-aware upsert, quarantine, run lineage) and selectors (reads)."""

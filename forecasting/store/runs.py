@@ -1,0 +1,109 @@
+"""Lineage of ingest runs: one row per run, one row per series outcome, and quarantined batches."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+
+__all__ = ["SeriesRecord", "ingest_results_insert", "ingest_run_finish", "ingest_run_start", "quarantine_insert"]
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    """The outcome of one series in one ingest run, as stored in ``ingest_results``."""
+
+    source: str
+    series_name: str
+    outcome: str
+    series_id: int | None = None
+    version_id: int | None = None
+    n_rows: int | None = None
+    n_added: int = 0
+    n_changed: int = 0
+    n_removed: int = 0
+    error: str | None = None
+    retryable: bool | None = None
+    duration_ms: int | None = None
+
+
+def ingest_run_start(
+    conn: psycopg.Connection, *, config_name: str | None, config_path: str | None, triggered_by: str = "cli"
+) -> int:
+    with conn.transaction():
+        return conn.execute(
+            "INSERT INTO ingest_runs (config_name, config_path, triggered_by) VALUES (%s, %s, %s) "
+            "RETURNING ingest_run_id",
+            (config_name, config_path, triggered_by),
+        ).fetchone()[0]
+
+
+def ingest_run_finish(conn: psycopg.Connection, *, ingest_run_id: int, n_series: int, n_failed: int) -> None:
+    with conn.transaction():
+        conn.execute(
+            "UPDATE ingest_runs SET status = %s, n_series = %s, n_failed = %s, finished_at = now() "
+            "WHERE ingest_run_id = %s",
+            ("failed" if n_failed else "succeeded", n_series, n_failed, ingest_run_id),
+        )
+
+
+def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]) -> None:
+    """Record per-series outcomes in one statement; re-recording a series in the same run replaces it."""
+    if not records:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ingest_results (ingest_run_id, source, series_name, series_id, outcome, version_id, "
+            "n_rows, n_added, n_changed, n_removed, error, retryable, duration_ms) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (ingest_run_id, source, series_name) DO UPDATE SET series_id = EXCLUDED.series_id, "
+            "outcome = EXCLUDED.outcome, version_id = EXCLUDED.version_id, n_rows = EXCLUDED.n_rows, "
+            "n_added = EXCLUDED.n_added, n_changed = EXCLUDED.n_changed, n_removed = EXCLUDED.n_removed, "
+            "error = EXCLUDED.error, retryable = EXCLUDED.retryable, duration_ms = EXCLUDED.duration_ms",
+            [
+                (ingest_run_id, r.source, r.series_name, r.series_id, r.outcome, r.version_id, r.n_rows,
+                 r.n_added, r.n_changed, r.n_removed, r.error, r.retryable, r.duration_ms)
+                for r in records
+            ],
+        )
+
+
+def _json_cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_cell(value.item())
+    if isinstance(value, float | int | str | bool):
+        return value
+    return str(value)
+
+
+def _batch_json(frame: pd.DataFrame) -> str:
+    records = [{col: _json_cell(val) for col, val in zip(frame.columns, row, strict=True)}
+               for row in frame.itertuples(index=False, name=None)]
+    return json.dumps(records)
+
+
+def quarantine_insert(
+    conn: psycopg.Connection, *, source: str, series_name: str, series_id: int | None, ingest_run_id: int | None,
+    reason: str, failed_expectations: list[dict], validation_result: dict | None, batch: pd.DataFrame,
+) -> int:
+    """Keep a rejected batch with the reasons; stored series data is not touched."""
+    with conn.transaction():
+        return conn.execute(
+            "INSERT INTO quarantine (series_id, source, series_name, ingest_run_id, reason, failed_expectations, "
+            "validation_result, row_count, batch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING quarantine_id",
+            (
+                series_id, source, series_name, ingest_run_id, reason,
+                json.dumps(failed_expectations, default=str),
+                json.dumps(validation_result, default=str) if validation_result is not None else None,
+                len(batch), _batch_json(batch),
+            ),
+        ).fetchone()[0]

@@ -1,0 +1,246 @@
+"""Version-aware upsert of one series: one transaction, one advisory lock, bulk COPY of the rows it needs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from forecasting.errors import StoreError
+from forecasting.sources.base import TS, VALUE
+from forecasting.store.diff import Outcome, VersionDiff, diff_versions, download_sha256
+
+__all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "series_ensure", "series_upsert"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_RTOL = 1e-9
+
+_COPY_SQL = "COPY observations (series_id, ts, value, valid_from, ingest_run_id) FROM STDIN"
+
+
+@dataclass(frozen=True)
+class SeriesMeta:
+    """Identity and description of a series as the configuration and its source define it."""
+
+    source: str
+    name: str
+    params: dict = field(default_factory=dict)
+    frequency: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    outcome: Outcome
+    series_id: int
+    version_id: int
+    version_no: int
+    n_rows: int          # rows in the current version after the write
+    n_added: int = 0
+    n_changed: int = 0
+    n_removed: int = 0
+    n_written: int = 0   # observation rows inserted by this call
+
+
+@dataclass(frozen=True)
+class _Current:
+    version_id: int
+    version_no: int
+    download_sha256: str
+    row_count: int
+
+
+def _frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
+    """Microsecond timestamps and float values; refuses frames that break the storage contract."""
+    if list(frame.columns[:2]) != [TS, VALUE]:
+        raise StoreError(f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}")
+    # PostgreSQL timestamps have microsecond resolution; compare in the unit that is stored
+    ts = frame[TS].to_numpy(dtype="datetime64[us]").astype("int64")
+    try:
+        values = frame[VALUE].to_numpy(dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"series {series!r}: field 'value' is not numeric ({exc})") from exc
+    if np.isnan(values).any() or np.isinf(values).any():
+        raise StoreError(f"series {series!r}: field 'value' holds NaN or infinite values")
+    if len(ts) > 1 and not (np.diff(ts) > 0).all():
+        raise StoreError(f"series {series!r}: field 'ts' must be strictly increasing (sorted, no duplicates)")
+    return ts, values
+
+
+def series_ensure(conn: psycopg.Connection, meta: SeriesMeta) -> int:
+    """Return the series id, creating the row or refreshing its description when it changed."""
+    params = json.dumps(meta.params, sort_keys=True, default=str)
+    row = conn.execute(
+        "SELECT series_id, params, frequency, unit FROM series WHERE source = %s AND name = %s",
+        (meta.source, meta.name),
+    ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "INSERT INTO series (source, name, params, frequency, unit) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (source, name) DO NOTHING RETURNING series_id, params, frequency, unit",
+            (meta.source, meta.name, params, meta.frequency, meta.unit),
+        ).fetchone()
+        if row is None:  # a concurrent writer created it between our SELECT and INSERT
+            return series_ensure(conn, meta)
+        return row[0]
+    series_id, stored_params, frequency, unit = row
+    if (stored_params, frequency, unit) != (json.loads(params), meta.frequency, meta.unit):
+        conn.execute(
+            "UPDATE series SET params = %s, frequency = %s, unit = %s, updated_at = now() WHERE series_id = %s",
+            (params, meta.frequency, meta.unit, series_id),
+        )
+    return series_id
+
+
+def _lock_series(conn: psycopg.Connection, series_id: int) -> None:
+    # held until commit/rollback: concurrent upserts of one series run one after the other
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('forecasting.series', %s))", (series_id,))
+
+
+def _current_version(conn: psycopg.Connection, series_id: int) -> _Current | None:
+    row = conn.execute(
+        "SELECT version_id, version_no, download_sha256, row_count FROM series_versions "
+        "WHERE series_id = %s AND is_current",
+        (series_id,),
+    ).fetchone()
+    return _Current(*row) if row else None
+
+
+def _current_rows(conn: psycopg.Connection, series_id: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = conn.execute(
+        "SELECT (extract(epoch FROM ts) * 1000000)::bigint, value FROM observations "
+        "WHERE series_id = %s AND valid_to IS NULL ORDER BY ts",
+        (series_id,),
+    ).fetchall()
+    if not rows:
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="float64")
+    ts, values = zip(*rows, strict=True)
+    return np.asarray(ts, dtype="int64"), np.asarray(values, dtype="float64")
+
+
+def _copy_rows(
+    conn: psycopg.Connection, *, series_id: int, ts: np.ndarray, values: np.ndarray, valid_from: int,
+    ingest_run_id: int | None,
+) -> int:
+    if len(ts) == 0:
+        return 0
+    stamps = ts.astype("datetime64[us]").tolist()
+    with conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+        for stamp, value in zip(stamps, values.tolist(), strict=True):
+            copy.write_row((series_id, stamp, value, valid_from, ingest_run_id))
+    return len(ts)
+
+
+def _insert_version(
+    conn: psycopg.Connection, *, series_id: int, version_no: int, reason: str, parent_id: int | None,
+    diff: VersionDiff, row_count: int, first_ts: np.ndarray, last_ts: np.ndarray, sha: str, meta: SeriesMeta,
+    ingest_run_id: int | None,
+) -> int:
+    return conn.execute(
+        "INSERT INTO series_versions (series_id, version_no, reason, is_current, parent_version_id, n_changed, "
+        "n_added, n_removed, row_count, first_ts, last_ts, download_sha256, source_params, ingest_run_id) "
+        "VALUES (%s, %s, %s, true, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version_id",
+        (
+            series_id, version_no, reason, parent_id,
+            diff.n_changed if reason == "revised" else 0,
+            diff.n_added if reason == "revised" else 0,
+            diff.n_removed, row_count, first_ts.item(), last_ts.item(), sha,
+            json.dumps(meta.params, sort_keys=True, default=str), ingest_run_id,
+        ),
+    ).fetchone()[0]
+
+
+def _write_initial(conn, *, series_id, meta, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
+    version_id = _insert_version(
+        conn, series_id=series_id, version_no=1, reason="initial", parent_id=None, diff=diff,
+        row_count=len(ts), first_ts=ts[:1].astype("datetime64[us]")[0],
+        last_ts=ts[-1:].astype("datetime64[us]")[0], sha=sha, meta=meta, ingest_run_id=ingest_run_id,
+    )
+    written = _copy_rows(conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id)
+    return UpsertResult(Outcome.INITIAL, series_id, version_id, 1, len(ts), n_added=len(ts), n_written=written)
+
+
+def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
+    added = diff.added_new
+    written = _copy_rows(
+        conn, series_id=series_id, ts=ts[added], values=values[added], valid_from=current.version_no,
+        ingest_run_id=ingest_run_id,
+    )
+    conn.execute(
+        "UPDATE series_versions SET row_count = row_count + %s, n_extended = n_extended + %s, last_ts = %s, "
+        "download_sha256 = %s WHERE version_id = %s",
+        (written, written, ts[-1:].astype("datetime64[us]")[0].item(), sha, current.version_id),
+    )
+    return UpsertResult(
+        Outcome.EXTENDED, series_id, current.version_id, current.version_no, current.row_count + written,
+        n_added=written, n_written=written,
+    )
+
+
+def _write_revision(conn, *, series_id, meta, current, old_ts, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
+    new_no = current.version_no + 1
+    conn.execute(
+        "UPDATE series_versions SET is_current = false, superseded_at = now() WHERE version_id = %s",
+        (current.version_id,),
+    )
+    version_id = _insert_version(
+        conn, series_id=series_id, version_no=new_no, reason="revised", parent_id=current.version_id, diff=diff,
+        row_count=len(ts), first_ts=ts[:1].astype("datetime64[us]")[0],
+        last_ts=ts[-1:].astype("datetime64[us]")[0], sha=sha, meta=meta, ingest_run_id=ingest_run_id,
+    )
+    closing = np.concatenate([old_ts[diff.changed_old], old_ts[diff.removed_old]]).astype("datetime64[us]")
+    if len(closing):
+        conn.execute(
+            "UPDATE observations SET valid_to = %s WHERE series_id = %s AND valid_to IS NULL AND ts = ANY(%s)",
+            (new_no, series_id, closing.tolist()),
+        )
+    inserting = np.sort(np.concatenate([diff.changed_new, diff.added_new]))
+    written = _copy_rows(
+        conn, series_id=series_id, ts=ts[inserting], values=values[inserting], valid_from=new_no,
+        ingest_run_id=ingest_run_id,
+    )
+    return UpsertResult(
+        Outcome.REVISED, series_id, version_id, new_no, len(ts), n_added=diff.n_added,
+        n_changed=diff.n_changed, n_removed=diff.n_removed, n_written=written,
+    )
+
+
+def series_upsert(
+    conn: psycopg.Connection, *, meta: SeriesMeta, frame: pd.DataFrame, ingest_run_id: int | None = None,
+    rtol: float = DEFAULT_RTOL,
+) -> UpsertResult:
+    """Store a validated download of one series, creating a new version only when history changed.
+
+    Runs in its own transaction (a savepoint when the caller already holds one) under a per-series
+    advisory lock: either everything below is written or nothing is.
+    """
+    ts, values = _frame_arrays(frame, meta.name)
+    if len(ts) == 0:
+        raise StoreError(f"series {meta.name!r}: refusing to store an empty download")
+    sha = download_sha256(ts, values)
+    with conn.transaction():
+        series_id = series_ensure(conn, meta)
+        _lock_series(conn, series_id)
+        current = _current_version(conn, series_id)
+        if current is not None and current.download_sha256 == sha:
+            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
+        old_ts, old_values = _current_rows(conn, series_id) if current else (np.empty(0, "int64"), np.empty(0))
+        diff = diff_versions(old_ts, old_values, ts, values, rtol=rtol)
+        common = {"series_id": series_id, "ts": ts, "values": values, "sha": sha, "diff": diff,
+                  "ingest_run_id": ingest_run_id}
+        if diff.outcome is Outcome.INITIAL:
+            return _write_initial(conn, meta=meta, **common)
+        if diff.outcome is Outcome.EXTENDED:
+            return _write_extension(conn, current=current, **common)
+        if diff.outcome is Outcome.UNCHANGED:
+            # equal within tolerance: remember this download so the next identical one takes the fast path
+            conn.execute(
+                "UPDATE series_versions SET download_sha256 = %s WHERE version_id = %s", (sha, current.version_id)
+            )
+            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
+        return _write_revision(conn, meta=meta, current=current, old_ts=old_ts, **common)
