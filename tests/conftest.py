@@ -60,4 +60,6 @@ def make_series(n: int = 20, *, start: str = "2024-01-01", freq: str = "D", seed
     """A seeded canonical frame (ts, value) with positive values."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range(start, periods=n, freq=freq)
-    return pd.DataFrame({"ts": ts.astype("datetime64[ns]"), "value": 50 + rng.normal(0, 5, n).cumsum().round(3)})
+    return pd.DataFrame(
+        {"ts": ts.astype("datetime64[ns]"), "value": 50 + rng.normal(0, 5, n).cumsum().round(3)}
+    )

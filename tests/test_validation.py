@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from forecasting.validation import (
     check_expectation_specs,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = ValueBounds(min_value=0, max_value=100)
 NO_BOUNDS = ValueBounds()
 NOT_NULL = "expect_column_values_to_not_be_null"
@@ -304,6 +306,8 @@ def test_validation_leaves_the_frame_untouched(validator: FrameValidator) -> Non
 def test_importing_the_module_does_not_import_gx() -> None:
     # GX costs seconds to import; DAG parsing and config checks without extras must not pay for it.
     code = "import sys, forecasting.validation; print('great_expectations' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
 
     assert result.stdout.strip() == "False"

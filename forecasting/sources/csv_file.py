@@ -34,7 +34,7 @@ class CsvParams(SourceParams):
     date_format: str | None = None
     filter_column: str | None = None
     filter_value: str | int | float | None = None
-    timezone: str | None = None        # timezone of naive timestamps in the file; stored as UTC
+    timezone: str | None = None  # timezone of naive timestamps in the file; stored as UTC
     separator: str = ","
     min_value: float | None = None
     max_value: float | None = None
@@ -84,19 +84,24 @@ class CsvSource(SeriesSource):
 
     def fetch(self, params: CsvParams, *, series: str) -> FetchResult:
         data = _read(params, series)
-        wanted = [params.timestamp_column, params.value_column] + ([params.filter_column] if params.filter_column else [])
+        wanted = [params.timestamp_column, params.value_column] + (
+            [params.filter_column] if params.filter_column else []
+        )
         missing = [c for c in wanted if c not in data.columns]
         if missing:
             raise PermanentSourceError(
                 f"column(s) {', '.join(map(repr, missing))} not in {params.path} "
-                f"(columns: {', '.join(map(str, data.columns))})", series=series, source="csv",
+                f"(columns: {', '.join(map(str, data.columns))})",
+                series=series,
+                source="csv",
             )
         if params.filter_column:
             data = data[data[params.filter_column].astype(str) == str(params.filter_value)]
             if data.empty:
                 raise PermanentSourceError(
                     f"no rows in {params.path} where {params.filter_column} == {params.filter_value!r}",
-                    series=series, source="csv",
+                    series=series,
+                    source="csv",
                 )
         frame = to_canonical(_timestamps(data[params.timestamp_column], params), data[params.value_column])
         return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))

@@ -76,9 +76,15 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
     """pandas' frequency alias of regular timestamps ("W-SUN", "D", "MS", ...), or None."""
     index = pd.DatetimeIndex(timestamps)
     try:
-        return pd.infer_freq(index)
+        try:
+            # pandas 3.1 warns that infer_freq will return an offset; opt in and read its alias.
+            with pd.option_context("future.infer_freq_returns_offset", True):
+                freq = pd.infer_freq(index)
+        except pd.errors.OptionError:  # older pandas: a string already
+            freq = pd.infer_freq(index)
     except (TypeError, ValueError):  # fewer than three points, or NaT
         return None
+    return freq if freq is None or isinstance(freq, str) else freq.freqstr
 
 
 class GoogleTrendsSource(SeriesSource):

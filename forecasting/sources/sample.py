@@ -13,10 +13,18 @@ __all__ = ["SampleParams", "SampleSource"]
 
 # macrodata: US quarterly macro series 1959Q1-2009Q3. Units from the statsmodels documentation.
 _MACRO_UNITS = {
-    "realgdp": "billions of chained 2005 USD", "realcons": "billions of chained 2005 USD",
-    "realinv": "billions of chained 2005 USD", "realgovt": "billions of chained 2005 USD",
-    "realdpi": "billions of chained 2005 USD", "cpi": "index 1982-84=100", "m1": "billions of USD",
-    "tbilrate": "percent", "unemp": "percent", "pop": "millions", "infl": "percent", "realint": "percent",
+    "realgdp": "billions of chained 2005 USD",
+    "realcons": "billions of chained 2005 USD",
+    "realinv": "billions of chained 2005 USD",
+    "realgovt": "billions of chained 2005 USD",
+    "realdpi": "billions of chained 2005 USD",
+    "cpi": "index 1982-84=100",
+    "m1": "billions of USD",
+    "tbilrate": "percent",
+    "unemp": "percent",
+    "pop": "millions",
+    "infl": "percent",
+    "realint": "percent",
 }
 _MACRO_NON_NEGATIVE = {"tbilrate", "unemp"}
 _MACRO_SIGNED = {"infl", "realint"}
@@ -47,7 +55,9 @@ def _macrodata(column: str) -> tuple[pd.Series, str, str]:
     import statsmodels.api as sm
 
     data = sm.datasets.macrodata.load_pandas().data
-    periods = pd.PeriodIndex.from_fields(year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q")
+    periods = pd.PeriodIndex.from_fields(
+        year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q"
+    )
     return pd.Series(data[column].to_numpy(), index=periods.to_timestamp()), "QS-JAN", _MACRO_UNITS[column]
 
 

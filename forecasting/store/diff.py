@@ -23,10 +23,10 @@ class VersionDiff:
     """Index arrays into the stored (old) and downloaded (new) arrays, both sorted by timestamp."""
 
     outcome: Outcome
-    added_new: np.ndarray      # positions in new of timestamps absent from old
-    changed_old: np.ndarray    # positions in old whose value changed beyond tolerance
-    changed_new: np.ndarray    # the matching positions in new
-    removed_old: np.ndarray    # positions in old of timestamps absent from new
+    added_new: np.ndarray  # positions in new of timestamps absent from old
+    changed_old: np.ndarray  # positions in old whose value changed beyond tolerance
+    changed_new: np.ndarray  # the matching positions in new
+    removed_old: np.ndarray  # positions in old of timestamps absent from new
 
     @property
     def n_added(self) -> int:
@@ -84,4 +84,6 @@ def diff_versions(
             outcome = Outcome.REVISED
     else:
         outcome = Outcome.REVISED
-    return VersionDiff(outcome, added_new, changed_old.astype(np.intp), changed_new.astype(np.intp), removed_old)
+    return VersionDiff(
+        outcome, added_new, changed_old.astype(np.intp), changed_new.astype(np.intp), removed_old
+    )

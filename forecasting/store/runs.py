@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
-__all__ = ["SeriesRecord", "ingest_results_insert", "ingest_run_finish", "ingest_run_start", "quarantine_insert"]
+__all__ = [
+    "SeriesRecord",
+    "ingest_results_insert",
+    "ingest_run_finish",
+    "ingest_run_start",
+    "quarantine_insert",
+]
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,9 @@ def ingest_run_finish(conn: psycopg.Connection, *, ingest_run_id: int, n_series:
         )
 
 
-def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]) -> None:
+def ingest_results_insert(
+    conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]
+) -> None:
     """Record per-series outcomes in one statement; re-recording a series in the same run replaces it."""
     if not records:
         return
@@ -65,8 +73,21 @@ def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, recor
             "n_added = EXCLUDED.n_added, n_changed = EXCLUDED.n_changed, n_removed = EXCLUDED.n_removed, "
             "error = EXCLUDED.error, retryable = EXCLUDED.retryable, duration_ms = EXCLUDED.duration_ms",
             [
-                (ingest_run_id, r.source, r.series_name, r.series_id, r.outcome, r.version_id, r.n_rows,
-                 r.n_added, r.n_changed, r.n_removed, r.error, r.retryable, r.duration_ms)
+                (
+                    ingest_run_id,
+                    r.source,
+                    r.series_name,
+                    r.series_id,
+                    r.outcome,
+                    r.version_id,
+                    r.n_rows,
+                    r.n_added,
+                    r.n_changed,
+                    r.n_removed,
+                    r.error,
+                    r.retryable,
+                    r.duration_ms,
+                )
                 for r in records
             ],
         )
@@ -85,14 +106,24 @@ def _json_cell(value: object) -> object:
 
 
 def _batch_json(frame: pd.DataFrame) -> str:
-    records = [{col: _json_cell(val) for col, val in zip(frame.columns, row, strict=True)}
-               for row in frame.itertuples(index=False, name=None)]
+    records = [
+        {col: _json_cell(val) for col, val in zip(frame.columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
     return json.dumps(records)
 
 
 def quarantine_insert(
-    conn: psycopg.Connection, *, source: str, series_name: str, series_id: int | None, ingest_run_id: int | None,
-    reason: str, failed_expectations: list[dict], validation_result: dict | None, batch: pd.DataFrame,
+    conn: psycopg.Connection,
+    *,
+    source: str,
+    series_name: str,
+    series_id: int | None,
+    ingest_run_id: int | None,
+    reason: str,
+    failed_expectations: list[dict],
+    validation_result: dict | None,
+    batch: pd.DataFrame,
 ) -> int:
     """Keep a rejected batch with the reasons; stored series data is not touched."""
     with conn.transaction():
@@ -101,9 +132,14 @@ def quarantine_insert(
             "validation_result, row_count, batch) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING quarantine_id",
             (
-                series_id, source, series_name, ingest_run_id, reason,
+                series_id,
+                source,
+                series_name,
+                ingest_run_id,
+                reason,
                 json.dumps(failed_expectations, default=str),
                 json.dumps(validation_result, default=str) if validation_result is not None else None,
-                len(batch), _batch_json(batch),
+                len(batch),
+                _batch_json(batch),
             ),
         ).fetchone()[0]

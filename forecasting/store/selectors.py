@@ -35,7 +35,11 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def series_read(
-    conn: psycopg.Connection, *, name: str, source: str | None = None, version: int | None = None,
+    conn: psycopg.Connection,
+    *,
+    name: str,
+    source: str | None = None,
+    version: int | None = None,
     as_of: datetime | str | None = None,
 ) -> pd.DataFrame:
     """Observations (``ts``, ``value``) of the current version, of ``version``, or as known at ``as_of``.

@@ -40,11 +40,11 @@ class UpsertResult:
     series_id: int
     version_id: int
     version_no: int
-    n_rows: int          # rows in the current version after the write
+    n_rows: int  # rows in the current version after the write
     n_added: int = 0
     n_changed: int = 0
     n_removed: int = 0
-    n_written: int = 0   # observation rows inserted by this call
+    n_written: int = 0  # observation rows inserted by this call
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class _Current:
 def _frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
     """Microsecond timestamps and float values; refuses frames that break the storage contract."""
     if list(frame.columns[:2]) != [TS, VALUE]:
-        raise StoreError(f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}")
+        raise StoreError(
+            f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}"
+        )
     # PostgreSQL timestamps have microsecond resolution; compare in the unit that is stored
     ts = frame[TS].to_numpy(dtype="datetime64[us]").astype("int64")
     try:
@@ -124,7 +126,12 @@ def _current_rows(conn: psycopg.Connection, series_id: int) -> tuple[np.ndarray,
 
 
 def _copy_rows(
-    conn: psycopg.Connection, *, series_id: int, ts: np.ndarray, values: np.ndarray, valid_from: int,
+    conn: psycopg.Connection,
+    *,
+    series_id: int,
+    ts: np.ndarray,
+    values: np.ndarray,
+    valid_from: int,
     ingest_run_id: int | None,
 ) -> int:
     if len(ts) == 0:
@@ -137,8 +144,18 @@ def _copy_rows(
 
 
 def _insert_version(
-    conn: psycopg.Connection, *, series_id: int, version_no: int, reason: str, parent_id: int | None,
-    diff: VersionDiff, row_count: int, first_ts: np.ndarray, last_ts: np.ndarray, sha: str, meta: SeriesMeta,
+    conn: psycopg.Connection,
+    *,
+    series_id: int,
+    version_no: int,
+    reason: str,
+    parent_id: int | None,
+    diff: VersionDiff,
+    row_count: int,
+    first_ts: np.ndarray,
+    last_ts: np.ndarray,
+    sha: str,
+    meta: SeriesMeta,
     ingest_run_id: int | None,
 ) -> int:
     return conn.execute(
@@ -146,29 +163,54 @@ def _insert_version(
         "n_added, n_removed, row_count, first_ts, last_ts, download_sha256, source_params, ingest_run_id) "
         "VALUES (%s, %s, %s, true, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version_id",
         (
-            series_id, version_no, reason, parent_id,
+            series_id,
+            version_no,
+            reason,
+            parent_id,
             diff.n_changed if reason == "revised" else 0,
             diff.n_added if reason == "revised" else 0,
-            diff.n_removed, row_count, first_ts.item(), last_ts.item(), sha,
-            json.dumps(meta.params, sort_keys=True, default=str), ingest_run_id,
+            diff.n_removed,
+            row_count,
+            first_ts.item(),
+            last_ts.item(),
+            sha,
+            json.dumps(meta.params, sort_keys=True, default=str),
+            ingest_run_id,
         ),
     ).fetchone()[0]
 
 
 def _write_initial(conn, *, series_id, meta, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
     version_id = _insert_version(
-        conn, series_id=series_id, version_no=1, reason="initial", parent_id=None, diff=diff,
-        row_count=len(ts), first_ts=ts[:1].astype("datetime64[us]")[0],
-        last_ts=ts[-1:].astype("datetime64[us]")[0], sha=sha, meta=meta, ingest_run_id=ingest_run_id,
+        conn,
+        series_id=series_id,
+        version_no=1,
+        reason="initial",
+        parent_id=None,
+        diff=diff,
+        row_count=len(ts),
+        first_ts=ts[:1].astype("datetime64[us]")[0],
+        last_ts=ts[-1:].astype("datetime64[us]")[0],
+        sha=sha,
+        meta=meta,
+        ingest_run_id=ingest_run_id,
     )
-    written = _copy_rows(conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id)
-    return UpsertResult(Outcome.INITIAL, series_id, version_id, 1, len(ts), n_added=len(ts), n_written=written)
+    written = _copy_rows(
+        conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id
+    )
+    return UpsertResult(
+        Outcome.INITIAL, series_id, version_id, 1, len(ts), n_added=len(ts), n_written=written
+    )
 
 
 def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
     added = diff.added_new
     written = _copy_rows(
-        conn, series_id=series_id, ts=ts[added], values=values[added], valid_from=current.version_no,
+        conn,
+        series_id=series_id,
+        ts=ts[added],
+        values=values[added],
+        valid_from=current.version_no,
         ingest_run_id=ingest_run_id,
     )
     conn.execute(
@@ -177,21 +219,37 @@ def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_
         (written, written, ts[-1:].astype("datetime64[us]")[0].item(), sha, current.version_id),
     )
     return UpsertResult(
-        Outcome.EXTENDED, series_id, current.version_id, current.version_no, current.row_count + written,
-        n_added=written, n_written=written,
+        Outcome.EXTENDED,
+        series_id,
+        current.version_id,
+        current.version_no,
+        current.row_count + written,
+        n_added=written,
+        n_written=written,
     )
 
 
-def _write_revision(conn, *, series_id, meta, current, old_ts, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
+def _write_revision(
+    conn, *, series_id, meta, current, old_ts, ts, values, sha, diff, ingest_run_id
+) -> UpsertResult:
     new_no = current.version_no + 1
     conn.execute(
         "UPDATE series_versions SET is_current = false, superseded_at = now() WHERE version_id = %s",
         (current.version_id,),
     )
     version_id = _insert_version(
-        conn, series_id=series_id, version_no=new_no, reason="revised", parent_id=current.version_id, diff=diff,
-        row_count=len(ts), first_ts=ts[:1].astype("datetime64[us]")[0],
-        last_ts=ts[-1:].astype("datetime64[us]")[0], sha=sha, meta=meta, ingest_run_id=ingest_run_id,
+        conn,
+        series_id=series_id,
+        version_no=new_no,
+        reason="revised",
+        parent_id=current.version_id,
+        diff=diff,
+        row_count=len(ts),
+        first_ts=ts[:1].astype("datetime64[us]")[0],
+        last_ts=ts[-1:].astype("datetime64[us]")[0],
+        sha=sha,
+        meta=meta,
+        ingest_run_id=ingest_run_id,
     )
     closing = np.concatenate([old_ts[diff.changed_old], old_ts[diff.removed_old]]).astype("datetime64[us]")
     if len(closing):
@@ -201,17 +259,32 @@ def _write_revision(conn, *, series_id, meta, current, old_ts, ts, values, sha, 
         )
     inserting = np.sort(np.concatenate([diff.changed_new, diff.added_new]))
     written = _copy_rows(
-        conn, series_id=series_id, ts=ts[inserting], values=values[inserting], valid_from=new_no,
+        conn,
+        series_id=series_id,
+        ts=ts[inserting],
+        values=values[inserting],
+        valid_from=new_no,
         ingest_run_id=ingest_run_id,
     )
     return UpsertResult(
-        Outcome.REVISED, series_id, version_id, new_no, len(ts), n_added=diff.n_added,
-        n_changed=diff.n_changed, n_removed=diff.n_removed, n_written=written,
+        Outcome.REVISED,
+        series_id,
+        version_id,
+        new_no,
+        len(ts),
+        n_added=diff.n_added,
+        n_changed=diff.n_changed,
+        n_removed=diff.n_removed,
+        n_written=written,
     )
 
 
 def series_upsert(
-    conn: psycopg.Connection, *, meta: SeriesMeta, frame: pd.DataFrame, ingest_run_id: int | None = None,
+    conn: psycopg.Connection,
+    *,
+    meta: SeriesMeta,
+    frame: pd.DataFrame,
+    ingest_run_id: int | None = None,
     rtol: float = DEFAULT_RTOL,
 ) -> UpsertResult:
     """Store a validated download of one series, creating a new version only when history changed.
@@ -228,11 +301,21 @@ def series_upsert(
         _lock_series(conn, series_id)
         current = _current_version(conn, series_id)
         if current is not None and current.download_sha256 == sha:
-            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
-        old_ts, old_values = _current_rows(conn, series_id) if current else (np.empty(0, "int64"), np.empty(0))
+            return UpsertResult(
+                Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count
+            )
+        old_ts, old_values = (
+            _current_rows(conn, series_id) if current else (np.empty(0, "int64"), np.empty(0))
+        )
         diff = diff_versions(old_ts, old_values, ts, values, rtol=rtol)
-        common = {"series_id": series_id, "ts": ts, "values": values, "sha": sha, "diff": diff,
-                  "ingest_run_id": ingest_run_id}
+        common = {
+            "series_id": series_id,
+            "ts": ts,
+            "values": values,
+            "sha": sha,
+            "diff": diff,
+            "ingest_run_id": ingest_run_id,
+        }
         if diff.outcome is Outcome.INITIAL:
             return _write_initial(conn, meta=meta, **common)
         if diff.outcome is Outcome.EXTENDED:
@@ -240,7 +323,10 @@ def series_upsert(
         if diff.outcome is Outcome.UNCHANGED:
             # equal within tolerance: remember this download so the next identical one takes the fast path
             conn.execute(
-                "UPDATE series_versions SET download_sha256 = %s WHERE version_id = %s", (sha, current.version_id)
+                "UPDATE series_versions SET download_sha256 = %s WHERE version_id = %s",
+                (sha, current.version_id),
             )
-            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
+            return UpsertResult(
+                Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count
+            )
         return _write_revision(conn, meta=meta, current=current, old_ts=old_ts, **common)
