@@ -82,9 +82,7 @@ class SeriesConfig(_Strict):
             try:
                 to_offset(value)
             except ValueError:
-                raise ValueError(
-                    f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')"
-                ) from None
+                raise ValueError(f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')") from None
         return value
 
     def source_params(self) -> SourceParams:
@@ -197,7 +195,7 @@ def _messages(error: ValidationError, raw: dict, prefix: tuple = ()) -> list[str
             out.append(f"{loc}: required key is missing")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            out.append(f"{loc}: {message}")
+            out.append(f"{loc}: {message}" if item["loc"] or prefix else message)
     return out
 
 
@@ -226,11 +224,7 @@ def _prepare_source_params(raw: dict, base_dir: Path) -> dict:
         return raw
     prepared = []
     for entry in series:
-        if (
-            isinstance(entry, dict)
-            and entry.get("source") in source_names()
-            and isinstance(entry.get("params"), dict)
-        ):
+        if isinstance(entry, dict) and entry.get("source") in source_names() and isinstance(entry.get("params"), dict):
             params = get_source(entry["source"]).prepare_params(entry["params"], base_dir=base_dir)
             entry = {**entry, "params": params}
         prepared.append(entry)
