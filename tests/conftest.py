@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -22,12 +25,17 @@ def with_dbname(url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory) -> str:
-    """URL of the maintenance database of a real PostgreSQL started for this test session."""
-    data_dir = tmp_path_factory.mktemp("embedded-pg")
+def pg_server() -> str:
+    """URL of the maintenance database of a real PostgreSQL started for this test session.
+
+    Its folder is not under pytest's tmp root: pytest keeps that root 0700, which the unprivileged user
+    the server runs as (when tests run as root) cannot traverse.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="forecasting-test-pg-"))
     url = embedded_server_url(data_dir)
     yield url
     stop_embedded_server(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +68,4 @@ def make_series(n: int = 20, *, start: str = "2024-01-01", freq: str = "D", seed
     """A seeded canonical frame (ts, value) with positive values."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range(start, periods=n, freq=freq)
-    return pd.DataFrame(
-        {"ts": ts.astype("datetime64[ns]"), "value": 50 + rng.normal(0, 5, n).cumsum().round(3)}
-    )
+    return pd.DataFrame({"ts": ts.astype("datetime64[ns]"), "value": 50 + rng.normal(0, 5, n).cumsum().round(3)})

@@ -188,7 +188,8 @@ def _verdict(exc: Exception, p: YahooFinanceParams) -> tuple[bool, str] | None:
     if isinstance(exc, YFRateLimitError) or status == 429:
         return True, f"Yahoo Finance rate-limited the request for ticker {ticker!r}; retry later"
     if isinstance(exc, YFTickerMissingError):
-        return False, f"Yahoo Finance has no data for ticker {ticker!r} (unknown or delisted?): {exc.rationale}"
+        reason = " ".join(str(exc.rationale).split())  # yfinance's text carries stray double spaces
+        return False, f"Yahoo Finance has no data for ticker {ticker!r} (unknown or delisted?): {reason}"
     if isinstance(exc, YFInvalidPeriodError):
         return False, f"Yahoo Finance rejected period {p.period!r} for ticker {ticker!r}; valid: {exc.valid_ranges}"
     if status == 404:
@@ -277,7 +278,7 @@ def _infer_freq(index: pd.DatetimeIndex) -> str | None:
 
 def _is_business_daily(index: pd.DatetimeIndex) -> bool:
     """Weekday dates only, and (nearly) every step is one business day: a trading calendar."""
-    if len(index) < 3 or index.hasnans or (index.dayofweek >= 5).any() or (index != index.normalize()).any():
+    if len(index) < 3 or index.hasnans or (index.day_of_week >= 5).any() or (index != index.normalize()).any():
         return False
     days = index.to_numpy().astype("datetime64[D]")
     steps = np.busday_count(days[:-1], days[1:])
