@@ -179,7 +179,9 @@ def test_rate_limit_and_server_errors_are_retryable(google, status):
     assert info.value.series == "trend"
     assert info.value.source == "google_trends"
     if status == 429:
-        message = "[google_trends:trend] Google Trends rate-limited the request for keyword 'python' (HTTP 429); retry later"
+        message = (
+            "[google_trends:trend] Google Trends rate-limited the request for keyword 'python' (HTTP 429); retry later"
+        )
     else:
         message = f"[google_trends:trend] Google Trends answered HTTP {status} for keyword 'python'; retry later"
     assert str(info.value) == message

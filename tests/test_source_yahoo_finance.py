@@ -53,6 +53,7 @@ UNMATCHED = "Connection refused by Responses"
 AFTER_THE_FIXTURES = pd.Timestamp("2024-03-20 12:00", tz="UTC")  # every fixture session has closed
 
 AAPL_DAYS = pd.bdate_range("2024-02-12", "2024-03-15").drop(pd.Timestamp("2024-02-19"))  # Presidents' Day
+# fmt: off
 AAPL_CLOSE = [
     187.15, 185.04, 184.15, 183.86, 182.31, 181.56, 182.32, 184.37, 182.52, 181.16, 182.63, 181.42,
     180.75, 179.66, 175.10, 170.12, 169.12, 169.00, 170.73, 172.75, 173.23, 171.13, 173.00, 172.62,
@@ -65,6 +66,7 @@ AAPL_VOLUME = [
 BTC_CLOSE = [
     62440.63, 62029.85, 63167.37, 68330.41, 63801.20, 66106.80, 66925.48, 68300.09, 68498.88, 69019.79,
 ]
+# fmt: on
 
 
 def f32(values: list[float]) -> list[float]:
@@ -257,8 +259,7 @@ def test_network_errors_are_retryable(yahoo, tmp_path, exc):
 
     assert info.value.retryable is True
     assert str(info.value) == (
-        "[yahoo_finance:aapl] network error talking to Yahoo Finance for ticker 'AAPL': "
-        f"{type(exc).__name__}: {exc}"
+        f"[yahoo_finance:aapl] network error talking to Yahoo Finance for ticker 'AAPL': {type(exc).__name__}: {exc}"
     )
 
 
@@ -290,8 +291,7 @@ def test_unknown_ticker_is_permanent(yahoo, tmp_path, window, reason):
 
     assert info.value.retryable is False
     assert str(info.value) == (
-        "[yahoo_finance:nosuch] Yahoo Finance has no data for ticker 'NOSUCHTICKER' (unknown or delisted?): "
-        + reason
+        "[yahoo_finance:nosuch] Yahoo Finance has no data for ticker 'NOSUCHTICKER' (unknown or delisted?): " + reason
     )
 
 
@@ -382,8 +382,16 @@ def test_param_defaults():
         ({"field": "adjclose"}, "field\n  Input should be 'open', 'high', 'low', 'close', 'adj_close' or 'volume'"),
         ({"ticker": ""}, "ticker\n  String should have at least 1 character"),
     ],
-    ids=["unknown key", "period+start", "period+end", "end alone", "empty window", "bad period", "bad field",
-         "empty ticker"],
+    ids=[
+        "unknown key",
+        "period+start",
+        "period+end",
+        "end alone",
+        "empty window",
+        "bad period",
+        "bad field",
+        "empty ticker",
+    ],
 )
 def test_invalid_params_are_rejected(kwargs, message):
     with pytest.raises(ValidationError, match=re.escape(message)):

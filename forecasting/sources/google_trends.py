@@ -21,7 +21,7 @@ from pytrends.request import TrendReq
 from forecasting.errors import PermanentSourceError, RetryableSourceError, SourceError
 from forecasting.sources.base import TS, FetchResult, SeriesSource, SourceParams, ValueBounds, to_canonical
 
-__all__ = ["GoogleTrendsParams", "GoogleTrendsSource", "infer_frequency"]
+__all__ = ["GoogleTrendsParams", "GoogleTrendsSource"]
 
 NAME = "google_trends"
 UNIT = "interest (0-100)"
@@ -72,7 +72,7 @@ class _Pacer:
 _PACER = _Pacer()
 
 
-def infer_frequency(timestamps: pd.Series) -> str | None:
+def _infer_frequency(timestamps: pd.Series) -> str | None:
     """pandas' frequency alias of regular timestamps ("W-SUN", "D", "MS", ...), or None."""
     index = pd.DatetimeIndex(timestamps)
     try:
@@ -110,13 +110,12 @@ class GoogleTrendsSource(SeriesSource):
             raise _http_error(exc, p, series) from exc
         except requests.RequestException as exc:
             raise RetryableSourceError(
-                f"network error talking to Google Trends for keyword {p.keyword!r}: "
-                f"{type(exc).__name__}: {exc}",
+                f"network error talking to Google Trends for keyword {p.keyword!r}: {type(exc).__name__}: {exc}",
                 series=series,
                 source=NAME,
             ) from exc
         frame = _complete_periods(raw, p, series)
-        return FetchResult(frame=frame, frequency=infer_frequency(frame[TS]), unit=UNIT)
+        return FetchResult(frame=frame, frequency=_infer_frequency(frame[TS]), unit=UNIT)
 
     def bounds(self, params: SourceParams) -> ValueBounds:
         return ValueBounds(min_value=0, max_value=100)

@@ -148,7 +148,7 @@ def _check_params(params: SourceParams) -> YahooFinanceParams:
 
 
 def _use_cache_dir(path: Path) -> None:
-    """Point yfinance's sqlite caches at ``path`` before it opens them (it ignores later moves)."""
+    """Point yfinance's sqlite caches at ``path`` before first use: a cache it already opened keeps its file."""
     global _cache_dir_in_use
     wanted = str(path)
     if wanted != _cache_dir_in_use:
@@ -158,6 +158,7 @@ def _use_cache_dir(path: Path) -> None:
 
 @contextmanager
 def _exceptions_raised() -> Iterator[None]:
+    """Make yfinance raise instead of logging and returning an empty frame (see the module docstring)."""
     previous = yf.config.debug.hide_exceptions
     yf.config.debug.hide_exceptions = False
     try:

@@ -84,6 +84,4 @@ def diff_versions(
             outcome = Outcome.REVISED
     else:
         outcome = Outcome.REVISED
-    return VersionDiff(
-        outcome, added_new, changed_old.astype(np.intp), changed_new.astype(np.intp), removed_old
-    )
+    return VersionDiff(outcome, added_new, changed_old.astype(np.intp), changed_new.astype(np.intp), removed_old)

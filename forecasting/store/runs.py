@@ -57,9 +57,7 @@ def ingest_run_finish(conn: psycopg.Connection, *, ingest_run_id: int, n_series:
         )
 
 
-def ingest_results_insert(
-    conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]
-) -> None:
+def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]) -> None:
     """Record per-series outcomes in one statement; re-recording a series in the same run replaces it."""
     if not records:
         return

@@ -74,9 +74,7 @@ def series_read(
         ).fetchone()
         if exists is None:
             raise StoreError(f"series {name!r} has no version {version}")
-    rows = conn.execute(
-        "SELECT ts, value FROM series_observations_at_version(%s, %s)", (series_id, version)
-    ).fetchall()
+    rows = conn.execute("SELECT ts, value FROM series_observations_at_version(%s, %s)", (series_id, version)).fetchall()
     return _frame(rows)
 
 

@@ -12,6 +12,7 @@ import psycopg
 
 from forecasting.errors import StoreError
 from forecasting.sources.base import TS, VALUE
+from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 from forecasting.store.diff import Outcome, VersionDiff, diff_versions, download_sha256
 
 __all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "series_ensure", "series_upsert"]
@@ -20,7 +21,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_RTOL = 1e-9
 
-_COPY_SQL = "COPY observations (series_id, ts, value, valid_from, ingest_run_id) FROM STDIN"
+_COPY_SQL = "COPY observations (series_id, ts, value, valid_from, ingest_run_id) FROM STDIN (FORMAT BINARY)"
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,7 @@ class _Current:
 def _frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
     """Microsecond timestamps and float values; refuses frames that break the storage contract."""
     if list(frame.columns[:2]) != [TS, VALUE]:
-        raise StoreError(
-            f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}"
-        )
+        raise StoreError(f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}")
     # PostgreSQL timestamps have microsecond resolution; compare in the unit that is stored
     ts = frame[TS].to_numpy(dtype="datetime64[us]").astype("int64")
     try:
@@ -136,10 +135,11 @@ def _copy_rows(
 ) -> int:
     if len(ts) == 0:
         return 0
-    stamps = ts.astype("datetime64[us]").tolist()
+    records = observation_records(
+        series_id=series_id, ts_us=ts, values=values, valid_from=valid_from, ingest_run_id=ingest_run_id
+    )
     with conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
-        for stamp, value in zip(stamps, values.tolist(), strict=True):
-            copy.write_row((series_id, stamp, value, valid_from, ingest_run_id))
+        copy.write(COPY_HEADER + records + COPY_TRAILER)
     return len(ts)
 
 
@@ -195,12 +195,8 @@ def _write_initial(conn, *, series_id, meta, ts, values, sha, diff, ingest_run_i
         meta=meta,
         ingest_run_id=ingest_run_id,
     )
-    written = _copy_rows(
-        conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id
-    )
-    return UpsertResult(
-        Outcome.INITIAL, series_id, version_id, 1, len(ts), n_added=len(ts), n_written=written
-    )
+    written = _copy_rows(conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id)
+    return UpsertResult(Outcome.INITIAL, series_id, version_id, 1, len(ts), n_added=len(ts), n_written=written)
 
 
 def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
@@ -229,9 +225,7 @@ def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_
     )
 
 
-def _write_revision(
-    conn, *, series_id, meta, current, old_ts, ts, values, sha, diff, ingest_run_id
-) -> UpsertResult:
+def _write_revision(conn, *, series_id, meta, current, old_ts, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
     new_no = current.version_no + 1
     conn.execute(
         "UPDATE series_versions SET is_current = false, superseded_at = now() WHERE version_id = %s",
@@ -301,12 +295,8 @@ def series_upsert(
         _lock_series(conn, series_id)
         current = _current_version(conn, series_id)
         if current is not None and current.download_sha256 == sha:
-            return UpsertResult(
-                Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count
-            )
-        old_ts, old_values = (
-            _current_rows(conn, series_id) if current else (np.empty(0, "int64"), np.empty(0))
-        )
+            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
+        old_ts, old_values = _current_rows(conn, series_id) if current else (np.empty(0, "int64"), np.empty(0))
         diff = diff_versions(old_ts, old_values, ts, values, rtol=rtol)
         common = {
             "series_id": series_id,
@@ -326,7 +316,5 @@ def series_upsert(
                 "UPDATE series_versions SET download_sha256 = %s WHERE version_id = %s",
                 (sha, current.version_id),
             )
-            return UpsertResult(
-                Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count
-            )
+            return UpsertResult(Outcome.UNCHANGED, series_id, current.version_id, current.version_no, current.row_count)
         return _write_revision(conn, meta=meta, current=current, old_ts=old_ts, **common)

