@@ -88,7 +88,10 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
     if len(clean) < 3:
         return None
     try:
-        with pd.option_context("future.infer_freq_returns_offset", True):
+        try:
+            with pd.option_context("future.infer_freq_returns_offset", True):
+                offset = pd.infer_freq(clean)
+        except pd.errors.OptionError:  # pandas before 3.1 has no such option and returns a string
             offset = pd.infer_freq(clean)
     except (TypeError, ValueError):
         return None

@@ -19,7 +19,15 @@ from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
 from forecasting.errors import PermanentSourceError, RetryableSourceError, SourceError
-from forecasting.sources.base import TS, FetchResult, SeriesSource, SourceParams, ValueBounds, to_canonical
+from forecasting.sources.base import (
+    TS,
+    FetchResult,
+    SeriesSource,
+    SourceParams,
+    ValueBounds,
+    infer_frequency,
+    to_canonical,
+)
 
 __all__ = ["GoogleTrendsParams", "GoogleTrendsSource"]
 
@@ -72,21 +80,6 @@ class _Pacer:
 _PACER = _Pacer()
 
 
-def _infer_frequency(timestamps: pd.Series) -> str | None:
-    """pandas' frequency alias of regular timestamps ("W-SUN", "D", "MS", ...), or None."""
-    index = pd.DatetimeIndex(timestamps)
-    try:
-        try:
-            # pandas 3.1 warns that infer_freq will return an offset; opt in and read its alias.
-            with pd.option_context("future.infer_freq_returns_offset", True):
-                freq = pd.infer_freq(index)
-        except pd.errors.OptionError:  # older pandas: a string already
-            freq = pd.infer_freq(index)
-    except (TypeError, ValueError):  # fewer than three points, or NaT
-        return None
-    return freq if freq is None or isinstance(freq, str) else freq.freqstr
-
-
 class GoogleTrendsSource(SeriesSource):
     """Weekly, daily or monthly search interest (0-100, relative to the peak of the window)."""
 
@@ -115,7 +108,7 @@ class GoogleTrendsSource(SeriesSource):
                 source=NAME,
             ) from exc
         frame = _complete_periods(raw, p, series)
-        return FetchResult(frame=frame, frequency=_infer_frequency(frame[TS]), unit=UNIT)
+        return FetchResult(frame=frame, frequency=infer_frequency(frame[TS]), unit=UNIT)
 
     def bounds(self, params: SourceParams) -> ValueBounds:
         return ValueBounds(min_value=0, max_value=100)

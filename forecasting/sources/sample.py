@@ -55,9 +55,7 @@ def _macrodata(column: str) -> tuple[pd.Series, str, str]:
     import statsmodels.api as sm
 
     data = sm.datasets.macrodata.load_pandas().data
-    periods = pd.PeriodIndex.from_fields(
-        year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q"
-    )
+    periods = pd.PeriodIndex.from_fields(year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q")
     return pd.Series(data[column].to_numpy(), index=periods.to_timestamp()), "QS-JAN", _MACRO_UNITS[column]
 
 

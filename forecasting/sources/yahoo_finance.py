@@ -29,7 +29,15 @@ from yfinance.exceptions import (
 )
 
 from forecasting.errors import PermanentSourceError, RetryableSourceError, SourceError
-from forecasting.sources.base import TS, FetchResult, SeriesSource, SourceParams, ValueBounds, to_canonical
+from forecasting.sources.base import (
+    TS,
+    FetchResult,
+    SeriesSource,
+    SourceParams,
+    ValueBounds,
+    infer_frequency,
+    to_canonical,
+)
 
 __all__ = ["CACHE_DIR_ENV", "YahooFinanceParams", "YahooFinanceSource", "default_cache_dir"]
 
@@ -257,24 +265,11 @@ def _timestamp(value: Any) -> pd.Timestamp | None:
 
 
 def _daily_frequency(ts: pd.Series) -> str | None:
-    freq = _infer_freq(pd.DatetimeIndex(ts))
+    freq = infer_frequency(ts)
     if freq is None and _is_business_daily(pd.DatetimeIndex(ts)):
         # Exchange holidays leave gaps that make strict inference fail on any real trading calendar.
         return "B"
     return freq
-
-
-def _infer_freq(index: pd.DatetimeIndex) -> str | None:
-    try:
-        try:
-            # pandas 3.1 warns that infer_freq will return an offset; opt in and read its alias.
-            with pd.option_context("future.infer_freq_returns_offset", True):
-                freq = pd.infer_freq(index)
-        except pd.errors.OptionError:  # older pandas: a string already
-            freq = pd.infer_freq(index)
-    except (TypeError, ValueError):  # fewer than three points, or NaT
-        return None
-    return freq if freq is None or isinstance(freq, str) else freq.freqstr
 
 
 def _is_business_daily(index: pd.DatetimeIndex) -> bool:
