@@ -101,6 +101,34 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _print_frame(title: str, frame) -> None:
+    if frame.empty:
+        return
+    rows = [[None if v != v else (f"{v:.3f}" if isinstance(v, float) else v) for v in row]
+            for row in frame.itertuples(index=False, name=None)]
+    print(f"\n{title}\n" + _format_table([str(c) for c in frame.columns], rows))
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from forecasting.config import load_config
+    from forecasting.run import execute
+
+    config = load_config(args.config)
+    report = execute(_database(args), config, command=args.command, config_path=str(Path(args.config).resolve()),
+                     force=args.force, progress=not args.quiet)
+    failed_ingest = report.ingest.failed if report.ingest else []
+    if report.ingest:
+        print(f"ingest run {report.ingest.ingest_run_id}: {len(report.ingest.records) - len(failed_ingest)} stored, "
+              f"{len(failed_ingest)} failed" + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
+    _print_frame(f"{args.command} run {report.run_id}: champions by backtest", report.champion_table())
+    _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')",
+                 report.inflation_table())
+    for failure in report.failures:
+        print(f"model failure: {failure}")
+    print(f"\nrun {report.run_id} finished; forecasts: SELECT * FROM champion_forecasts;")
+    return 1 if failed_ingest or report.failures else 0
+
+
 def _cmd_series_show(args: argparse.Namespace) -> int:
     from forecasting.store.selectors import series_read, series_versions_list
 
@@ -141,6 +169,13 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--config", required=True, help="pipeline YAML file")
     ingest.add_argument("--series", nargs="+", metavar="NAME", help="only these series")
     ingest.set_defaults(func=_cmd_ingest)
+
+    for name, text in [("run", "ingest, backtest, train, predict and explain"), ("backtest", "backtest the models"),
+                       ("train", "train and register the models"), ("predict", "forecast with the trained models")]:
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--config", required=True, help="pipeline YAML file")
+        command.add_argument("--force", action="store_true", help="retrain and recompute even if nothing changed")
+        command.set_defaults(func=_cmd_model)
 
     series = commands.add_parser("series", help="read stored series").add_subparsers(
         dest="series_command", required=True

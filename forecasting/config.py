@@ -28,7 +28,11 @@ from forecasting.sources.base import SourceParams
 from forecasting.validation import ExpectationSpec
 
 __all__ = [
+    "MODEL_NAMES",
+    "ArimaSettings",
+    "BacktestSettings",
     "IngestSettings",
+    "PredictionSettings",
     "ModelsConfig",
     "PipelineConfig",
     "PreprocessingConfig",
@@ -94,8 +98,13 @@ class PreprocessingConfig(_Strict):
     horizon: Annotated[StrictInt, Field(ge=1)] = 1
     target_lags: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
     feature_lags: list[PositiveInt] = Field(default_factory=list)
+    rolling_windows: list[Annotated[StrictInt, Field(ge=2)]] = Field(default_factory=list)
+    calendar: bool = True
+    technical: bool = False  # moving-average ratio, RSI and MACD of the lagged target (price series)
+    # applied per series before the global models, inverted on their forecasts
+    target_transforms: list[Literal["diff", "scale"]] = Field(default_factory=lambda: ["scale"])
 
-    @field_validator("target_lags", "feature_lags")
+    @field_validator("target_lags", "feature_lags", "rolling_windows")
     @classmethod
     def _distinct(cls, value: list[int]) -> list[int]:
         if len(set(value)) != len(value):
@@ -118,8 +127,31 @@ def _lightgbm_parameter_names() -> frozenset[str]:
     return frozenset(names)
 
 
+MODEL_NAMES = ("naive", "seasonal_naive", "linear", "random_forest", "lightgbm_global", "arima", "hybrid")
+
+
+class ArimaSettings(_Strict):
+    order: Literal["auto"] | tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)],
+                                   Annotated[StrictInt, Field(ge=0)]] = "auto"
+    seasonal: bool = False
+
+
 class ModelsConfig(_Strict):
+    enabled: list[Literal[MODEL_NAMES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["naive", "seasonal_naive", "linear", "lightgbm_global", "arima"], min_length=1
+    )
     lightgbm: dict[str, Any] = Field(default_factory=dict)
+    random_forest: dict[str, Any] = Field(default_factory=dict)
+    linear: dict[str, Any] = Field(default_factory=dict)
+    arima: ArimaSettings = Field(default_factory=ArimaSettings)
+    seed: StrictInt = 0
+
+    @field_validator("enabled")
+    @classmethod
+    def _distinct_models(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("models must not repeat")
+        return value
 
     @field_validator("lightgbm")
     @classmethod
@@ -130,6 +162,21 @@ class ModelsConfig(_Strict):
         return value
 
 
+class BacktestSettings(_Strict):
+    n_windows: Annotated[StrictInt, Field(ge=1)] = 3
+    step: Annotated[StrictInt, Field(ge=1)] | None = None  # default: the horizon
+    refit: bool = True
+    # 'latest' cuts today's data at each origin; 'as_known' uses the data as first known at the origin
+    modes: list[Literal["latest", "as_known"]] = Field(default_factory=lambda: ["latest", "as_known"], min_length=1)
+    champion_metric: Literal["mase", "smape", "mae", "rmse"] = "mase"
+
+
+class PredictionSettings(_Strict):
+    levels: list[Annotated[StrictInt, Field(gt=0, lt=100)]] = Field(default_factory=lambda: [80, 95])
+    explain_top_k: Annotated[StrictInt, Field(ge=0)] = 5
+    artifact_dir: str | None = None  # keep pickled models here instead of in the database
+
+
 class PipelineConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
     description: str | None = None
@@ -137,6 +184,8 @@ class PipelineConfig(_Strict):
     series: list[SeriesConfig] = Field(min_length=1)
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    prediction: PredictionSettings = Field(default_factory=PredictionSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
 
@@ -152,6 +201,9 @@ class PipelineConfig(_Strict):
         if not any(s.role == "target" for s in self.series):
             raise ValueError("no series has role 'target': at least one series must be forecast")
         return self
+
+    def series_with_role(self, role: str) -> list[SeriesConfig]:
+        return [s for s in self.series if s.role == role]
 
     def select(self, names: list[str] | None) -> list[SeriesConfig]:
         """The configured series, or only ``names`` (each must exist)."""

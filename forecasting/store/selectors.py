@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -10,7 +11,15 @@ import psycopg
 from forecasting.errors import StoreError
 from forecasting.sources.base import TS, VALUE
 
-__all__ = ["series_id_lookup", "series_read", "series_versions_list"]
+__all__ = [
+    "StoredSeries",
+    "panel_first_known",
+    "panel_read",
+    "series_id_lookup",
+    "series_read",
+    "series_versions_list",
+    "stored_series",
+]
 
 
 def series_id_lookup(conn: psycopg.Connection, *, name: str, source: str | None = None) -> int:
@@ -88,3 +97,62 @@ def series_versions_list(conn: psycopg.Connection, *, name: str, source: str | N
         (series_id,),
     )
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    """Identity and current version of a stored series, as a model run sees it."""
+
+    name: str
+    source: str
+    series_id: int
+    version_id: int
+    row_count: int
+    last_ts: datetime
+    frequency: str | None
+
+
+def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]]) -> dict[str, StoredSeries]:
+    """Current version details for (source, name) pairs; series never stored are absent."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT s.name, s.source, s.series_id, v.version_id, v.row_count, v.last_ts, s.frequency "
+        "FROM series s JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
+        "JOIN unnest(%s::text[], %s::text[]) AS k(source, name) ON k.source = s.source AND k.name = s.name",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ).fetchall()
+    return {r[0]: StoredSeries(*r) for r in rows}
+
+
+def panel_read(conn: psycopg.Connection, *, series: dict[str, StoredSeries]) -> pd.DataFrame:
+    """The current data of the given series as one panel (series, ts, y), sorted."""
+    if not series:
+        return pd.DataFrame({"series": pd.Series(dtype=str), TS: pd.Series(dtype="datetime64[ns]"),
+                             "y": pd.Series(dtype="float64")})
+    names = {s.series_id: s.name for s in series.values()}
+    cur = conn.execute(
+        "SELECT series_id, ts, value FROM observations WHERE series_id = ANY(%s) AND valid_to IS NULL "
+        "ORDER BY series_id, ts",
+        (list(names),),
+    )
+    return _panel(cur.fetchall(), names)
+
+
+def panel_first_known(conn: psycopg.Connection, *, series: dict[str, StoredSeries], cutoff: datetime) -> pd.DataFrame:
+    """The data up to ``cutoff`` as it was first known (see ``series_observations_first_known`` in sql/)."""
+    rows = []
+    for stored in series.values():
+        found = conn.execute(
+            "SELECT ts, value FROM series_observations_first_known(%s, %s)", (stored.series_id, cutoff)
+        ).fetchall()
+        rows += [(stored.series_id, ts, value) for ts, value in found]
+    return _panel(rows, {s.series_id: s.name for s in series.values()})
+
+
+def _panel(rows: list[tuple], names: dict[int, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["series_id", TS, "y"])
+    frame.insert(0, "series", frame.pop("series_id").map(names))
+    frame[TS] = pd.to_datetime(frame[TS]).astype("datetime64[ns]")
+    frame["y"] = frame["y"].astype("float64")
+    return frame.sort_values(["series", TS], kind="stable").reset_index(drop=True)

@@ -1,0 +1,115 @@
+"""Rolling-origin backtest folds with date-based cutoffs on the panel's frequency grid.
+
+Pure: no database, no I/O. A fold is defined by dates, not row positions, so every series in a panel is cut at
+the same moment even when the series start at different times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.panel import SERIES, STEP, TS
+
+__all__ = ["Fold", "make_folds", "split_fold"]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One backtest window.
+
+    Attributes:
+        window: 0 for the most recent window, 1 for the one before it, and so on.
+        cutoff: the last timestamp in training (the forecast origin).
+        test_start: the first timestamp scored, one grid step after ``cutoff``.
+        test_end: the last timestamp scored, ``horizon`` grid steps after ``cutoff``.
+        freq: the pandas frequency alias of the grid the steps are counted on.
+        horizon: the number of grid steps from ``test_start`` to ``test_end`` inclusive.
+    """
+
+    window: int
+    cutoff: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+    freq: str
+    horizon: int
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _fmt(ts: pd.Timestamp) -> str:
+    # Dates read better in messages; keep the time only when there is one (hourly grids).
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else str(ts)
+
+
+def _check_on_grid(ts: pd.Timestamp, what: str, freq: str) -> None:
+    if not pd.tseries.frequencies.to_offset(freq).is_on_offset(ts):
+        raise ValueError(f"the {what} ts {_fmt(ts)} is not on the {freq!r} grid; is freq the panel's frequency?")
+
+
+def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, step: int | None = None) -> list[Fold]:
+    """Rolling-origin folds over ``panel`` (columns series, ts, ...), oldest first.
+
+    With ``end`` the latest ts in the panel, window 0 has its cutoff ``horizon`` grid steps before ``end`` (so its
+    test period ends at ``end``), and each earlier window moves the cutoff back by ``step`` grid steps (default
+    ``horizon``: adjacent test periods). ``step < horizon`` makes test periods overlap; ``step > horizon`` leaves
+    unscored gaps between them.
+
+    Raises:
+        ValueError: horizon, n_windows or step below 1; an empty panel; a first or latest ts off the ``freq``
+            grid; or a panel too short for the oldest window to keep at least one training point.
+    """
+    step = horizon if step is None else step
+    _check_positive(horizon=horizon, n_windows=n_windows, step=step)
+    if panel.empty:
+        raise ValueError("panel is empty; there is nothing to place folds on")
+    start, end = pd.Timestamp(panel[TS].min()), pd.Timestamp(panel[TS].max())
+    _check_on_grid(start, "first", freq)
+    _check_on_grid(end, "latest", freq)
+
+    # Grid points needed: one training point, then every window's shift, then the last window's horizon.
+    needed = 1 + (n_windows - 1) * step + horizon
+    grid = pd.date_range(end=end, periods=needed, freq=freq)
+    if grid[0] < start:
+        available = len(pd.date_range(start, end, freq=freq))
+        raise ValueError(
+            f"not enough history for horizon={horizon}, n_windows={n_windows}, step={step}: the oldest window needs "
+            f"{needed} timestamps on the {freq!r} grid up to {_fmt(end)} (from {_fmt(grid[0])}), the panel has "
+            f"{available} (from {_fmt(start)}); lower n_windows, step or horizon"
+        )
+    folds = []
+    for window in range(n_windows - 1, -1, -1):
+        origin = needed - 1 - horizon - window * step
+        folds.append(Fold(window, grid[origin], grid[origin + 1], grid[origin + horizon], freq, horizon))
+    return folds
+
+
+def split_fold(panel: pd.DataFrame, fold: Fold) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cut ``panel`` at ``fold.cutoff`` into (train, test), both with a fresh default index.
+
+    train holds the rows with ts <= cutoff; test the rows with cutoff < ts <= test_end plus a ``step`` column
+    (1..horizon, grid steps after the cutoff). A series with no training row at the cutoff (it starts later) is
+    left out of both, since no model can forecast it. A series that ends before the cutoff stays in train and
+    simply has no test rows.
+
+    Raises:
+        ValueError: a test row whose ts is not on the fold's grid (the panel is not regular at ``fold.freq``).
+    """
+    is_train = panel[TS] <= fold.cutoff
+    trained = panel.loc[is_train, SERIES].unique()
+    train = panel.loc[is_train].reset_index(drop=True)
+    in_test = (panel[TS] > fold.cutoff) & (panel[TS] <= fold.test_end) & panel[SERIES].isin(trained)
+    test = panel.loc[in_test].reset_index(drop=True)
+
+    grid = pd.date_range(fold.cutoff, periods=fold.horizon + 1, freq=fold.freq)
+    steps = grid.get_indexer(test[TS])
+    if (steps < 1).any():
+        off = [_fmt(ts) for ts in test.loc[steps < 1, TS].drop_duplicates().head(5)]
+        raise ValueError(f"test rows at ts not on the {fold.freq!r} grid from cutoff {_fmt(fold.cutoff)}: {off}")
+    return train, test.assign(**{STEP: steps.astype("int64")})

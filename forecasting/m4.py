@@ -1,0 +1,106 @@
+"""Read the M4 competition files (wide CSV, one row per series) into train and test panels.
+
+The organisers publish ``<Frequency>-train.csv`` and ``<Frequency>-test.csv`` (Mcompetitions/M4-methods,
+``Dataset/Train`` and ``Dataset/Test``): column ``V1`` is the series id, ``V2``, ``V3``, … the values in time
+order, shorter rows padded with empty fields. There are no dates, so every series is laid on a regular grid whose
+training part ends at one anchor per frequency (``M4_TRAIN_END``); the test part continues it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting.panel import SERIES, TS, Y
+
+__all__ = ["M4_FREQ", "M4_HORIZON", "M4_SEASON", "M4_TRAIN_END", "read_m4"]
+
+M4_HORIZON = {"Yearly": 6, "Quarterly": 8, "Monthly": 18, "Weekly": 13, "Daily": 14, "Hourly": 48}
+M4_SEASON = {"Yearly": 1, "Quarterly": 4, "Monthly": 12, "Weekly": 1, "Daily": 1, "Hourly": 24}
+M4_FREQ = {"Yearly": "YS-JAN", "Quarterly": "QS-JAN", "Monthly": "MS", "Weekly": "W-SUN", "Daily": "D", "Hourly": "h"}
+# Any on-grid date works; 2000-01-02 is the Sunday that W-SUN needs, the others fall on 2000-01-01.
+M4_TRAIN_END = {name: pd.Timestamp("2000-01-02" if name == "Weekly" else "2000-01-01") for name in M4_HORIZON}
+
+
+def _read_wide(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"M4 file not found: {path} (the organisers' Dataset/Train and Dataset/Test files, e.g. Weekly-train.csv)"
+        )
+    wide = pd.read_csv(path, index_col=0, dtype={"V1": str})
+    return wide.astype(float)
+
+
+def _lengths(wide: pd.DataFrame, path_name: str) -> np.ndarray:
+    """Number of values per row, after checking each row is a gap-free prefix followed by padding."""
+    present = ~np.isnan(wide.to_numpy())
+    lengths = present.sum(axis=1)
+    prefix = np.arange(present.shape[1]) < lengths[:, None]
+    gappy = wide.index[(present != prefix).any(axis=1)]
+    if len(gappy):
+        raise ValueError(f"{path_name}: rows with empty fields between values: {gappy[:5].tolist()}")
+    return lengths
+
+
+def _grid(frequency: str, before: int, after: int) -> pd.DatetimeIndex:
+    """``before`` grid points ending at the anchor, then ``after`` more; nanoseconds unless the span cannot fit."""
+    freq, end = M4_FREQ[frequency], M4_TRAIN_END[frequency]
+    try:
+        past = pd.date_range(end=end, periods=before, freq=freq, unit="ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        # The longest Yearly series span 841 years, more than datetime64[ns] holds (1677-2262).
+        past = pd.date_range(end=end, periods=before, freq=freq, unit="s")
+    future = pd.date_range(end, periods=after + 1, freq=freq, unit=past.unit)[1:]
+    return past.append(future)
+
+
+def _to_panel(wide: pd.DataFrame, positions: np.ndarray, grid: pd.DatetimeIndex) -> pd.DataFrame:
+    rows, cols = np.nonzero(~np.isnan(wide.to_numpy()))
+    panel = pd.DataFrame(
+        {
+            SERIES: wide.index.to_numpy(dtype=object)[rows].astype(str),
+            TS: grid[positions[rows] + cols],
+            Y: wide.to_numpy()[rows, cols],
+        }
+    )
+    return panel.sort_values([SERIES, TS], kind="stable", ignore_index=True)
+
+
+def read_m4(directory: str | Path, frequency: str = "Weekly") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read ``<frequency>-train.csv`` and ``<frequency>-test.csv`` from ``directory`` into (train, test) panels.
+
+    Both are panels (columns series, ts, y; sorted by series then ts) with series = the ``V1`` id. Every series'
+    training values end at ``M4_TRAIN_END[frequency]`` on the ``M4_FREQ[frequency]`` grid and its
+    ``M4_HORIZON[frequency]`` test values follow on the next grid points, so the series are aligned at the
+    forecast origin, not at their start. ts is datetime64[ns], except for a Yearly file whose longest series does
+    not fit that range, which gets datetime64[s].
+
+    Raises:
+        ValueError: unknown frequency, ids that differ between the files, a gap inside a row, or a test row that
+            does not hold exactly the horizon's values.
+        FileNotFoundError: either file is missing.
+    """
+    if frequency not in M4_HORIZON:
+        raise ValueError(f"unknown M4 frequency {frequency!r}; expected one of {list(M4_HORIZON)}")
+    directory = Path(directory)
+    train_wide = _read_wide(directory / f"{frequency}-train.csv")
+    test_wide = _read_wide(directory / f"{frequency}-test.csv")
+    if set(train_wide.index) != set(test_wide.index):
+        odd = sorted(set(train_wide.index) ^ set(test_wide.index))
+        raise ValueError(f"{frequency}: train and test files hold different series, e.g. {odd[:5]}")
+
+    horizon = M4_HORIZON[frequency]
+    train_len = _lengths(train_wide, f"{frequency}-train.csv")
+    test_len = _lengths(test_wide, f"{frequency}-test.csv")
+    short = test_wide.index[test_len != horizon]
+    if len(short):
+        raise ValueError(f"{frequency}-test.csv: rows without exactly {horizon} values: {short[:5].tolist()}")
+
+    longest = int(train_len.max()) if len(train_len) else 0
+    grid = _grid(frequency, longest, horizon)
+    # Grid index of each row's first value: training rows end at position longest - 1, test rows start after it.
+    train = _to_panel(train_wide, longest - train_len, grid)
+    test = _to_panel(test_wide, np.full(len(test_wide), longest), grid)
+    return train, test

@@ -1,0 +1,78 @@
+"""Target transforms applied per series before a global model sees the data, inverted on its forecasts.
+
+Differencing removes each series' level and trend; local scaling puts all series on one scale, which is
+what lets one global model learn from series of very different magnitudes (mlforecast's recipe).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecasting.panel import SERIES, STEP, YHAT, Y
+
+__all__ = ["Difference", "LocalStandardScaler", "TargetTransform", "apply_inverse", "make_transforms"]
+
+
+class TargetTransform:
+    name: str
+
+    def fit_transform(self, panel: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def inverse(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        """Undo the transform on forecasts (columns series, step, yhat; sorted by series, step)."""
+        raise NotImplementedError
+
+
+class Difference(TargetTransform):
+    """y_t - y_{t-1}; the first row of each series is dropped (it has no predecessor)."""
+
+    name = "diff"
+
+    def fit_transform(self, panel: pd.DataFrame) -> pd.DataFrame:
+        self.last_ = panel.groupby(SERIES, sort=True)[Y].last()
+        out = panel.assign(**{Y: panel.groupby(SERIES, sort=False)[Y].diff()})
+        return out.dropna(subset=[Y]).reset_index(drop=True)
+
+    def inverse(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        cumulative = forecasts.groupby(SERIES, sort=False)[YHAT].cumsum()
+        return forecasts.assign(**{YHAT: cumulative + forecasts[SERIES].map(self.last_).to_numpy()})
+
+
+class LocalStandardScaler(TargetTransform):
+    """(y - mean) / std per series; a constant series gets std 1 so it stays finite."""
+
+    name = "scale"
+
+    def fit_transform(self, panel: pd.DataFrame) -> pd.DataFrame:
+        grouped = panel.groupby(SERIES, sort=True)[Y]
+        self.mean_ = grouped.mean()
+        std = grouped.std(ddof=0)
+        self.std_ = std.where(std > 0, 1.0)
+        mean = panel[SERIES].map(self.mean_).to_numpy()
+        scale = panel[SERIES].map(self.std_).to_numpy()
+        return panel.assign(**{Y: (panel[Y].to_numpy() - mean) / scale})
+
+    def inverse(self, forecasts: pd.DataFrame) -> pd.DataFrame:
+        mean = forecasts[SERIES].map(self.mean_).to_numpy()
+        scale = forecasts[SERIES].map(self.std_).to_numpy()
+        return forecasts.assign(**{YHAT: forecasts[YHAT].to_numpy() * scale + mean})
+
+
+_TRANSFORMS = {"diff": Difference, "scale": LocalStandardScaler}
+
+
+def make_transforms(names: tuple[str, ...] | list[str]) -> list[TargetTransform]:
+    unknown = [n for n in names if n not in _TRANSFORMS]
+    if unknown:
+        raise ValueError(f"unknown target transform(s) {unknown}; known: {sorted(_TRANSFORMS)}")
+    return [_TRANSFORMS[n]() for n in names]
+
+
+def apply_inverse(transforms: list[TargetTransform], forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Invert in reverse order of application; forecasts must be sorted by series, step."""
+    ordered = forecasts.sort_values([SERIES, STEP], kind="stable").reset_index(drop=True)
+    for transform in reversed(transforms):
+        ordered = transform.inverse(ordered)
+    return ordered
+

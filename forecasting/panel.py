@@ -1,0 +1,54 @@
+"""The long "panel" format every modeling stage shares: one row per (series, ts), sorted, regular."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["SERIES", "STEP", "TS", "Y", "YHAT", "future_timestamps", "season_length", "validate_panel"]
+
+SERIES = "series"   # series name (str)
+TS = "ts"           # naive UTC datetime64[ns]
+Y = "y"             # float64 target or feature value
+STEP = "step"       # 1..horizon, steps ahead of the forecast origin
+YHAT = "yhat"       # point forecast
+
+
+def validate_panel(panel: pd.DataFrame) -> None:
+    """Raise ValueError naming the problem unless ``panel`` follows the contract."""
+    missing = [c for c in (SERIES, TS, Y) if c not in panel.columns]
+    if missing:
+        raise ValueError(f"panel lacks column(s) {missing}")
+    if panel[Y].isna().any():
+        bad = panel.loc[panel[Y].isna(), SERIES].unique()[:5].tolist()
+        raise ValueError(f"panel has missing y values in series {bad}")
+    keys = panel[[SERIES, TS]]
+    if keys.duplicated().any():
+        raise ValueError("panel has duplicate (series, ts) rows")
+    ordered = panel.sort_values([SERIES, TS], kind="stable").index
+    if not (ordered == panel.index).all():
+        raise ValueError("panel must be sorted by (series, ts) with a default index")
+
+
+def future_timestamps(last_ts: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
+    """The ``horizon`` timestamps after ``last_ts`` on the series' frequency grid."""
+    return pd.date_range(last_ts, periods=horizon + 1, freq=freq)[1:]
+
+
+_SEASON_BY_BASE = {"B": 5, "C": 5, "D": 7, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24, "SMS": 24,
+                   "Q": 4, "QS": 4, "QE": 4, "BQ": 4, "BQS": 4, "Y": 1, "YS": 1, "YE": 1, "A": 1, "AS": 1,
+                   "h": 24, "H": 24, "bh": 8, "BH": 8, "min": 60, "T": 60, "s": 60, "S": 60}
+
+
+def season_length(freq: str | None) -> int:
+    """The seasonal period implied by a pandas frequency alias (1 when there is none or it is unknown).
+
+    Multiples divide it: '2W' gives 26, '15min' gives 4 per hour.
+    """
+    if not freq:
+        return 1
+    offset = pd.tseries.frequencies.to_offset(freq)
+    base = offset.rule_code.split("-")[0]
+    season = _SEASON_BY_BASE.get(base, 1)
+    if offset.n > 1 and season % offset.n == 0:
+        return season // offset.n
+    return season if offset.n == 1 else 1

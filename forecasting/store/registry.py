@@ -1,0 +1,118 @@
+"""Model registry: pickled model versions with checksums, their parameters and the data they saw."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import psycopg
+
+from forecasting.errors import StoreError
+
+__all__ = [
+    "DataVersion",
+    "library_versions",
+    "model_id_ensure",
+    "model_version_find",
+    "model_version_insert",
+    "model_version_load",
+]
+
+_LIBRARIES = ("forecasting", "numpy", "pandas", "scikit-learn", "lightgbm", "statsmodels", "shap")
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """One series version a model was trained on, and how much of it (versions grow by extension)."""
+
+    series_version_id: int
+    role: str
+    row_count: int
+    last_ts: object
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def model_id_ensure(conn: psycopg.Connection, *, config_name: str, name: str, frequency: str) -> int:
+    row = conn.execute(
+        "INSERT INTO models (config_name, name, frequency) VALUES (%s, %s, %s) "
+        "ON CONFLICT (config_name, name, frequency) DO UPDATE SET name = EXCLUDED.name RETURNING model_id",
+        (config_name, name, frequency),
+    ).fetchone()
+    return row[0]
+
+
+def model_version_find(conn: psycopg.Connection, *, model_id: int, fingerprint: str) -> int | None:
+    """The newest version of ``model_id`` trained with the same fingerprint (config, data, code), if any."""
+    row = conn.execute(
+        "SELECT max(model_version_id) FROM model_versions WHERE model_id = %s AND fingerprint = %s",
+        (model_id, fingerprint),
+    ).fetchone()
+    return row[0]
+
+
+def model_version_insert(
+    conn: psycopg.Connection, *, model_id: int, run_id: int, fingerprint: str, model: object, params: dict,
+    features: list[str], training_start, training_end, fitted: dict, data: list[DataVersion], code_version: str,
+    artifact_dir: Path | None = None,
+) -> int:
+    """Store a fitted model (pickled) and its lineage; returns the model version id."""
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    sha = hashlib.sha256(blob).hexdigest()
+    path = None
+    if artifact_dir is not None:
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        path = artifact_dir / f"{sha}.pkl"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(blob)
+            tmp.replace(path)  # atomic: a reader never sees half a file
+    with conn.transaction():
+        version_id = conn.execute(
+            "INSERT INTO model_versions (model_id, run_id, fingerprint, artifact, artifact_path, artifact_sha256, "
+            "artifact_bytes, params, features, training_start, training_end, fitted, library_versions, "
+            "code_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING model_version_id",
+            (model_id, run_id, fingerprint, None if path else blob, str(path) if path else None, sha, len(blob),
+             json.dumps(params, default=str), json.dumps(features), training_start, training_end,
+             json.dumps(fitted, default=str), json.dumps(library_versions()), code_version),
+        ).fetchone()[0]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO model_version_data (model_version_id, series_version_id, role, row_count, last_ts) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [(version_id, d.series_version_id, d.role, d.row_count, d.last_ts) for d in data],
+            )
+    return version_id
+
+
+def model_version_load(conn: psycopg.Connection, model_version_id: int):
+    """Unpickle a stored model version after checking its checksum."""
+    row = conn.execute(
+        "SELECT artifact, artifact_path, artifact_sha256 FROM model_versions WHERE model_version_id = %s",
+        (model_version_id,),
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"model version {model_version_id} does not exist")
+    blob, path, sha = row
+    if blob is None:
+        try:
+            blob = Path(path).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"model version {model_version_id}: artifact {path} unreadable: {exc}") from exc
+    blob = bytes(blob)
+    if hashlib.sha256(blob).hexdigest() != sha:
+        raise StoreError(f"model version {model_version_id}: artifact checksum mismatch, refusing to load it")
+    return pickle.loads(blob)  # noqa: S301 - our own artifact, integrity checked above

@@ -1,0 +1,161 @@
+"""The modeling pipeline end to end on the real embedded PostgreSQL: run, lineage, reuse, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.config import parse_config
+from forecasting.panel import SERIES, STEP, TS, YHAT
+from forecasting.run import execute
+from forecasting.store.registry import model_version_load
+
+WEEKS = 150
+
+
+def _weekly_csv(tmp_path, name: str, *, seed: int, level: float, revised: bool = False) -> str:
+    rng = np.random.default_rng(seed)
+    t = np.arange(WEEKS)
+    values = level + 0.05 * level * np.sin(2 * np.pi * t / 13) + rng.normal(0, 0.01 * level, WEEKS).cumsum()
+    if revised:
+        values[: WEEKS // 2] *= 1.2  # renormalisation of the early history
+    ts = pd.date_range("2020-01-05", periods=WEEKS, freq="W-SUN")
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame({"ts": ts.strftime("%Y-%m-%d"), "value": values.round(4)}).to_csv(path, index=False)
+    return str(path)
+
+
+def _config(tmp_path, *, models=("naive", "seasonal_naive", "linear", "lightgbm_global", "arima"), **overrides):
+    series = [{"name": f"s{i}", "source": "csv", "params": {"path": _weekly_csv(tmp_path, f"s{i}", seed=i,
+                                                                                  level=100 * (i + 1))}}
+              for i in range(3)]
+    raw = {
+        "name": "pipe",
+        "series": series,
+        "preprocessing": {"horizon": 4, "target_lags": [1, 2, 3, 4, 13], "rolling_windows": [4],
+                          "target_transforms": ["diff", "scale"]},
+        "models": {"enabled": list(models), "lightgbm": {"n_estimators": 40, "num_leaves": 7,
+                                                         "min_child_samples": 5},
+                   "arima": {"order": [1, 1, 0]}},
+        "backtest": {"n_windows": 3, "modes": ["latest"]},
+        "prediction": {"levels": [80, 95], "explain_top_k": 3},
+        "ingest": {"retries": 0},
+    }
+    raw.update(overrides)
+    return parse_config(raw)
+
+
+@pytest.fixture
+def demo_run(database, tmp_path):
+    config = _config(tmp_path)
+    report = execute(database, config, command="run")
+    return config, report
+
+
+def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, conn):
+    config, report = demo_run
+    assert report.ingest is not None and not report.ingest.failed
+    assert report.failures == []
+    status = conn.execute("SELECT command, status FROM pipeline_runs WHERE run_id = %s", (report.run_id,)).fetchone()
+    assert status == ("run", "succeeded")
+
+    # one champion forecast per series and step, with both interval levels around the point
+    rows = conn.execute(
+        "SELECT series_name, model, step, yhat, lo_80, hi_80, lo_95, hi_95, last_value, delta "
+        "FROM champion_forecasts ORDER BY series_name, step"
+    ).fetchall()
+    assert len(rows) == 3 * 4
+    for _name, model, _step, yhat, lo80, hi80, lo95, hi95, last_value, delta in rows:
+        assert model in config.models.enabled
+        assert lo95 <= lo80 <= yhat <= hi80 <= hi95
+        assert delta == pytest.approx(yhat - last_value)
+
+    # every enabled model was backtested on the same windows and scored
+    models = conn.execute(
+        "SELECT model, count(DISTINCT window_no), count(DISTINCT series_id) FROM backtest_forecasts "
+        "WHERE run_id = %s GROUP BY model ORDER BY model", (report.run_id,)
+    ).fetchall()
+    assert [m[0] for m in models] == sorted(config.models.enabled)
+    assert {(m[1], m[2]) for m in models} == {(3, 3)}
+    metrics = {r[0] for r in conn.execute(
+        "SELECT DISTINCT metric FROM backtest_metrics WHERE run_id = %s", (report.run_id,)).fetchall()}
+    assert {"mae", "rmse", "mape", "smape", "mase", "bias", "coverage_80", "width_95"} <= metrics
+
+    # SHAP explanations for the LightGBM forecasts, and global importance for its model version
+    explained = conn.execute(
+        "SELECT count(*), count(DISTINCT (series_id, ts)), max(rank) FROM forecast_explanations e "
+        "JOIN model_versions v USING (model_version_id) JOIN models m USING (model_id) "
+        "WHERE e.run_id = %s AND m.name = 'lightgbm_global'", (report.run_id,)
+    ).fetchone()
+    assert explained == (3 * 4 * 3, 3 * 4, 3)
+    assert conn.execute("SELECT count(*) FROM feature_importance").fetchone()[0] > 0
+
+    # lineage: each model version lists the exact series versions it was trained on
+    lineage = conn.execute(
+        "SELECT count(DISTINCT d.series_version_id) FROM model_version_data d "
+        "JOIN model_versions v USING (model_version_id) WHERE v.run_id = %s", (report.run_id,)
+    ).fetchone()[0]
+    assert lineage == 3
+
+
+def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
+    _, report = demo_run
+    for name, version_id in report.groups[0].model_versions.items():
+        stored = pd.DataFrame(conn.execute(
+            "SELECT s.name, f.ts, f.step, f.yhat FROM forecasts f JOIN series s USING (series_id) "
+            "WHERE f.run_id = %s AND f.model_version_id = %s ORDER BY s.name, f.step",
+            (report.run_id, version_id)).fetchall(), columns=[SERIES, TS, STEP, YHAT])
+        model = model_version_load(conn, version_id)
+        again = model.predict(4).sort_values([SERIES, STEP]).reset_index(drop=True)
+        assert again[YHAT].to_numpy().tobytes() == stored[YHAT].to_numpy().tobytes(), name
+
+
+def test_rerun_with_unchanged_data_reuses_models_and_forecasts(database, tmp_path, conn):
+    config = _config(tmp_path, models=("naive", "lightgbm_global"))
+    first = execute(database, config, command="run")
+    second = execute(database, config, command="run")
+    assert sorted(second.groups[0].reused) == ["lightgbm_global", "naive"]
+    assert second.groups[0].model_versions == first.groups[0].model_versions
+    counts = conn.execute("SELECT run_id, count(*) FROM forecasts GROUP BY run_id ORDER BY run_id").fetchall()
+    assert [c[1] for c in counts] == [2 * 3 * 4, 2 * 3 * 4]  # forecasts archived per run, not recomputed
+    forced = execute(database, config, command="run", force=True)
+    assert forced.groups[0].reused == []
+    assert set(forced.groups[0].model_versions.values()).isdisjoint(first.groups[0].model_versions.values())
+
+
+def test_a_model_failing_does_not_stop_the_others(database, tmp_path, conn, monkeypatch):
+    from forecasting.models.baselines import SeasonalNaiveForecaster
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("injected model failure")
+
+    monkeypatch.setattr(SeasonalNaiveForecaster, "fit", broken)
+    config = _config(tmp_path, models=("naive", "seasonal_naive"))
+    report = execute(database, config, command="run")
+    assert {f["model"] for f in report.failures} == {"seasonal_naive"}
+    assert all("injected model failure" in f["error"] for f in report.failures)
+    champions = conn.execute("SELECT DISTINCT model FROM champion_forecasts").fetchall()
+    assert champions == [("naive",)]
+
+
+def test_as_known_backtest_uses_the_data_first_known_at_each_origin(database, tmp_path, conn):
+    config = _config(tmp_path, models=("naive",), backtest={"n_windows": 2, "modes": ["latest", "as_known"]})
+    execute(database, config, command="run")
+    # the source renormalises its early history: a revision of every series
+    for i in range(3):
+        _weekly_csv(tmp_path, f"s{i}", seed=i, level=100 * (i + 1), revised=True)
+    report = execute(database, config, command="run")
+    assert {r.outcome for r in report.ingest.records} == {"revised"}
+    inflation = report.inflation_table()
+    assert set(inflation.columns) >= {"model", "latest", "as_known"}
+    # naive forecasts only look at the last value, which is unchanged: both modes score the same
+    assert inflation["latest"].iloc[0] == pytest.approx(inflation["as_known"].iloc[0])
+    # but the training data of each as-known window is the pre-revision vintage
+    first_known = conn.execute(
+        "SELECT value FROM series_observations_first_known((SELECT series_id FROM series WHERE name = 's0'), "
+        "'2020-01-05') "
+    ).fetchone()[0]
+    current = conn.execute(
+        "SELECT value FROM current_observations WHERE series_name = 's0' ORDER BY ts LIMIT 1").fetchone()[0]
+    assert current == pytest.approx(first_known * 1.2, rel=1e-3)
