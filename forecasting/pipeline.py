@@ -159,21 +159,40 @@ def _champions(metrics: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
     return best.rename(columns={"value": "score"}).assign(metric=metric)
 
 
+def _never_revised(conn, group: GroupData) -> bool:
+    """True when every series is still on its first version: then the data first known at any origin is
+    exactly today's data up to it, and an 'as_known' backtest would repeat the 'latest' one."""
+    ids = [s.series_id for s in {**group.targets, **group.features}.values()]
+    revised = conn.execute("SELECT count(*) FROM series_versions WHERE series_id = ANY(%s) AND version_no > 1",
+                           (ids,)).fetchone()[0]
+    return revised == 0
+
+
+def _run_mode(conn, mode: str, config: PipelineConfig, group: GroupData, factories) -> BacktestResult:
+    supplier = None
+    if mode == "as_known":
+        def supplier(fold):
+            return panel_first_known(conn, series=group.targets, cutoff=fold.cutoff.to_pydatetime())
+    settings = config.backtest
+    return run_backtest(group.panel, factories, freq=group.freq, horizon=config.preprocessing.horizon,
+                        n_windows=settings.n_windows, step=settings.step, refit=settings.refit, exog=group.exog,
+                        panel_for_fold=supplier)
+
+
 def _backtest(conn, run_id: int, config: PipelineConfig, group: GroupData, report: GroupReport) -> BacktestResult:
     factories = model_factories(config, has_exog=group.exog is not None)
     levels = tuple(config.prediction.levels)
-    settings = config.backtest
-    latest = None
-    for mode in settings.modes:
-        supplier = None
-        if mode == "as_known":
-            def supplier(fold, group=group):
-                return panel_first_known(conn, series=group.targets, cutoff=fold.cutoff.to_pydatetime())
-        result = run_backtest(group.panel, factories, freq=group.freq, horizon=config.preprocessing.horizon,
-                              n_windows=settings.n_windows, step=settings.step, refit=settings.refit,
-                              exog=group.exog, panel_for_fold=supplier)
-        report.failures += [{**f, "mode": mode} for f in result.failures]
-        report.fallbacks += [{**f, "mode": mode} for f in result.fallbacks]
+    modes = sorted(config.backtest.modes, key=lambda m: m != "latest")  # latest first: as_known may reuse it
+    results: dict[str, BacktestResult] = {}
+    for mode in modes:
+        if mode == "as_known" and "latest" in results and _never_revised(conn, group):
+            _log.info("no series of %s was ever revised: the as_known backtest equals the latest one", group.freq)
+            result = results["latest"]
+        else:
+            result = _run_mode(conn, mode, config, group, factories)
+            report.failures += [{**f, "mode": mode} for f in result.failures]
+            report.fallbacks += [{**f, "mode": mode} for f in result.fallbacks]
+        results[mode] = result
         if result.forecasts.empty:
             continue
         backtest_forecasts_write(conn, run_id=run_id, mode=mode, frame=_with_series_id(result.forecasts, group))
@@ -183,11 +202,10 @@ def _backtest(conn, run_id: int, config: PipelineConfig, group: GroupData, repor
         overall = metrics[metrics[SERIES].isna() & metrics[STEP].isna()].assign(mode=mode)
         report.inflation = pd.concat([report.inflation, overall], ignore_index=True)
         if mode == "latest":
-            latest = result
             report.champions = _champions(metrics, config)
             report.scores = metrics[metrics[SERIES].notna() & metrics[STEP].notna()].groupby(
                 ["model", SERIES, "metric"], as_index=False)["value"].mean()
-    return latest
+    return results.get("latest")
 
 
 def _fingerprint(name: str, config: PipelineConfig, group: GroupData, code: str) -> str:

@@ -88,6 +88,12 @@ def test_no_target_series_is_refused():
         parse_config(raw)
 
 
+def test_feature_series_without_feature_lags_is_refused():
+    raw = _with(("preprocessing", "feature_lags"), [])
+    with pytest.raises(ConfigError, match=re.escape("series with role 'feature' need preprocessing.feature_lags")):
+        parse_config(raw)
+
+
 def test_all_problems_are_reported_together():
     raw = _with(("preprocessing", "horizon"), 0)
     raw["series"][0]["colour"] = "red"

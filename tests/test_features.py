@@ -91,7 +91,7 @@ def test_constant_windows_have_exactly_zero_std():
     panel = make_panel({"a": 12}, level=1e6)
     panel.loc[3:9, "y"] = 1234567.891
     out = build_features(panel, FeatureSpec(lags=(), rolling_windows=(4,), calendar=False), freq="D")
-    assert (out["rolling_std_4"].iloc[8:11] == 0.0).all()
+    assert (out["rolling_std_4"].iloc[7:11] == 0.0).all()
 
 
 def test_empty_panel_gives_empty_frame_with_columns():
@@ -201,8 +201,11 @@ def specs(draw) -> FeatureSpec:
 def exog_for(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame | None:
     if not spec.exog_lags:
         return None
-    ts = pd.date_range(panel["ts"].min() - pd.Timedelta(days=3), panel["ts"].max(), freq="W-SUN")
-    return pd.DataFrame({"series": "x", "ts": ts, "y": np.arange(len(ts), dtype=float)})
+    frames = []
+    for name, freq in (("daily", "D"), ("weekly", "W-SUN")):  # daily: one value at every target ts
+        ts = pd.date_range(panel["ts"].min() - pd.Timedelta(days=3), panel["ts"].max(), freq=freq)
+        frames.append(pd.DataFrame({"series": name, "ts": ts, "y": np.arange(len(ts), dtype=float)}))
+    return pd.concat(frames, ignore_index=True)
 
 
 @settings(max_examples=60, deadline=None)
@@ -216,7 +219,7 @@ def test_no_feature_reads_the_future_or_another_series(lengths, spec, seed, data
     panel = make_panel({f"s{i}": n for i, n in enumerate(lengths)}, seed=seed)
     exog = exog_for(panel, spec)
     before = build_features(panel, spec, freq="D", exog=exog)
-    assert list(before.columns) == feature_names(spec, freq="D", exog_names=() if exog is None else ("x",))
+    assert list(before.columns) == feature_names(spec, freq="D", exog_names=() if exog is None else ("daily", "weekly"))
 
     target = data.draw(st.sampled_from(sorted(panel["series"].unique())), label="series")
     rows = np.flatnonzero(panel["series"] == target)
@@ -232,6 +235,13 @@ def test_no_feature_reads_the_future_or_another_series(lengths, spec, seed, data
 
     alone = build_features(panel.iloc[rows].reset_index(drop=True), spec, freq="D", exog=exog)
     np.testing.assert_array_equal(alone.to_numpy(), before.to_numpy()[rows])
+
+    if exog is not None:  # exog lags >= 1: rows at or before a cutoff never see exog values from it on
+        cutoff = panel["ts"].iloc[rows[t]]
+        later_exog = exog.assign(y=exog["y"].where(exog["ts"] < cutoff, 1e3))
+        moved = build_features(panel, spec, freq="D", exog=later_exog)
+        early = (panel["ts"] <= cutoff).to_numpy()
+        np.testing.assert_array_equal(moved.to_numpy()[early], before.to_numpy()[early])
 
 
 # --- tail invariant -----------------------------------------------------------------------------------------

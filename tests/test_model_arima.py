@@ -128,7 +128,8 @@ def test_fit_is_scale_equivariant(factor):
 
 
 def test_params_are_json_with_numpy_integer_orders():
-    model = ArimaForecaster(order=np.array([1, 0, 1])).fit(_panel({"a": _ar1(100, seed=3)}, freq="D"), freq="D")
+    order = tuple(np.array([1, 0, 1]))  # e.g. read from a config array
+    model = ArimaForecaster(order=order).fit(_panel({"a": _ar1(100, seed=3)}, freq="D"), freq="D")
     stored = json.loads(json.dumps(model.params_))
     assert stored["a"]["order"] == [1, 0, 1]
     assert set(stored["a"]["coefficients"]) == {"const", "ar.L1", "ma.L1", "sigma2"}
@@ -197,6 +198,9 @@ def test_seasonal_order_none_never_adds_a_seasonal_part():
             {"seasonal_order": (1, 0, 0, 1)},
             'seasonal_order must be None, "auto" or (P, D, Q, m) with m > 1, got (1, 0, 0, 1)',
         ),
+        ({"seasonal_order": "yes"}, "seasonal_order must be None, \"auto\" or (P, D, Q, m) with m > 1, got 'yes'"),
+        ({"order": "AUTO"}, "order must be \"auto\" or three non-negative integers (p, d, q), got 'AUTO'"),
+        ({"trend": "drift"}, 'trend must be None, "n", "c", "t" or "ct", got \'drift\''),
         ({"max_p": -1}, "max_p must be a non-negative integer, got -1"),
         ({"maxiter": 0}, "maxiter must be a positive integer, got 0"),
     ],

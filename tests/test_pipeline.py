@@ -27,17 +27,28 @@ def _weekly_csv(tmp_path, name: str, *, seed: int, level: float, revised: bool =
 
 
 def _config(tmp_path, *, models=("naive", "seasonal_naive", "linear", "lightgbm_global", "arima"), **overrides):
-    series = [{"name": f"s{i}", "source": "csv", "params": {"path": _weekly_csv(tmp_path, f"s{i}", seed=i,
-                                                                                  level=100 * (i + 1))}}
-              for i in range(3)]
+    series = [
+        {
+            "name": f"s{i}",
+            "source": "csv",
+            "params": {"path": _weekly_csv(tmp_path, f"s{i}", seed=i, level=100 * (i + 1))},
+        }
+        for i in range(3)
+    ]
     raw = {
         "name": "pipe",
         "series": series,
-        "preprocessing": {"horizon": 4, "target_lags": [1, 2, 3, 4, 13], "rolling_windows": [4],
-                          "target_transforms": ["diff", "scale"]},
-        "models": {"enabled": list(models), "lightgbm": {"n_estimators": 40, "num_leaves": 7,
-                                                         "min_child_samples": 5},
-                   "arima": {"order": [1, 1, 0]}},
+        "preprocessing": {
+            "horizon": 4,
+            "target_lags": [1, 2, 3, 4, 13],
+            "rolling_windows": [4],
+            "target_transforms": ["diff", "scale"],
+        },
+        "models": {
+            "enabled": list(models),
+            "lightgbm": {"n_estimators": 40, "num_leaves": 7, "min_child_samples": 5},
+            "arima": {"order": [1, 1, 0]},
+        },
         "backtest": {"n_windows": 3, "modes": ["latest"]},
         "prediction": {"levels": [80, 95], "explain_top_k": 3},
         "ingest": {"retries": 0},
@@ -74,19 +85,25 @@ def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, c
     # every enabled model was backtested on the same windows and scored
     models = conn.execute(
         "SELECT model, count(DISTINCT window_no), count(DISTINCT series_id) FROM backtest_forecasts "
-        "WHERE run_id = %s GROUP BY model ORDER BY model", (report.run_id,)
+        "WHERE run_id = %s GROUP BY model ORDER BY model",
+        (report.run_id,),
     ).fetchall()
     assert [m[0] for m in models] == sorted(config.models.enabled)
     assert {(m[1], m[2]) for m in models} == {(3, 3)}
-    metrics = {r[0] for r in conn.execute(
-        "SELECT DISTINCT metric FROM backtest_metrics WHERE run_id = %s", (report.run_id,)).fetchall()}
+    metrics = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT metric FROM backtest_metrics WHERE run_id = %s", (report.run_id,)
+        ).fetchall()
+    }
     assert {"mae", "rmse", "mape", "smape", "mase", "bias", "coverage_80", "width_95"} <= metrics
 
     # SHAP explanations for the LightGBM forecasts, and global importance for its model version
     explained = conn.execute(
         "SELECT count(*), count(DISTINCT (series_id, ts)), max(rank) FROM forecast_explanations e "
         "JOIN model_versions v USING (model_version_id) JOIN models m USING (model_id) "
-        "WHERE e.run_id = %s AND m.name = 'lightgbm_global'", (report.run_id,)
+        "WHERE e.run_id = %s AND m.name = 'lightgbm_global'",
+        (report.run_id,),
     ).fetchone()
     assert explained == (3 * 4 * 3, 3 * 4, 3)
     assert conn.execute("SELECT count(*) FROM feature_importance").fetchone()[0] > 0
@@ -94,7 +111,8 @@ def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, c
     # lineage: each model version lists the exact series versions it was trained on
     lineage = conn.execute(
         "SELECT count(DISTINCT d.series_version_id) FROM model_version_data d "
-        "JOIN model_versions v USING (model_version_id) WHERE v.run_id = %s", (report.run_id,)
+        "JOIN model_versions v USING (model_version_id) WHERE v.run_id = %s",
+        (report.run_id,),
     ).fetchone()[0]
     assert lineage == 3
 
@@ -102,10 +120,14 @@ def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, c
 def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
     _, report = demo_run
     for name, version_id in report.groups[0].model_versions.items():
-        stored = pd.DataFrame(conn.execute(
-            "SELECT s.name, f.ts, f.step, f.yhat FROM forecasts f JOIN series s USING (series_id) "
-            "WHERE f.run_id = %s AND f.model_version_id = %s ORDER BY s.name, f.step",
-            (report.run_id, version_id)).fetchall(), columns=[SERIES, TS, STEP, YHAT])
+        stored = pd.DataFrame(
+            conn.execute(
+                "SELECT s.name, f.ts, f.step, f.yhat FROM forecasts f JOIN series s USING (series_id) "
+                "WHERE f.run_id = %s AND f.model_version_id = %s ORDER BY s.name, f.step",
+                (report.run_id, version_id),
+            ).fetchall(),
+            columns=[SERIES, TS, STEP, YHAT],
+        )
         model = model_version_load(conn, version_id)
         again = model.predict(4).sort_values([SERIES, STEP]).reset_index(drop=True)
         assert again[YHAT].to_numpy().tobytes() == stored[YHAT].to_numpy().tobytes(), name
@@ -157,5 +179,6 @@ def test_as_known_backtest_uses_the_data_first_known_at_each_origin(database, tm
         "'2020-01-05') "
     ).fetchone()[0]
     current = conn.execute(
-        "SELECT value FROM current_observations WHERE series_name = 's0' ORDER BY ts LIMIT 1").fetchone()[0]
+        "SELECT value FROM current_observations WHERE series_name = 's0' ORDER BY ts LIMIT 1"
+    ).fetchone()[0]
     assert current == pytest.approx(first_known * 1.2, rel=1e-3)

@@ -41,12 +41,14 @@ def model_factories(config: PipelineConfig, *, has_exog: bool) -> dict[str, Call
         ),
         "lightgbm_global": lambda: LightGBMGlobal(spec, transforms=transforms, params=models.lightgbm,
                                                   seed=models.seed),
-        "arima": lambda: ArimaForecaster(order=arima_order, seasonal_order="auto" if models.arima.seasonal else None),
+        "arima": lambda: ArimaForecaster(order=arima_order, seasonal_order="auto" if models.arima.seasonal else None,
+                                         max_points=models.arima.max_points),
     }
     if "hybrid" in models.enabled:
         from forecasting.models.hybrid import HybridForecaster
 
         available["hybrid"] = lambda: HybridForecaster(
-            arima_order=arima_order, spec=spec, lightgbm_params=models.lightgbm, seed=models.seed
+            ArimaForecaster(order=arima_order, max_points=models.arima.max_points),
+            LightGBMGlobal(spec, transforms=("scale",), params=models.lightgbm, seed=models.seed),
         )
     return {name: available[name] for name in models.enabled}

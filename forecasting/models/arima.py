@@ -35,6 +35,7 @@ process-global, so do not fit from several threads).
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal, Self
 
@@ -44,6 +45,11 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.arima.model import ARIMA
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import kpss
+
+try:  # a dependency of scikit-learn, so normally present
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
 
 from forecasting.models.base import Forecaster
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length, validate_panel
@@ -121,6 +127,13 @@ class _Fitted:
             result = self.spec.model(self.z).filter(self.params)
             return self.center + self.scale * np.asarray(result.forecast(horizon), dtype="float64")
 
+    def in_sample(self) -> np.ndarray:
+        """One-step-ahead predictions of the training values, on the scale of y (for residual models)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = self.spec.model(self.z).filter(self.params)
+            return self.center + self.scale * np.asarray(result.fittedvalues, dtype="float64")
+
     def coefficients(self) -> dict[str, float]:
         """Estimates on the scale of y: trend terms are scaled back (and the constant shifted), ARMA ones kept."""
         k_trend = len(_TREND_POWERS[self.spec.trend])
@@ -189,6 +202,7 @@ class ArimaForecaster(Forecaster):
         max_q: largest q the search tries. Defaults to 3.
         max_d: largest d the KPSS rule may choose. Defaults to 2.
         maxiter: iterations allowed to the L-BFGS likelihood optimiser. Defaults to 50 (statsmodels' default).
+        max_points: fit on the last ``max_points`` values of each series only (None: all). Defaults to None.
 
     After ``fit``, ``params_`` maps every fitted series to a JSON-serializable dict (order, seasonal_order,
     trend, aic, nobs, coefficients incl. sigma2, candidates_aic, candidates_failed); series in ``fallbacks``
@@ -207,11 +221,19 @@ class ArimaForecaster(Forecaster):
         max_q: int = 3,
         max_d: int = 2,
         maxiter: int = 50,
+        max_points: int | None = None,
     ) -> None:
         super().__init__()
-        if order != "auto" and not _is_int_tuple(order, 3):
+        if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
+            raise ValueError(f"max_points must be None or an integer >= 2, got {max_points!r}")
+        self.max_points = max_points
+        if not (order == "auto" if isinstance(order, str) else _is_int_tuple(order, 3)):
             raise ValueError(f'order must be "auto" or three non-negative integers (p, d, q), got {order!r}')
-        if seasonal_order not in (None, "auto") and not (_is_int_tuple(seasonal_order, 4) and seasonal_order[3] > 1):
+        if not (
+            seasonal_order in (None, "auto")
+            if seasonal_order is None or isinstance(seasonal_order, str)
+            else _is_int_tuple(seasonal_order, 4) and seasonal_order[3] > 1
+        ):
             raise ValueError(f'seasonal_order must be None, "auto" or (P, D, Q, m) with m > 1, got {seasonal_order!r}')
         if trend not in (None, *_TREND_POWERS):
             raise ValueError(f'trend must be None, "n", "c", "t" or "ct", got {trend!r}')
@@ -220,9 +242,11 @@ class ArimaForecaster(Forecaster):
                 raise ValueError(f"{label} must be a non-negative integer, got {value!r}")
         if not isinstance(maxiter, int) or maxiter < 1:
             raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
-        self.order = order if order == "auto" else tuple(int(v) for v in order)
+        self.order = order if isinstance(order, str) else tuple(int(v) for v in order)
         self.seasonal_order = (
-            seasonal_order if seasonal_order in (None, "auto") else tuple(int(v) for v in seasonal_order)
+            seasonal_order
+            if seasonal_order is None or isinstance(seasonal_order, str)
+            else tuple(int(v) for v in seasonal_order)
         )
         self.trend = trend
         self.max_p, self.max_q, self.max_d = max_p, max_q, max_d
@@ -239,19 +263,28 @@ class ArimaForecaster(Forecaster):
         self.fallbacks, self.params_, self._fits, self._last = {}, {}, {}, {}
         self._freq, self._ts_dtype = freq, panel[TS].dtype
         m = season_length(freq)
-        for name, group in panel.groupby(SERIES, sort=False):
-            y = group[Y].to_numpy(dtype="float64")
-            self._last[name] = (group[TS].iloc[-1], float(y[-1]))
-            try:
-                with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
-                    warnings.simplefilter("ignore")
-                    fitted, search = self._fit_series(y, m)
-            except _FitFailed as exc:
-                self.fallbacks[name] = exc.reason
-                continue
-            self._fits[name] = fitted
-            self.params_[name] = _describe(fitted, search)
+        with _one_blas_thread():
+            for name, group in panel.groupby(SERIES, sort=False):
+                y = group[Y].to_numpy(dtype="float64")
+                if self.max_points is not None:
+                    y = y[-self.max_points:]  # old history adds little to an ARIMA fit and costs a lot
+                self._last[name] = (group[TS].iloc[-1], float(y[-1]))
+                try:
+                    with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
+                        warnings.simplefilter("ignore")
+                        fitted, search = self._fit_series(y, m)
+                except _FitFailed as exc:
+                    self.fallbacks[name] = exc.reason
+                    continue
+                self._fits[name] = fitted
+                self.params_[name] = _describe(fitted, search)
         return self
+
+    def fitted_values(self, name: str) -> np.ndarray | None:
+        """In-sample one-step predictions of series ``name`` (aligned with the last values it was fitted on),
+        or None when it fell back to the naive forecast."""
+        fitted = self._fits.get(name)
+        return None if fitted is None else fitted.in_sample()
 
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         """``horizon`` steps after each series' last training timestamp; naive for series in ``fallbacks``.
@@ -263,19 +296,19 @@ class ArimaForecaster(Forecaster):
             raise RuntimeError("ArimaForecaster.predict called before fit")
         if not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-        frames = []
-        for name, (last_ts, last_y) in self._last.items():
-            yhat = self._forecast_series(name, horizon, last_y)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        SERIES: name,
-                        TS: future_timestamps(last_ts, self._freq, horizon).astype(self._ts_dtype),
-                        STEP: np.arange(1, horizon + 1, dtype="int64"),
-                        YHAT: yhat,
-                    }
-                )
+        with _one_blas_thread():
+            forecasts = {name: self._forecast_series(name, horizon, last_y) for name, (_, last_y) in self._last.items()}
+        frames = [
+            pd.DataFrame(
+                {
+                    SERIES: name,
+                    TS: future_timestamps(last_ts, self._freq, horizon).astype(self._ts_dtype),
+                    STEP: np.arange(1, horizon + 1, dtype="int64"),
+                    YHAT: forecasts[name],
+                }
             )
+            for name, (last_ts, _) in self._last.items()
+        ]
         out = pd.concat(frames, ignore_index=True) if frames else _empty_forecast(self._ts_dtype)
         return out.sort_values([SERIES, STEP], kind="stable", ignore_index=True)
 
@@ -344,7 +377,7 @@ class ArimaForecaster(Forecaster):
         if not (np.isfinite(params).all() and np.isfinite(result.aic) and np.isfinite(step_one).all()):
             raise _FitFailed(f"ARIMA{spec.key()} gave non-finite estimates or forecasts")
         # the density of y = center + scale * z has the Jacobian 1 / scale per observation in the likelihood
-        aic = float(result.aic) + 2 * result.nobs_effective * np.log(scale)
+        aic = float(result.aic + 2 * result.nobs_effective * np.log(scale))
         sigma2 = float(result.scale) * scale**2
         return _Fitted(spec, tuple(result.param_names), params.copy(), z, center, scale, aic, sigma2)
 
@@ -401,6 +434,11 @@ class _Search:
             suffix = f" [all {len(reasons)} candidate orders failed]" if len(reasons) > 1 else ""
             raise _FitFailed(reasons[0] + suffix)
         return self.best
+
+
+def _one_blas_thread():
+    """The state-space matrices are tiny: BLAS threads only add contention (5x slower on a busy 2-CPU host)."""
+    return threadpool_limits(limits=1, user_api="blas") if threadpool_limits is not None else nullcontext()
 
 
 def _require_length(y: np.ndarray, need: int) -> None:

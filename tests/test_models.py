@@ -1,0 +1,172 @@
+"""Models behind the common interface: baselines, target transforms, recursive global models, hybrid,
+and conformal intervals whose coverage matches the nominal level on series with known noise."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.backtest import run_backtest
+from forecasting.features import FeatureSpec
+from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.models.arima import ArimaForecaster
+from forecasting.models.baselines import NaiveForecaster, SeasonalNaiveForecaster
+from forecasting.models.hybrid import HybridForecaster
+from forecasting.models.recursive import LightGBMGlobal, LinearGlobal, RandomForestGlobal
+from forecasting.models.transforms import apply_inverse, make_transforms
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y
+
+
+def _panel(n_series: int = 3, length: int = 60, *, freq: str = "D", seed: int = 0, noise: float = 1.0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        t = np.arange(length)
+        y = 50 + 10 * i + 3 * np.sin(2 * np.pi * t / 7) + rng.normal(0, noise, length)
+        frames.append(pd.DataFrame({SERIES: f"s{i}", TS: pd.date_range("2024-01-01", periods=length, freq=freq), Y: y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_forecast_frame(out: pd.DataFrame, *, panel: pd.DataFrame, horizon: int, freq: str) -> None:
+    assert list(out.columns[:4]) == [SERIES, TS, STEP, YHAT]
+    assert sorted(out[SERIES].unique()) == sorted(panel[SERIES].unique())
+    assert len(out) == panel[SERIES].nunique() * horizon
+    assert np.isfinite(out[YHAT]).all()
+    for name, group in out.groupby(SERIES):
+        last = panel.loc[panel[SERIES] == name, TS].max()
+        expected = pd.date_range(last, periods=horizon + 1, freq=freq)[1:]
+        assert list(group.sort_values(STEP)[TS]) == list(expected)
+        assert list(group.sort_values(STEP)[STEP]) == list(range(1, horizon + 1))
+
+
+SPEC = FeatureSpec(lags=(1, 2, 7), rolling_windows=(7,))
+MODELS = {
+    "naive": NaiveForecaster,
+    "seasonal_naive": SeasonalNaiveForecaster,
+    "linear": lambda: LinearGlobal(SPEC, transforms=("diff", "scale")),
+    "random_forest": lambda: RandomForestGlobal(SPEC, params={"n_estimators": 20}),
+    "lightgbm_global": lambda: LightGBMGlobal(SPEC, transforms=("scale",), params={"n_estimators": 30}),
+    "arima": lambda: ArimaForecaster(order=(1, 0, 0)),
+    "hybrid": lambda: HybridForecaster(
+        ArimaForecaster(order=(1, 0, 0)), LightGBMGlobal(SPEC, params={"n_estimators": 20})
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_every_model_forecasts_every_series_on_the_grid(name, horizon):
+    panel = _panel()
+    before = panel.copy()
+    model = MODELS[name]().fit(panel, freq="D")
+    out = model.predict(horizon)
+    _check_forecast_frame(out, panel=panel, horizon=horizon, freq="D")
+    pd.testing.assert_frame_equal(panel, before)  # fit does not mutate its input
+    again = pickle.loads(pickle.dumps(model)).predict(horizon)
+    assert again[YHAT].to_numpy().tobytes() == out[YHAT].to_numpy().tobytes()
+
+
+def test_naive_and_seasonal_naive_values():
+    panel = _panel(n_series=1, length=14)
+    last_week = panel[Y].to_numpy()[-7:]
+    assert (NaiveForecaster().fit(panel, freq="D").predict(3)[YHAT] == panel[Y].iloc[-1]).all()
+    seasonal = SeasonalNaiveForecaster().fit(panel, freq="D").predict(9)[YHAT].to_numpy()
+    np.testing.assert_array_equal(seasonal, np.concatenate([last_week, last_week[:2]]))
+    short = SeasonalNaiveForecaster().fit(panel.iloc[:3], freq="D")
+    assert short.fallbacks == {"s0": "shorter than one season (3 < 7 points): naive"}
+
+
+def test_target_transforms_round_trip():
+    panel = _panel()
+    transforms = make_transforms(["diff", "scale"])
+    transformed = panel
+    for transform in transforms:
+        transformed = transform.fit_transform(transformed)
+    # forecasting the transformed values of the next steps must give back the original next values
+    future = _panel(length=65).groupby(SERIES).tail(5).reset_index(drop=True)
+    history_last = panel.groupby(SERIES)[Y].last()
+    diffs = future.groupby(SERIES)[Y].diff()
+    diffs[future.groupby(SERIES).cumcount() == 0] = future[Y] - future[SERIES].map(history_last)
+    scaled = (diffs - future[SERIES].map(transforms[1].mean_)) / future[SERIES].map(transforms[1].std_)
+    fc = pd.DataFrame({SERIES: future[SERIES], STEP: future.groupby(SERIES).cumcount() + 1, YHAT: scaled})
+    np.testing.assert_allclose(apply_inverse(transforms, fc)[YHAT], future[Y], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"unknown target transform\(s\) \['log'\]"):
+        make_transforms(["log"])
+
+
+def test_global_model_learns_a_shared_pattern_and_beats_naive():
+    panel = _panel(n_series=6, length=120, noise=0.2)
+    train = panel.groupby(SERIES).head(113).reset_index(drop=True)
+    test = panel.groupby(SERIES).tail(7).reset_index(drop=True)
+    errors = {}
+    for name in ("naive", "lightgbm_global", "linear"):
+        out = MODELS[name]().fit(train, freq="D").predict(7)
+        joined = test.merge(out, on=[SERIES, TS])
+        errors[name] = float(np.abs(joined[Y] - joined[YHAT]).mean())
+    assert errors["lightgbm_global"] < 0.6 * errors["naive"]
+    assert errors["linear"] < 0.6 * errors["naive"]
+
+
+def test_recursive_forecast_does_not_depend_on_values_after_the_origin():
+    panel = _panel()
+    model = MODELS["lightgbm_global"]().fit(panel, freq="D")
+    first = model.predict(3)
+    # the model's stored history is the only input of predict: appending data elsewhere changes nothing
+    panel.loc[panel[SERIES] == "s1", Y] += 1000
+    assert model.predict(3)[YHAT].to_numpy().tobytes() == first[YHAT].to_numpy().tobytes()
+
+
+def test_series_too_short_for_the_transforms_fall_back_to_naive():
+    panel = pd.concat(
+        [_panel(n_series=2), pd.DataFrame({SERIES: ["tiny"], TS: [pd.Timestamp("2024-03-01")], Y: [5.0]})],
+        ignore_index=True,
+    )
+    model = LinearGlobal(SPEC, transforms=("diff",)).fit(panel, freq="D")
+    assert model.fallbacks == {"tiny": "too short for the target transforms: naive"}
+    out = model.predict(2)
+    assert out.loc[out[SERIES] == "tiny", YHAT].tolist() == [5.0, 5.0]
+
+
+def test_conformal_intervals_cover_close_to_nominal_on_known_noise():
+    """Random walks with Gaussian steps: the naive forecast's h-step error is N(0, h·σ²), so calibrated
+    intervals must cover about their nominal share of new outcomes."""
+    rng = np.random.default_rng(7)
+    n_series, length = 60, 160
+    frames = [
+        pd.DataFrame(
+            {
+                SERIES: f"w{i}",
+                TS: pd.date_range("2020-01-01", periods=length, freq="D"),
+                Y: 100 + rng.normal(0, 1 + i % 3, length).cumsum(),
+            }
+        )
+        for i in range(n_series)
+    ]
+    panel = pd.concat(frames, ignore_index=True)
+    result = run_backtest(panel, {"naive": NaiveForecaster}, freq="D", horizon=4, n_windows=8, step=4)
+    fc = result.forecasts
+    calibration, evaluation = fc[fc["window"] < 4], fc[fc["window"] >= 4]
+    scale = series_scale(panel)
+    quantiles = conformal_quantiles(calibration, scale, (80, 95))
+    covered = apply_intervals(evaluation, quantiles, scale, (80, 95))
+    for level in (80, 95):
+        inside = ((covered[Y] >= covered[f"lo_{level}"]) & (covered[Y] <= covered[f"hi_{level}"])).mean()
+        assert abs(inside - level / 100) < 0.06, (level, inside)
+    # intervals widen with the horizon, as the error variance does
+    assert quantiles.sort_values("step")["q_80"].is_monotonic_increasing
+
+
+def test_backtest_keeps_going_when_one_model_fails():
+    class Broken(NaiveForecaster):
+        name = "broken"
+
+        def fit(self, panel, *, freq, exog=None):
+            raise RuntimeError("boom")
+
+    result = run_backtest(_panel(), {"naive": NaiveForecaster, "broken": Broken}, freq="D", horizon=3, n_windows=2)
+    assert set(result.forecasts["model"]) == {"naive"}
+    assert sorted((f["model"], f["window"]) for f in result.failures) == [("broken", 0), ("broken", 1)]
+    assert all(f["error"] == "RuntimeError: boom" for f in result.failures)
