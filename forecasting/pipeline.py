@@ -21,11 +21,11 @@ from forecasting import __version__
 from forecasting.backtest import BacktestResult, run_backtest
 from forecasting.config import PipelineConfig
 from forecasting.errors import ForecastingError
+from forecasting.evaluation import backtest_metrics, choose_champions
 from forecasting.explain import explain_forecasts
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
-from forecasting.metrics import mase_scale, metric_columns, score_forecasts
 from forecasting.models import feature_spec, model_factories
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.store.registry import (
     DataVersion,
     model_id_ensure,
@@ -104,59 +104,15 @@ def _with_series_id(frame: pd.DataFrame, group: GroupData) -> pd.DataFrame:
     return frame.assign(series_id=frame[SERIES].map(ids).astype("int64"))
 
 
-def _cross_conformal(forecasts: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
-    """Backtest intervals for each window calibrated on the other windows only, so coverage is honest."""
-    pieces = []
-    for window in sorted(forecasts["window"].unique()):
-        others = forecasts[forecasts["window"] != window]
-        this = forecasts[forecasts["window"] == window]
-        if others.empty:
-            continue
-        pieces.append(apply_intervals(this, conformal_quantiles(others, scale, levels), scale, levels))
-    return pd.concat(pieces, ignore_index=True) if pieces else forecasts.iloc[0:0]
-
-
-def _window_scores(forecasts: pd.DataFrame, group: GroupData, levels: tuple[int, ...]) -> pd.DataFrame:
-    """Scores per (window, model, series, step); MASE is scaled by each window's own training data (M4's rule)
-    and the intervals of a window are calibrated on the other windows only, so coverage is honest."""
-    season = season_length(group.freq)
-    scale = series_scale(group.panel)
-    with_intervals = _cross_conformal(forecasts, scale, levels)
-    use_levels = levels if not with_intervals.empty else ()
-    source = with_intervals if use_levels else forecasts
-    pieces = []
-    for (window, cutoff), part in source.groupby(["window", "cutoff"], sort=True):
-        insample = mase_scale(group.panel[group.panel[TS] <= cutoff], season=season)
-        part = part[["model", SERIES, STEP, Y, YHAT] + [c for c in part.columns if c[:3] in ("lo_", "hi_")]]
-        pieces.append(score_forecasts(part, insample_scale=insample, levels=use_levels).assign(window=window))
-    return pd.concat(pieces, ignore_index=True)
-
-
 def _metrics_long(forecasts: pd.DataFrame, group: GroupData, levels: tuple[int, ...]) -> pd.DataFrame:
-    """Metrics averaged over windows per (model, series, step), and their means per model and step and per
-    model, in long form (series/step None = aggregated)."""
-    scores = _window_scores(forecasts, group, levels)
-    metric_cols = metric_columns(scores)
-    per_series = (scores.groupby(["model", SERIES, STEP], as_index=False)[metric_cols].mean()
-                  .melt(id_vars=["model", SERIES, STEP], value_vars=metric_cols, var_name="metric"))
-    by_step = per_series.groupby(["model", STEP, "metric"], as_index=False)["value"].mean().assign(**{SERIES: None})
-    overall = per_series.groupby(["model", "metric"], as_index=False)["value"].mean().assign(**{SERIES: None,
-                                                                                               STEP: None})
-    long = pd.concat([per_series, by_step, overall], ignore_index=True)
+    long = backtest_metrics(forecasts, group.panel, freq=group.freq, levels=levels)
     ids = {name: s.series_id for name, s in group.targets.items()}
     long["series_id"] = long[SERIES].map(ids)
     return long.astype({"series_id": "Int64", STEP: "Int64"})
 
 
 def _champions(metrics: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
-    """Per series, the model with the lowest mean backtest score (ties go to the earlier configured model)."""
-    metric = config.backtest.champion_metric
-    rows = metrics[(metrics["metric"] == metric) & metrics[SERIES].notna() & metrics[STEP].notna()]
-    means = rows.groupby([SERIES, "model"], as_index=False)["value"].mean().dropna(subset=["value"])
-    order = {name: i for i, name in enumerate(config.models.enabled)}
-    means = means.assign(order=means["model"].map(order)).sort_values([SERIES, "value", "order"])
-    best = means.groupby(SERIES, as_index=False).first()[[SERIES, "model", "value"]]
-    return best.rename(columns={"value": "score"}).assign(metric=metric)
+    return choose_champions(metrics, metric=config.backtest.champion_metric, model_order=config.models.enabled)
 
 
 def _never_revised(conn, group: GroupData) -> bool:
