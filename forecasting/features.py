@@ -278,14 +278,13 @@ def _window_stats(y: np.ndarray, w: int, stats: tuple[str, ...], layout: _Layout
     out = {"min": _rolling_extreme(y, w, np.minimum)}
     if "max" in stats or "std" in stats:
         out["max"] = _rolling_extreme(y, w, np.maximum)
-    if "mean" in stats or "std" in stats:
-        out["mean"], var = _window_moments(y, layout, w)
-        nan = np.isnan(out["min"])
-        out["mean"][nan] = np.nan
-        if "std" in stats:
-            out["std"] = np.sqrt(var)
-            out["std"][nan] = np.nan
-            out["std"][out["min"] == out["max"]] = 0.0  # constant windows: exactly 0, not rounding noise
+    if "mean" in stats:
+        out["mean"] = _rolling_sum(y, w) / w  # NaN propagates through the sums
+    if "std" in stats:
+        _, var = _window_moments(y, layout, w)
+        out["std"] = np.sqrt(var)
+        out["std"][np.isnan(out["min"])] = np.nan
+        out["std"][out["min"] == out["max"]] = 0.0  # constant windows: exactly 0, not rounding noise
     return {stat: out[stat] for stat in stats}
 
 
@@ -305,6 +304,35 @@ def _rolling_extreme(y: np.ndarray, w: int, pick: np.ufunc) -> np.ndarray:
         pick(acc[rest:], acc[:-rest], out=wider[rest:])
         acc = wider
     return acc.copy() if acc is y else acc
+
+
+def _rolling_sum(y: np.ndarray, w: int) -> np.ndarray:
+    """Sum of every y[t-w+1..t] by doubling: spans of 1, 2, 4, ... values added pairwise, then the spans of
+    w's binary digits combined, about 2·log2(w) vector additions.
+
+    Each sum depends only on its own window's values, in a fixed order, so a series' tail gives bit-for-bit
+    the sums of the full history, and pairwise addition keeps the rounding error tiny. Garbage on the first
+    w - 1 rows of the array; the caller blanks every window reaching before its series.
+    """
+    spans = {1: y}
+    span = 1
+    while 2 * span <= w:
+        shorter = spans[span]
+        wider = shorter.copy()
+        np.add(shorter[span:], shorter[:-span], out=wider[span:])
+        span *= 2
+        spans[span] = wider
+    total, covered = None, 0
+    for size in sorted(spans, reverse=True):
+        if not w & size:
+            continue
+        part = spans[size]
+        if total is None:
+            total = part.copy()
+        else:  # add the span ending ``covered`` rows earlier
+            np.add(total[covered:], part[:-covered], out=total[covered:])
+        covered += size
+    return total
 
 
 def _window_moments(y: np.ndarray, layout: _Layout, w: int) -> tuple[np.ndarray, np.ndarray]:
