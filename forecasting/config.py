@@ -99,6 +99,9 @@ class PreprocessingConfig(_Strict):
     target_lags: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
     feature_lags: list[PositiveInt] = Field(default_factory=list)
     rolling_windows: list[Annotated[StrictInt, Field(ge=2)]] = Field(default_factory=list)
+    # 'ffill': reindex each series to its frequency and carry the last value into missing timestamps;
+    # 'keep': leave gaps as they are (lags then count rows, not periods)
+    missing_timestamps: Literal["ffill", "keep"] = "ffill"
     calendar: bool = True
     technical: bool = False  # moving-average ratio, RSI and MACD of the lagged target (price series)
     # applied per series before the global models, inverted on their forecasts

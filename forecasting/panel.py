@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["SERIES", "STEP", "TS", "Y", "YHAT", "future_timestamps", "season_length", "validate_panel"]
+__all__ = ["SERIES", "STEP", "TS", "Y", "YHAT", "fill_gaps", "future_timestamps", "season_length", "validate_panel"]
 
 SERIES = "series"   # series name (str)
 TS = "ts"           # naive UTC datetime64[ns]
@@ -52,3 +52,24 @@ def season_length(freq: str | None) -> int:
     if offset.n > 1 and season % offset.n == 0:
         return season // offset.n
     return season if offset.n == 1 else 1
+
+
+def fill_gaps(panel: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Reindex every series to its frequency grid between its first and last timestamp and forward-fill.
+
+    Lag features count rows, so a missing timestamp would silently turn "lag 1" into "lag 2"; filling keeps
+    every lag equal to its number of periods. Returns the filled panel and the count filled per series.
+    """
+    pieces, filled = [], {}
+    for name, group in panel.groupby(SERIES, sort=True):
+        grid = pd.date_range(group[TS].iloc[0], group[TS].iloc[-1], freq=freq)
+        if len(grid) == len(group) and (grid == pd.DatetimeIndex(group[TS])).all():
+            pieces.append(group)
+            continue
+        values = group.set_index(TS)[Y].reindex(grid.union(pd.DatetimeIndex(group[TS]))).ffill()
+        values = values.loc[grid]  # off-grid timestamps keep no row of their own
+        filled[name] = int(len(grid) - pd.DatetimeIndex(group[TS]).isin(grid).sum())
+        pieces.append(pd.DataFrame({SERIES: name, TS: grid.astype("datetime64[ns]"), Y: values.to_numpy()}))
+    if not pieces:
+        return panel, filled
+    return pd.concat(pieces, ignore_index=True), filled

@@ -25,13 +25,14 @@ from forecasting.evaluation import backtest_metrics, choose_champions
 from forecasting.explain import explain_forecasts
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.models import feature_spec, model_factories
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y, fill_gaps
 from forecasting.store.registry import (
     DataVersion,
     model_id_ensure,
     model_version_find,
     model_version_insert,
     model_version_load,
+    pipeline_run_data_insert,
 )
 from forecasting.store.results import (
     backtest_forecasts_write,
@@ -95,8 +96,15 @@ def load_groups(conn: psycopg.Connection, config: PipelineConfig) -> list[GroupD
         if not freq:
             raise ForecastingError(f"series {spec.name!r}: unknown frequency; set 'frequency' in the config")
         by_freq.setdefault(freq, {})[spec.name] = stored[spec.name]
-    return [GroupData(freq, panel_read(conn, series=targets), exog, targets, features)
-            for freq, targets in sorted(by_freq.items())]
+    groups = []
+    for freq, targets in sorted(by_freq.items()):
+        panel = panel_read(conn, series=targets)
+        if config.preprocessing.missing_timestamps == "ffill":
+            panel, filled = fill_gaps(panel, freq)
+            for name, count in filled.items():
+                _log.info("series %r: %d missing %s timestamp(s) forward-filled", name, count, freq)
+        groups.append(GroupData(freq, panel, exog, targets, features))
+    return groups
 
 
 def _with_series_id(frame: pd.DataFrame, group: GroupData) -> pd.DataFrame:
@@ -201,11 +209,20 @@ def _train(conn, run_id: int, config: PipelineConfig, group: GroupData, report: 
             params=_model_params(name, config), features=list(getattr(model, "feature_names_", [])),
             training_start=group.panel[TS].min(), training_end=group.panel[TS].max(),
             fitted={"fallbacks": model.fallbacks, "params": getattr(model, "params_", None)},
-            data=_data_versions(group), code_version=code, artifact_dir=artifact_dir,
+            data=_data_versions(group), code_version=code, metrics=_model_metrics(report, name),
+            artifact_dir=artifact_dir,
         )
         trained[name] = (version_id, model)
     report.model_versions = {name: vid for name, (vid, _) in trained.items()}
     return trained
+
+
+def _model_metrics(report: GroupReport, name: str) -> dict | None:
+    """{mode: {metric: value}} of this model's backtest in the current run, if one ran."""
+    if report.inflation.empty:
+        return None
+    rows = report.inflation[report.inflation["model"] == name]
+    return {mode: dict(zip(g["metric"], g["value"], strict=True)) for mode, g in rows.groupby("mode")} or None
 
 
 def _model_params(name: str, config: PipelineConfig) -> dict:
@@ -280,6 +297,7 @@ def model_group(conn: psycopg.Connection, run_id: int, config: PipelineConfig, g
                 steps: tuple[str, ...] = ("backtest", "train", "predict"), force: bool = False) -> GroupReport:
     """Run the requested steps for one frequency group and record everything under ``run_id``."""
     report = GroupReport(freq=group.freq)
+    pipeline_run_data_insert(conn, run_id=run_id, data=_data_versions(group))
     latest = _backtest(conn, run_id, config, group, report) if "backtest" in steps else None
     quantiles = pd.DataFrame()
     if latest is not None and not latest.forecasts.empty:

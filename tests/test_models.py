@@ -170,3 +170,25 @@ def test_backtest_keeps_going_when_one_model_fails():
     assert set(result.forecasts["model"]) == {"naive"}
     assert sorted((f["model"], f["window"]) for f in result.failures) == [("broken", 0), ("broken", 1)]
     assert all(f["error"] == "RuntimeError: boom" for f in result.failures)
+
+
+def test_missing_timestamps_are_forward_filled_on_the_grid():
+    from forecasting.panel import fill_gaps
+
+    panel = pd.DataFrame(
+        {
+            SERIES: ["a"] * 4 + ["b"] * 3,
+            TS: pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-05", "2024-01-06", "2024-01-01", "2024-01-02", "2024-01-03"]
+            ),
+            Y: [1.0, 2.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        }
+    )
+    filled, counts = fill_gaps(panel, "D")
+    assert counts == {"a": 2}
+    a = filled[filled[SERIES] == "a"]
+    assert a[TS].tolist() == list(pd.date_range("2024-01-01", "2024-01-06", freq="D"))
+    assert a[Y].tolist() == [1.0, 2.0, 2.0, 2.0, 5.0, 6.0]
+    pd.testing.assert_frame_equal(
+        filled[filled[SERIES] == "b"].reset_index(drop=True), panel[panel[SERIES] == "b"].reset_index(drop=True)
+    )

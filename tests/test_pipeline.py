@@ -115,6 +115,11 @@ def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, c
         (report.run_id,),
     ).fetchone()[0]
     assert lineage == 3
+    assert conn.execute("SELECT count(*) FROM pipeline_run_data WHERE run_id = %s", (report.run_id,)).fetchone()[0] == 3
+    metrics = conn.execute(
+        "SELECT v.metrics FROM model_versions v JOIN models m USING (model_id) WHERE m.name = 'naive'"
+    ).fetchone()[0]
+    assert set(metrics["latest"]) >= {"mase", "smape", "coverage_80"}
 
 
 def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
@@ -196,7 +201,7 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     assert cli_main(["-q", "run", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "ingest run 1: 3 stored, 0 failed" in out
-    table = out[out.index("champion per series"):].splitlines()
+    table = out[out.index("champion per series") :].splitlines()
     assert table[1].split() == ["series", "freq", "champion", "sMAPE", "MASE", "next"]
     assert sorted(line.split()[0] for line in table[3:6]) == ["s0", "s1", "s2"]
     assert all(line.split()[2] in ("naive", "seasonal_naive") for line in table[3:6])

@@ -16,6 +16,7 @@ from forecasting.errors import StoreError
 
 __all__ = [
     "DataVersion",
+    "pipeline_run_data_insert",
     "library_versions",
     "model_id_ensure",
     "model_version_find",
@@ -67,7 +68,7 @@ def model_version_find(conn: psycopg.Connection, *, model_id: int, fingerprint: 
 def model_version_insert(
     conn: psycopg.Connection, *, model_id: int, run_id: int, fingerprint: str, model: object, params: dict,
     features: list[str], training_start, training_end, fitted: dict, data: list[DataVersion], code_version: str,
-    artifact_dir: Path | None = None,
+    metrics: dict | None = None, artifact_dir: Path | None = None,
 ) -> int:
     """Store a fitted model (pickled) and its lineage; returns the model version id."""
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
@@ -83,11 +84,13 @@ def model_version_insert(
     with conn.transaction():
         version_id = conn.execute(
             "INSERT INTO model_versions (model_id, run_id, fingerprint, artifact, artifact_path, artifact_sha256, "
-            "artifact_bytes, params, features, training_start, training_end, fitted, library_versions, "
-            "code_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING model_version_id",
+            "artifact_bytes, params, features, training_start, training_end, fitted, metrics, library_versions, "
+            "code_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING model_version_id",
             (model_id, run_id, fingerprint, None if path else blob, str(path) if path else None, sha, len(blob),
              json.dumps(params, default=str), json.dumps(features), training_start, training_end,
-             json.dumps(fitted, default=str), json.dumps(library_versions()), code_version),
+             json.dumps(fitted, default=str), json.dumps(metrics, default=str) if metrics is not None else None,
+             json.dumps(library_versions()), code_version),
         ).fetchone()[0]
         with conn.cursor() as cur:
             cur.executemany(
@@ -116,3 +119,13 @@ def model_version_load(conn: psycopg.Connection, model_version_id: int):
     if hashlib.sha256(blob).hexdigest() != sha:
         raise StoreError(f"model version {model_version_id}: artifact checksum mismatch, refusing to load it")
     return pickle.loads(blob)  # noqa: S301 - our own artifact, integrity checked above
+
+
+def pipeline_run_data_insert(conn: psycopg.Connection, *, run_id: int, data: list[DataVersion]) -> None:
+    """Record the series versions a run read (idempotent within the run)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pipeline_run_data (run_id, series_version_id, role, row_count) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (run_id, series_version_id) DO UPDATE SET row_count = EXCLUDED.row_count",
+            [(run_id, d.series_version_id, d.role, d.row_count) for d in data],
+        )

@@ -17,6 +17,15 @@ CREATE TABLE pipeline_runs (
     finished_at    timestamptz
 );
 
+-- the exact series versions (and how many of their rows) a run read, whatever its command
+CREATE TABLE pipeline_run_data (
+    run_id             bigint NOT NULL REFERENCES pipeline_runs (run_id),
+    series_version_id  bigint NOT NULL REFERENCES series_versions (version_id),
+    role               text NOT NULL CHECK (role IN ('target', 'feature')),
+    row_count          integer NOT NULL,
+    PRIMARY KEY (run_id, series_version_id)
+);
+
 CREATE TABLE models (
     model_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     config_name  text NOT NULL,
@@ -40,6 +49,7 @@ CREATE TABLE model_versions (
     training_start    timestamp,
     training_end      timestamp,
     fitted            jsonb,                  -- per-series fitted details (e.g. ARIMA orders), fallbacks
+    metrics           jsonb,                  -- backtest metrics of this model in the run that trained it
     library_versions  jsonb NOT NULL,
     code_version      text NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),
