@@ -183,7 +183,7 @@ def test_missing_timestamps_are_forward_filled_on_the_grid():
             ),
             Y: [1.0, 2.0, 5.0, 6.0, 7.0, 8.0, 9.0],
         }
-    )
+    ).astype({TS: "datetime64[ns]"})
     filled, counts = fill_gaps(panel, "D")
     assert counts == {"a": 2}
     a = filled[filled[SERIES] == "a"]
