@@ -143,56 +143,41 @@ def _copy_rows(
     return len(ts)
 
 
+def _stamp(ts_us: np.ndarray, index: int):
+    """A stored microsecond timestamp as a Python datetime."""
+    return ts_us[index : index + 1 if index != -1 else None].astype("datetime64[us]")[0].item()
+
+
 def _insert_version(
     conn: psycopg.Connection,
     *,
     series_id: int,
     version_no: int,
-    reason: str,
     parent_id: int | None,
     diff: VersionDiff,
-    row_count: int,
-    first_ts: np.ndarray,
-    last_ts: np.ndarray,
+    ts: np.ndarray,
     sha: str,
     meta: SeriesMeta,
     ingest_run_id: int | None,
 ) -> int:
+    """A new current version holding the download ``ts``; the diff counts apply to revisions only."""
+    revised = parent_id is not None
     return conn.execute(
         "INSERT INTO series_versions (series_id, version_no, reason, is_current, parent_version_id, n_changed, "
         "n_added, n_removed, row_count, first_ts, last_ts, download_sha256, source_params, ingest_run_id) "
         "VALUES (%s, %s, %s, true, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version_id",
         (
-            series_id,
-            version_no,
-            reason,
-            parent_id,
-            diff.n_changed if reason == "revised" else 0,
-            diff.n_added if reason == "revised" else 0,
-            diff.n_removed,
-            row_count,
-            first_ts.item(),
-            last_ts.item(),
-            sha,
-            json.dumps(meta.params, sort_keys=True, default=str),
-            ingest_run_id,
+            series_id, version_no, "revised" if revised else "initial", parent_id,
+            diff.n_changed if revised else 0, diff.n_added if revised else 0, diff.n_removed if revised else 0,
+            len(ts), _stamp(ts, 0), _stamp(ts, -1), sha,
+            json.dumps(meta.params, sort_keys=True, default=str), ingest_run_id,
         ),
     ).fetchone()[0]
 
 
 def _write_initial(conn, *, series_id, meta, ts, values, sha, diff, ingest_run_id) -> UpsertResult:
     version_id = _insert_version(
-        conn,
-        series_id=series_id,
-        version_no=1,
-        reason="initial",
-        parent_id=None,
-        diff=diff,
-        row_count=len(ts),
-        first_ts=ts[:1].astype("datetime64[us]")[0],
-        last_ts=ts[-1:].astype("datetime64[us]")[0],
-        sha=sha,
-        meta=meta,
+        conn, series_id=series_id, version_no=1, parent_id=None, diff=diff, ts=ts, sha=sha, meta=meta,
         ingest_run_id=ingest_run_id,
     )
     written = _copy_rows(conn, series_id=series_id, ts=ts, values=values, valid_from=1, ingest_run_id=ingest_run_id)
@@ -212,7 +197,7 @@ def _write_extension(conn, *, series_id, current, ts, values, sha, diff, ingest_
     conn.execute(
         "UPDATE series_versions SET row_count = row_count + %s, n_extended = n_extended + %s, last_ts = %s, "
         "download_sha256 = %s WHERE version_id = %s",
-        (written, written, ts[-1:].astype("datetime64[us]")[0].item(), sha, current.version_id),
+        (written, written, _stamp(ts, -1), sha, current.version_id),
     )
     return UpsertResult(
         Outcome.EXTENDED,
@@ -232,18 +217,8 @@ def _write_revision(conn, *, series_id, meta, current, old_ts, ts, values, sha, 
         (current.version_id,),
     )
     version_id = _insert_version(
-        conn,
-        series_id=series_id,
-        version_no=new_no,
-        reason="revised",
-        parent_id=current.version_id,
-        diff=diff,
-        row_count=len(ts),
-        first_ts=ts[:1].astype("datetime64[us]")[0],
-        last_ts=ts[-1:].astype("datetime64[us]")[0],
-        sha=sha,
-        meta=meta,
-        ingest_run_id=ingest_run_id,
+        conn, series_id=series_id, version_no=new_no, parent_id=current.version_id, diff=diff, ts=ts, sha=sha,
+        meta=meta, ingest_run_id=ingest_run_id,
     )
     closing = np.concatenate([old_ts[diff.changed_old], old_ts[diff.removed_old]]).astype("datetime64[us]")
     if len(closing):
