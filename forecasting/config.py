@@ -56,6 +56,8 @@ class StorageSettings(_Strict):
 
 class IngestSettings(_Strict):
     retries: Annotated[StrictInt, Field(ge=0)] = 2
+    # series per mapped Airflow task: Airflow slows down past a few hundred mapped tasks (1,024 at most)
+    shard_size: Annotated[StrictInt, Field(ge=1)] = 25
     retry_backoff_seconds: float = Field(default=5.0, ge=0)
 
 

@@ -82,16 +82,23 @@ class GroupReport:
 
 
 def load_groups(conn: psycopg.Connection, config: PipelineConfig) -> list[GroupData]:
-    """Current data of the configured series, targets grouped by their stored frequency."""
+    """Current data of the configured series, targets grouped by their stored frequency.
+
+    Series never stored (their source has always failed) are left out with a warning, so one broken source
+    cannot stop the forecasts of all the others; with no stored target at all there is nothing to do.
+    """
     keys = [(s.source, s.name) for s in config.series]
     stored = stored_series(conn, keys=keys)
     missing = [name for _, name in keys if name not in stored]
     if missing:
-        raise ForecastingError(f"series not stored yet (run ingest first): {', '.join(missing)}")
-    features = {s.name: stored[s.name] for s in config.series_with_role("feature")}
+        _log.warning("series not stored yet, left out of this run: %s", ", ".join(missing))
+    targets_stored = [s for s in config.series_with_role("target") if s.name in stored]
+    if not targets_stored:
+        raise ForecastingError(f"no target series of {config.name!r} is stored yet (run ingest first)")
+    features = {s.name: stored[s.name] for s in config.series_with_role("feature") if s.name in stored}
     exog = panel_read(conn, series=features) if features else None
     by_freq: dict[str, dict[str, StoredSeries]] = {}
-    for spec in config.series_with_role("target"):
+    for spec in targets_stored:
         freq = spec.frequency or stored[spec.name].frequency
         if not freq:
             raise ForecastingError(f"series {spec.name!r}: unknown frequency; set 'frequency' in the config")

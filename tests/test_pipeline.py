@@ -207,3 +207,13 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     assert all(line.split()[2] in ("naive", "seasonal_naive") for line in table[3:6])
     assert "SELECT * FROM champion_forecasts" in out
     assert cli_main(["-q", "predict", "--config", str(path)]) == 0
+
+
+def test_a_series_never_stored_is_left_out_and_the_others_are_forecast(database, tmp_path, conn):
+    config = _config(tmp_path, models=("naive",))
+    raw = config.model_dump(mode="json")
+    raw["series"].append({"name": "ghost", "source": "csv", "params": {"path": str(tmp_path / "missing.csv")}})
+    report = execute(database, parse_config(raw), command="run")
+    assert [r.series_name for r in report.ingest.failed] == ["ghost"]
+    series = {r[0] for r in conn.execute("SELECT DISTINCT series_name FROM champion_forecasts").fetchall()}
+    assert series == {"s0", "s1", "s2"}

@@ -1,0 +1,150 @@
+"""Forecasting pipeline DAGs, three per pipeline config in the configs folder.
+
+The folder is ``$FORECASTING_CONFIG_DIR`` or the Airflow Variable ``forecasting_config_dir`` (read at parse
+time), else ``examples/`` of this repository. For a config named ``demo``:
+
+- ``forecasting_demo_ingest``: on the config's ``schedule``; series grouped by source into shards, one mapped
+  task per shard (Google Trends in a pool of its own), download, validate, version-aware upsert. A series that
+  fails is recorded and never stops the others; the ``check`` task then fails the run, naming it.
+- ``forecasting_demo_train``: on the data Asset (emitted when an ingest changed anything): backtest, choose
+  champions, train and register models.
+- ``forecasting_demo_predict``: on the model Asset: forecasts with intervals and explanations.
+
+All logic lives in ``forecasting.orchestration``; tasks pass only ids and small summaries through XCom.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from forecasting.orchestration import config_summaries
+
+_DEFAULT_DIR = Path(__file__).resolve().parents[1] / "examples"
+CONFIG_DIR = Path(os.environ.get("FORECASTING_CONFIG_DIR", _DEFAULT_DIR))
+START = pendulum.datetime(2024, 1, 1, tz="UTC")
+DEFAULT_ARGS = {
+    "owner": "forecasting",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+}
+POOLS = {"google_trends": "google_trends"}  # rate-limited source: `airflow pools set google_trends 1 ...`
+
+
+def _data_asset(name: str) -> Asset:
+    return Asset(name=f"forecasting_{name}_data", uri=f"x-forecasting://{name}/data")
+
+
+def _model_asset(name: str) -> Asset:
+    return Asset(name=f"forecasting_{name}_models", uri=f"x-forecasting://{name}/models")
+
+
+def _label(context: dict) -> str:
+    return f"airflow:{context['dag'].dag_id}:{context['run_id']}"
+
+
+def _model_run(path: str, context: dict, **kwargs) -> dict:
+    """Permanent errors (bad config, nothing stored) fail at once; anything else is retried by Airflow."""
+    from forecasting.orchestration import PermanentTaskError, model_run
+
+    try:
+        return model_run(path, triggered_by=_label(context), **kwargs)
+    except PermanentTaskError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
+def ingest_dag(summary: dict):
+    name, path, data = summary["name"], summary["path"], _data_asset(summary["name"])
+
+    @dag(dag_id=f"forecasting_{name}_ingest", schedule=summary["schedule"], start_date=START, catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "ingest"],
+         doc_md=f"Ingest of pipeline `{name}` ({path}). {summary['description']}",
+         params={"series": Param([], type="array", title="Only these series (empty = all)")})
+    def ingest():
+        @task
+        def plan(**context) -> list[dict]:
+            from forecasting.orchestration import plan_shards
+
+            return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"])
+
+        @task(map_index_template="{{ task.op_kwargs['shard']['source'] }}: "
+                                 "{{ task.op_kwargs['shard']['names'] | join(', ') }}")
+        def ingest_shard(shard: dict, **context) -> dict:
+            from forecasting.orchestration import ingest_shard as run_shard
+
+            ti = context["ti"]
+            return run_shard(path, shard["names"], triggered_by=_label(context),
+                             final_try=ti.try_number > ti.max_tries)
+
+        @task(outlets=[data])
+        def publish(results: list[dict], **context) -> dict:
+            changed = [n for r in results for n, outcome in r["outcomes"].items()
+                       if outcome in ("initial", "extended", "revised")]
+            if not changed:  # nothing new: downstream training has nothing to learn from
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException("no series changed")
+            return {"changed": changed}
+
+        @task(trigger_rule="all_done")
+        def check(results: list[dict]) -> None:
+            failed = {n: e for r in results for n, e in r["failed"].items()}
+            if failed:
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException("series failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
+
+        results = ingest_shard.expand(shard=plan())
+        publish(results)
+        check(results)
+
+    return ingest()
+
+
+def train_dag(summary: dict):
+    name, path = summary["name"], summary["path"]
+
+    @dag(dag_id=f"forecasting_{name}_train", schedule=[_data_asset(name)], start_date=START, catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "train"],
+         doc_md=f"Backtest, champion choice and training of pipeline `{name}`.",
+         params={"force": Param(False, type="boolean", title="Retrain even if data and config are unchanged")})
+    def train():
+        @task(outlets=[_model_asset(name)], execution_timeout=timedelta(hours=6))
+        def backtest_and_train(**context) -> dict:
+            backtest = _model_run(path, context, command="backtest")
+            trained = _model_run(path, context, command="train", force=context["params"]["force"])
+            return {"backtest_run_id": backtest["run_id"], "train_run_id": trained["run_id"]}
+
+        backtest_and_train()
+
+    return train()
+
+
+def predict_dag(summary: dict):
+    name, path = summary["name"], summary["path"]
+
+    @dag(dag_id=f"forecasting_{name}_predict", schedule=[_model_asset(name)], start_date=START, catchup=False,
+         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "predict"],
+         doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.")
+    def predict():
+        @task(execution_timeout=timedelta(hours=2))
+        def forecast(**context) -> dict:
+            return _model_run(path, context, command="predict")
+
+        forecast()
+
+    return predict()
+
+
+for _summary in config_summaries(CONFIG_DIR):
+    for _factory in (ingest_dag, train_dag, predict_dag):
+        _dag = _factory(_summary)
+        globals()[_dag.dag_id] = _dag

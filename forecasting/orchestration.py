@@ -1,0 +1,118 @@
+"""What the Airflow tasks call: small JSON-able inputs and outputs around the package's steps.
+
+The DAG file imports this module at parse time, so its top level imports only the standard library and
+YAML; everything heavy (pandas, models, Great Expectations) is imported inside the functions. Nothing here
+imports Airflow at module level, so the functions are testable without it; the database comes
+from the Airflow connection ``forecasting_db`` when one is defined, else the usual resolution (environment
+URL, then the embedded server).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+__all__ = [
+    "AIRFLOW_CONN_ID",
+    "PermanentTaskError",
+    "RetryableShardError",
+    "config_summaries",
+    "database_for_airflow",
+    "ingest_shard",
+    "model_run",
+    "plan_shards",
+]
+
+_log = logging.getLogger(__name__)
+
+AIRFLOW_CONN_ID = "forecasting_db"
+
+
+class PermanentTaskError(RuntimeError):
+    """A failure retrying cannot fix (bad config, nothing stored yet); the DAG fails the task at once."""
+
+
+class RetryableShardError(RuntimeError):
+    """Some series of a shard hit transient source errors; the rest are stored. Retrying is idempotent."""
+
+
+def config_summaries(directory: Path) -> list[dict]:
+    """Name, schedule, shard size and path of every pipeline YAML in ``directory``.
+
+    Parsed with plain YAML (no validation, no pandas): this runs every time Airflow parses the DAG file.
+    """
+    out = []
+    for path in sorted(directory.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict) or "name" not in raw:
+            continue
+        out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
+                    "description": raw.get("description") or "",
+                    "shard_size": int((raw.get("ingest") or {}).get("shard_size", 25))})
+    return out
+
+
+def database_for_airflow():
+    """The ``forecasting_db`` Airflow connection when defined, else env URL / embedded server."""
+    from forecasting.db import Database, resolve_database
+    from forecasting.db.connection import _libpq_url
+
+    try:
+        from airflow.sdk import Connection
+
+        connection = Connection.get(AIRFLOW_CONN_ID)
+    except Exception:  # no Airflow, or no such connection: fall back to the CLI's resolution
+        return resolve_database()
+    return Database(url=_libpq_url(connection.get_uri()), embedded=False)
+
+
+def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int) -> list[dict]:
+    """Series grouped by source into shards of at most ``shard_size`` (sources run in their own pools)."""
+    from forecasting.config import load_config
+
+    config = load_config(config_path)
+    by_source: dict[str, list[str]] = {}
+    for spec in config.select(only or None):
+        by_source.setdefault(spec.source, []).append(spec.name)
+    shards = []
+    for source, names in sorted(by_source.items()):
+        for start in range(0, len(names), shard_size):
+            shards.append({"source": source, "names": names[start:start + shard_size]})
+    return shards
+
+
+def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final_try: bool) -> dict:
+    """Ingest one shard; returns outcomes. Raises RetryableShardError (after storing the rest) when some
+    series failed transiently and Airflow still has tries left."""
+    from forecasting.config import load_config
+    from forecasting.ingest import ingest
+
+    config = load_config(config_path)
+    # Airflow retries the task with its own backoff; retrying inside the task as well would multiply waits
+    config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"retries": 0})})
+    report = ingest(database_for_airflow(), config, series=names, config_path=config_path, triggered_by=triggered_by)
+    transient = [r.series_name for r in report.records if r.outcome == "failed" and r.retryable]
+    if transient and not final_try:
+        raise RetryableShardError(f"transient source errors for {', '.join(transient)}; stored the others")
+    return {
+        "ingest_run_id": report.ingest_run_id,
+        "outcomes": {r.series_name: r.outcome for r in report.records},
+        "failed": {r.series_name: r.error for r in report.failed},
+        "changed": any(r.outcome in ("initial", "extended", "revised") for r in report.records),
+    }
+
+
+def model_run(config_path: str, *, command: str, triggered_by: str, force: bool = False) -> dict:
+    """``backtest``/``train``/``predict``/``run`` for one config; returns a small summary for XCom."""
+    from forecasting.config import load_config
+    from forecasting.errors import ForecastingError
+    from forecasting.run import execute
+
+    try:
+        report = execute(database_for_airflow(), load_config(config_path), command=command,
+                         config_path=config_path, force=force, triggered_by=triggered_by)
+    except ForecastingError as exc:
+        raise PermanentTaskError(str(exc)) from exc
+    return {"run_id": report.run_id, **report.summary()}
