@@ -43,11 +43,11 @@ FROM series_versions v JOIN series s USING (series_id);
 -- Health of ingest and model runs on one timeline.
 CREATE VIEW v_pipeline_run_health AS
 SELECT 'ingest' AS kind, ingest_run_id AS run_id, config_name, triggered_by, status, started_at, finished_at,
-       extract(epoch FROM finished_at - started_at) AS seconds, n_series, n_failed
+       extract(epoch FROM finished_at - started_at)::double precision AS seconds, n_series, n_failed
 FROM ingest_runs
 UNION ALL
 SELECT command, run_id, config_name, triggered_by, status, started_at, finished_at,
-       extract(epoch FROM finished_at - started_at), NULL, NULL
+       extract(epoch FROM finished_at - started_at)::double precision, NULL, NULL
 FROM pipeline_runs;
 
 -- The accuracy users actually got: archived forecasts scored against actuals that have arrived since.
