@@ -23,6 +23,7 @@ __all__ = [
     "ingest_shard",
     "model_run",
     "plan_shards",
+    "record_dag_run",
 ]
 
 _log = logging.getLogger(__name__)
@@ -116,3 +117,22 @@ def model_run(config_path: str, *, command: str, triggered_by: str, force: bool 
     except ForecastingError as exc:
         raise PermanentTaskError(str(exc)) from exc
     return {"run_id": report.run_id, **report.summary()}
+
+
+def record_dag_run(*, dag_id: str, run_id: str, run_type: str | None, state: str, started_at, finished_at,
+                   task_states: list[str], message: str | None) -> None:
+    """Upsert one Airflow DAG run (called by the plugin's listener on every state change)."""
+    from forecasting.db import apply_migrations
+
+    with database_for_airflow().connect() as conn:
+        apply_migrations(conn)
+        conn.execute(
+            "INSERT INTO airflow_dag_runs (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, "
+            "n_success, n_failed, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (dag_id, run_id) DO UPDATE SET state = EXCLUDED.state, finished_at = EXCLUDED.finished_at, "
+            "n_tasks = EXCLUDED.n_tasks, n_success = EXCLUDED.n_success, n_failed = EXCLUDED.n_failed, "
+            "message = EXCLUDED.message, recorded_at = now()",
+            (dag_id, run_id, run_type, state, started_at, finished_at, len(task_states),
+             task_states.count("success"), task_states.count("failed") + task_states.count("upstream_failed"),
+             message),
+        )

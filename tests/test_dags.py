@@ -23,6 +23,8 @@ def _airflow_env(tmp_path: Path, config_dir: Path, database_url: str | None = No
             "AIRFLOW_HOME": str(tmp_path / "airflow"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "GRAFANA_URL": "http://grafana.test:3000",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "FORECASTING_CONFIG_DIR": str(config_dir),
         }
@@ -167,3 +169,42 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
         "WHERE r.command = 'predict'"
     ).fetchone()
     assert forecasts == (2 * 2 * 3, 2)  # 2 models x 2 series x horizon 3
+
+    # the plugin's listener recorded every run as Airflow finished it
+    recorded = dict(conn.execute("SELECT dag_id, state FROM airflow_dag_runs").fetchall())
+    assert recorded == {
+        "forecasting_af_ingest": "failed",
+        "forecasting_af_train": "success",
+        "forecasting_af_predict": "success",
+    }
+    failed_tasks = conn.execute(
+        "SELECT n_failed FROM airflow_dag_runs WHERE dag_id = 'forecasting_af_ingest'"
+    ).fetchone()[0]
+    assert failed_tasks == 1  # the check task
+
+
+def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path):
+    result = _python(
+        """
+        import json
+        from airflow import plugins_manager
+        plugins = {p.name: p for p in plugins_manager.get_plugins()[0]} if hasattr(plugins_manager, "get_plugins") \
+            else {p.name: p for p in plugins_manager._get_plugins()[0]}
+        plugin = plugins["forecasting"]
+        print(json.dumps({"views": plugin.external_views,
+                          "listeners": [type(x).__name__ for x in plugin.listeners]}))
+    """,
+        _airflow_env(tmp_path, ROOT / "examples"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["listeners"] == ["DagRunRecorder"]
+    assert [v["href"] for v in report["views"]] == [
+        "http://grafana.test:3000/d/forecasting-forecast",
+        "http://grafana.test:3000/d/forecasting-backtest",
+        "http://grafana.test:3000/d/forecasting-freshness",
+        "http://grafana.test:3000/d/forecasting-health",
+    ]
+    assert {v["destination"] for v in report["views"]} == {"nav"}
+    uids = {json.loads(p.read_text())["uid"] for p in (ROOT / "grafana" / "dashboards").glob("*.json")}
+    assert {v["href"].rsplit("/", 1)[1] for v in report["views"]} == uids

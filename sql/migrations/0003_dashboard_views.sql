@@ -64,6 +64,28 @@ JOIN series s ON s.series_id = f.series_id
 JOIN observations o ON o.series_id = f.series_id AND o.ts = f.ts AND o.valid_to IS NULL
 GROUP BY f.run_id, m.name, s.name;
 
+-- Every run of the forecasting DAGs as Airflow saw it, recorded by the plugin's listener.
+CREATE TABLE airflow_dag_runs (
+    dag_id       text NOT NULL,
+    run_id       text NOT NULL,
+    run_type     text,
+    state        text NOT NULL,
+    started_at   timestamptz,
+    finished_at  timestamptz,
+    n_tasks      integer,
+    n_success    integer,
+    n_failed     integer,
+    message      text,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dag_id, run_id)
+);
+
+CREATE VIEW v_airflow_runs AS
+SELECT dag_id, run_id, run_type, state, started_at, finished_at,
+       extract(epoch FROM finished_at - started_at)::double precision AS seconds, n_tasks, n_success, n_failed,
+       message
+FROM airflow_dag_runs;
+
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader') THEN
@@ -74,4 +96,4 @@ END $$;
 
 GRANT USAGE ON SCHEMA public TO grafana_reader;
 GRANT SELECT ON v_forecast_vs_actual, v_backtest_accuracy, v_series_freshness, v_revision_history,
-                v_pipeline_run_health, v_realised_accuracy, champion_forecasts TO grafana_reader;
+                v_pipeline_run_health, v_realised_accuracy, v_airflow_runs, champion_forecasts TO grafana_reader;
