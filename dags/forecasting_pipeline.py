@@ -63,9 +63,12 @@ def _model_run(path: str, context: dict, **kwargs) -> dict:
 
 def ingest_dag(summary: dict):
     name, path, data = summary["name"], summary["path"], _data_asset(summary["name"])
+    # the config's ingest.retries / retry_backoff_seconds drive Airflow's retries of the download shards
+    ingest_args = {**DEFAULT_ARGS, "retries": max(summary["retries"], 2),
+                   "retry_delay": timedelta(seconds=summary["retry_delay_seconds"])}
 
     @dag(dag_id=f"forecasting_{name}_ingest", schedule=summary["schedule"], start_date=START, catchup=False,
-         max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "ingest"],
+         max_active_runs=1, default_args=ingest_args, tags=["forecasting", name, "ingest"],
          doc_md=f"Ingest of pipeline `{name}` ({path}). {summary['description']}",
          params={"series": Param([], type="array", title="Only these series (empty = all)")})
     def ingest():

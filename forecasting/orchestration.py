@@ -49,9 +49,12 @@ def config_summaries(directory: Path) -> list[dict]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict) or "name" not in raw:
             continue
+        ingest = raw.get("ingest") or {}
         out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
                     "description": raw.get("description") or "",
-                    "shard_size": int((raw.get("ingest") or {}).get("shard_size", 25))})
+                    "shard_size": int(ingest.get("shard_size", 25)),
+                    "retries": int(ingest.get("retries", 3)),
+                    "retry_delay_seconds": float(ingest.get("retry_backoff_seconds", 60))})
     return out
 
 

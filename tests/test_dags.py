@@ -208,3 +208,46 @@ def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path
     assert {v["destination"] for v in report["views"]} == {"nav"}
     uids = {json.loads(p.read_text())["uid"] for p in (ROOT / "grafana" / "dashboards").glob("*.json")}
     assert {v["href"].rsplit("/", 1)[1] for v in report["views"]} == uids
+
+
+def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn):
+    import http.server
+    import threading
+
+    from test_ingest import _FlakyCsv
+
+    _FlakyCsv.requests, _FlakyCsv.failures = 0, 1  # the first download answers 503
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyCsv)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "flaky.yaml").write_text(
+        textwrap.dedent(f"""
+        name: flaky
+        series:
+          - {{name: s, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s.csv"}}}}
+        ingest: {{retries: 2, retry_backoff_seconds: 1}}
+    """),
+        encoding="utf-8",
+    )
+    env = _airflow_env(tmp_path, configs, database.url)
+    try:
+        _airflow(["db", "migrate"], env)
+        _airflow(["dags", "reserialize"], env)
+        result = _python(
+            """
+            from airflow.dag_processing.dagbag import DagBag
+            run = DagBag(dag_folder="dags").get_dag("forecasting_flaky_ingest").test()
+            tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
+            print("RESULT", run.state, tries["ingest_shard"])
+        """,
+            env,
+        )
+    finally:
+        server.shutdown()
+    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, result.stdout[-3000:] + result.stderr[-3000:]
+    assert line[-1].split()[1:] == ["success", "2"]  # failed on the 503, succeeded on Airflow's retry
+    assert _FlakyCsv.requests == 2
+    runs = conn.execute("SELECT r.outcome, r.retryable FROM ingest_results r ORDER BY r.ingest_run_id").fetchall()
+    assert runs == [("failed", True), ("initial", None)]
