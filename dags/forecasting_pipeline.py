@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryRule, dag, task
 
 from forecasting.orchestration import config_summaries
 
@@ -79,7 +79,11 @@ def ingest_dag(summary: dict):
             return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"])
 
         @task(map_index_template="{{ task.op_kwargs['shard']['source'] }}: "
-                                 "{{ task.op_kwargs['shard']['names'] | join(', ') }}")
+                                 "{{ task.op_kwargs['shard']['names'] | join(', ') }}",
+              retry_policy=ExceptionRetryPolicy(rules=[RetryRule(
+                  exception="forecasting.orchestration.RateLimitedShardError",
+                  retry_delay=timedelta(seconds=summary["rate_limit_delay_seconds"]),
+                  reason="source rate limit (HTTP 429)")]))
         def ingest_shard(shard: dict, **context) -> dict:
             from forecasting.orchestration import ingest_shard as run_shard
 

@@ -59,6 +59,8 @@ class IngestSettings(_Strict):
     # series per mapped Airflow task: Airflow slows down past a few hundred mapped tasks (1,024 at most)
     shard_size: Annotated[StrictInt, Field(ge=1)] = 25
     retry_backoff_seconds: float = Field(default=5.0, ge=0)
+    # after an HTTP 429 Airflow waits this long before retrying the shard (Google Trends throttles by IP)
+    rate_limit_backoff_seconds: float = Field(default=900.0, ge=0)
 
 
 class SeriesConfig(_Strict):

@@ -7,6 +7,7 @@ __all__ = [
     "DataQualityError",
     "ForecastingError",
     "PermanentSourceError",
+    "RateLimitError",
     "RetryableSourceError",
     "SourceError",
     "StoreError",
@@ -43,6 +44,10 @@ class RetryableSourceError(SourceError):
     """Transient failure: HTTP 429, 5xx, timeouts, connection errors. Retry with backoff."""
 
     retryable = True
+
+
+class RateLimitError(RetryableSourceError):
+    """The source said "too many requests" (HTTP 429): retry, but after a longer wait than other faults."""
 
 
 class PermanentSourceError(SourceError):

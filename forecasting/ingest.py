@@ -12,7 +12,7 @@ import psycopg
 
 from forecasting.config import PipelineConfig, SeriesConfig
 from forecasting.db import Database, apply_migrations
-from forecasting.errors import ConfigError, SourceError
+from forecasting.errors import ConfigError, RateLimitError, SourceError
 from forecasting.sources import get_source
 from forecasting.sources.base import VALUE, FetchResult, SeriesSource, SourceParams
 from forecasting.store.runs import (
@@ -116,7 +116,8 @@ def ingest_series(
         )
     except SourceError as exc:
         _log.error("series %r: download failed: %s", spec.name, exc)
-        return replace(base, error=str(exc), retryable=exc.retryable), None
+        return replace(base, error=str(exc), retryable=exc.retryable,
+                       rate_limited=isinstance(exc, RateLimitError)), None
 
     frame = _apply_missing_policy(fetched.frame, spec)
     meta = _meta(spec, params, fetched)

@@ -17,6 +17,7 @@ import yaml
 __all__ = [
     "AIRFLOW_CONN_ID",
     "PermanentTaskError",
+    "RateLimitedShardError",
     "RetryableShardError",
     "config_summaries",
     "database_for_airflow",
@@ -39,6 +40,10 @@ class RetryableShardError(RuntimeError):
     """Some series of a shard hit transient source errors; the rest are stored. Retrying is idempotent."""
 
 
+class RateLimitedShardError(RetryableShardError):
+    """A source of the shard answered HTTP 429: the DAG's retry policy waits longer before the next try."""
+
+
 def config_summaries(directory: Path) -> list[dict]:
     """Name, schedule, shard size and path of every pipeline YAML in ``directory``.
 
@@ -54,7 +59,8 @@ def config_summaries(directory: Path) -> list[dict]:
                     "description": raw.get("description") or "",
                     "shard_size": int(ingest.get("shard_size", 25)),
                     "retries": int(ingest.get("retries", 3)),
-                    "retry_delay_seconds": float(ingest.get("retry_backoff_seconds", 60))})
+                    "retry_delay_seconds": float(ingest.get("retry_backoff_seconds", 60)),
+                    "rate_limit_delay_seconds": float(ingest.get("rate_limit_backoff_seconds", 900))})
     return out
 
 
@@ -97,9 +103,12 @@ def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final
     # Airflow retries the task with its own backoff; retrying inside the task as well would multiply waits
     config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"retries": 0})})
     report = ingest(database_for_airflow(), config, series=names, config_path=config_path, triggered_by=triggered_by)
-    transient = [r.series_name for r in report.records if r.outcome == "failed" and r.retryable]
+    transient = [r for r in report.records if r.outcome == "failed" and r.retryable]
     if transient and not final_try:
-        raise RetryableShardError(f"transient source errors for {', '.join(transient)}; stored the others")
+        names = ", ".join(r.series_name for r in transient)
+        if any(r.rate_limited for r in transient):
+            raise RateLimitedShardError(f"rate-limited (HTTP 429) for {names}; stored the others")
+        raise RetryableShardError(f"transient source errors for {names}; stored the others")
     return {
         "ingest_run_id": report.ingest_run_id,
         "outcomes": {r.series_name: r.outcome for r in report.records},

@@ -210,13 +210,21 @@ def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path
     assert {v["href"].rsplit("/", 1)[1] for v in report["views"]} == uids
 
 
-def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn):
+@pytest.mark.parametrize(
+    ("status", "ingest_settings"),
+    [
+        (503, "{retries: 2, retry_backoff_seconds: 1}"),
+        # a 429 waits rate_limit_backoff_seconds (2 s), not the 10-minute default delay: the retry policy applies
+        (429, "{retries: 2, retry_backoff_seconds: 600, rate_limit_backoff_seconds: 2}"),
+    ],
+)
+def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn, status, ingest_settings):
     import http.server
     import threading
 
     from test_ingest import _FlakyCsv
 
-    _FlakyCsv.requests, _FlakyCsv.failures = 0, 1  # the first download answers 503
+    _FlakyCsv.requests, _FlakyCsv.failures, _FlakyCsv.status = 0, 1, status  # the first download fails
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyCsv)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     configs = tmp_path / "configs"
@@ -226,7 +234,7 @@ def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn
         name: flaky
         series:
           - {{name: s, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s.csv"}}}}
-        ingest: {{retries: 2, retry_backoff_seconds: 1}}
+        ingest: {ingest_settings}
     """),
         encoding="utf-8",
     )
@@ -247,7 +255,7 @@ def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn
         server.shutdown()
     line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
     assert line, result.stdout[-3000:] + result.stderr[-3000:]
-    assert line[-1].split()[1:] == ["success", "2"]  # failed on the 503, succeeded on Airflow's retry
+    assert line[-1].split()[1:] == ["success", "2"]  # failed on the first answer, succeeded on Airflow's retry
     assert _FlakyCsv.requests == 2
     runs = conn.execute("SELECT r.outcome, r.retryable FROM ingest_results r ORDER BY r.ingest_run_id").fetchall()
     assert runs == [("failed", True), ("initial", None)]

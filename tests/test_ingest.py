@@ -119,13 +119,14 @@ class _FlakyCsv(http.server.BaseHTTPRequestHandler):
 
     failures = 0
     requests = 0
+    status = 503
 
     def do_GET(self):  # noqa: N802 (http.server API)
         type(self).requests += 1
         if self.path != "/s.csv":
             self.send_error(404)
         elif type(self).requests <= type(self).failures:
-            self.send_error(503)
+            self.send_error(type(self).status)
         else:
             body = GOOD.encode()
             self.send_response(200)
@@ -140,7 +141,7 @@ class _FlakyCsv(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky_server():
-    _FlakyCsv.requests, _FlakyCsv.failures = 0, 2
+    _FlakyCsv.requests, _FlakyCsv.failures, _FlakyCsv.status = 0, 2, 503
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyCsv)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -155,6 +156,14 @@ def test_retryable_http_errors_are_retried_with_backoff(database, conn, flaky_se
     assert sleeps == [1.0, 2.0]  # exponential backoff from retry_backoff_seconds
     assert _FlakyCsv.requests == 3
     assert len(series_read(conn, name="s")) == 4
+
+
+def test_http_429_is_a_retryable_rate_limit(database, flaky_server):
+    _FlakyCsv.failures, _FlakyCsv.status = 10, 429
+    report = ingest(database, _config([_csv_series("s", f"{flaky_server}/s.csv")]), sleep=lambda _: None)
+    record = report.records[0]
+    assert (record.outcome, record.retryable, record.rate_limited) == ("failed", True, True)
+    assert "HTTP 429" in record.error
 
 
 def test_permanent_errors_fail_at_once_and_name_the_series(database, conn, flaky_server):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import model_validator
 
-from forecasting.errors import PermanentSourceError, RetryableSourceError
+from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError
 from forecasting.sources.base import (
     FetchResult,
     SeriesSource,
@@ -55,6 +55,7 @@ def _read(params: CsvParams, series: str) -> pd.DataFrame:
         raise PermanentSourceError(f"CSV file not found: {params.path}", **err) from None
     except urllib.error.HTTPError as exc:
         error_type = RetryableSourceError if exc.code in _RETRYABLE_HTTP else PermanentSourceError
+        error_type = RateLimitError if exc.code == 429 else error_type
         raise error_type(f"HTTP {exc.code} fetching {params.path}", **err) from exc
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         raise RetryableSourceError(f"network error fetching {params.path}: {exc}", **err) from exc

@@ -18,7 +18,7 @@ from pydantic import Field
 from pytrends.exceptions import ResponseError, TooManyRequestsError
 from pytrends.request import TrendReq
 
-from forecasting.errors import PermanentSourceError, RetryableSourceError, SourceError
+from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
 from forecasting.sources.base import (
     TS,
     FetchResult,
@@ -94,7 +94,7 @@ class GoogleTrendsSource(SeriesSource):
         try:
             raw = self._download(p)
         except TooManyRequestsError as exc:
-            raise RetryableSourceError(
+            raise RateLimitError(
                 f"Google Trends rate-limited the request for keyword {p.keyword!r} (HTTP 429); retry later",
                 series=series,
                 source=NAME,

@@ -28,7 +28,7 @@ from yfinance.exceptions import (
     YFTickerMissingError,
 )
 
-from forecasting.errors import PermanentSourceError, RetryableSourceError, SourceError
+from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
 from forecasting.sources.base import (
     TS,
     FetchResult,
@@ -187,6 +187,8 @@ def _classify(exc: Exception, p: YahooFinanceParams, series: str) -> SourceError
         return None
     retryable, message = verdict
     error_class = RetryableSourceError if retryable else PermanentSourceError
+    if isinstance(exc, YFRateLimitError) or _http_status(exc) == 429:
+        error_class = RateLimitError
     return error_class(message, series=series, source=NAME)
 
 

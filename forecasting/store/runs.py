@@ -35,6 +35,7 @@ class SeriesRecord:
     error: str | None = None
     retryable: bool | None = None
     duration_ms: int | None = None
+    rate_limited: bool = False  # the source answered HTTP 429 (not stored: it steers Airflow's retry delay)
 
 
 def ingest_run_start(
