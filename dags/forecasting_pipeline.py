@@ -122,12 +122,14 @@ def train_dag(summary: dict):
     @dag(dag_id=f"forecasting_{name}_train", schedule=[_data_asset(name)], start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "train"],
          doc_md=f"Backtest, champion choice and training of pipeline `{name}`.",
-         params={"force": Param(False, type="boolean", title="Retrain even if data and config are unchanged")})
+         params={"force": Param(False, type="boolean", title="Retrain even if data and config are unchanged"),
+                 "models": Param([], type="array", title="Only these models (empty = the config's)")})
     def train():
         @task(outlets=[_model_asset(name)], execution_timeout=timedelta(hours=6))
         def backtest_and_train(**context) -> dict:
-            backtest = _model_run(path, context, command="backtest")
-            trained = _model_run(path, context, command="train", force=context["params"]["force"])
+            models = context["params"]["models"] or None
+            backtest = _model_run(path, context, command="backtest", models=models)
+            trained = _model_run(path, context, command="train", force=context["params"]["force"], models=models)
             return {"backtest_run_id": backtest["run_id"], "train_run_id": trained["run_id"]}
 
         backtest_and_train()
@@ -140,11 +142,15 @@ def predict_dag(summary: dict):
 
     @dag(dag_id=f"forecasting_{name}_predict", schedule=[_model_asset(name)], start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "predict"],
-         doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.")
+         doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.",
+         params={"horizon": Param(None, type=["null", "integer"], minimum=1, title="Steps ahead (empty = config)"),
+                 "models": Param([], type="array", title="Only these models (empty = the config's)")})
     def predict():
         @task(execution_timeout=timedelta(hours=2))
         def forecast(**context) -> dict:
-            return _model_run(path, context, command="predict")
+            params = context["params"]
+            return _model_run(path, context, command="predict", horizon=params["horizon"],
+                              models=params["models"] or None)
 
         forecast()
 

@@ -25,6 +25,7 @@ __all__ = [
     "model_run",
     "plan_shards",
     "record_dag_run",
+    "with_overrides",
 ]
 
 _log = logging.getLogger(__name__)
@@ -117,15 +118,31 @@ def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final
     }
 
 
-def model_run(config_path: str, *, command: str, triggered_by: str, force: bool = False) -> dict:
+def with_overrides(config, *, horizon: int | None = None, models: list[str] | None = None):
+    """The config with a manual trigger's horizon / model list, validated like the file itself."""
+    from forecasting.config import parse_config
+
+    if horizon is None and not models:
+        return config
+    raw = config.model_dump(mode="json")
+    if horizon is not None:
+        raw["preprocessing"]["horizon"] = horizon
+    if models:
+        raw["models"]["enabled"] = list(models)
+    return parse_config(raw, origin=f"{config.name} (trigger parameters)")
+
+
+def model_run(config_path: str, *, command: str, triggered_by: str, force: bool = False,
+              horizon: int | None = None, models: list[str] | None = None) -> dict:
     """``backtest``/``train``/``predict``/``run`` for one config; returns a small summary for XCom."""
     from forecasting.config import load_config
     from forecasting.errors import ForecastingError
     from forecasting.run import execute
 
     try:
-        report = execute(database_for_airflow(), load_config(config_path), command=command,
-                         config_path=config_path, force=force, triggered_by=triggered_by)
+        config = with_overrides(load_config(config_path), horizon=horizon, models=models)
+        report = execute(database_for_airflow(), config, command=command, config_path=config_path, force=force,
+                         triggered_by=triggered_by)
     except ForecastingError as exc:
         raise PermanentTaskError(str(exc)) from exc
     return {"run_id": report.run_id, **report.summary()}

@@ -138,8 +138,9 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
         from airflow.dag_processing.dagbag import DagBag
         bag = DagBag(dag_folder="dags")
         states = {}
+        conf = {"forecasting_af_predict": {"horizon": 2}}  # a manual trigger's parameter
         for dag_id in ("forecasting_af_ingest", "forecasting_af_train", "forecasting_af_predict"):
-            run = bag.get_dag(dag_id).test()
+            run = bag.get_dag(dag_id).test(run_conf=conf.get(dag_id))
             states[dag_id] = {"state": str(run.state),
                               "tasks": {f"{ti.task_id}[{ti.map_index}]": str(ti.state)
                                         for ti in run.get_task_instances()}}
@@ -168,7 +169,7 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
         "SELECT count(*), count(DISTINCT series_id) FROM forecasts f JOIN pipeline_runs r USING (run_id) "
         "WHERE r.command = 'predict'"
     ).fetchone()
-    assert forecasts == (2 * 2 * 3, 2)  # 2 models x 2 series x horizon 3
+    assert forecasts == (2 * 2 * 2, 2)  # 2 models x 2 series x horizon 2 (the trigger's, not the config's 3)
 
     # the plugin's listener recorded every run as Airflow finished it
     recorded = dict(conn.execute("SELECT dag_id, state FROM airflow_dag_runs").fetchall())
