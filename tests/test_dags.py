@@ -171,6 +171,10 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
     ).fetchone()
     assert forecasts == (2 * 2 * 2, 2)  # 2 models x 2 series x horizon 2 (the trigger's, not the config's 3)
 
+    # the champion chosen by the backtest run is published with the predict run's forecasts
+    published = conn.execute("SELECT series_name, count(*) FROM champion_forecasts GROUP BY 1 ORDER BY 1").fetchall()
+    assert published == [("s0", 2), ("s1", 2)]
+
     # the plugin's listener recorded every run as Airflow finished it
     recorded = dict(conn.execute("SELECT dag_id, state FROM airflow_dag_runs").fetchall())
     assert recorded == {

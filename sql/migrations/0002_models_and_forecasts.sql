@@ -160,14 +160,24 @@ CREATE TABLE feature_importance (
     PRIMARY KEY (model_version_id, feature)
 );
 
--- The champion forecast of every series from its most recent successful run, with intervals beside it.
+-- The champion forecast of every series: the model chosen by the newest successful backtest, with that
+-- model's newest forecasts from a successful run. Backtest, training and prediction may be separate runs
+-- (as in the Airflow DAGs), so the champion is matched by model name, not by the run that chose it.
 CREATE VIEW champion_forecasts AS
-WITH latest AS (
-    SELECT DISTINCT ON (c.series_id) c.run_id, c.series_id, c.model, c.model_version_id
+WITH champion AS (
+    SELECT DISTINCT ON (c.series_id) c.series_id, c.model
     FROM champions c
     JOIN pipeline_runs r USING (run_id)
     WHERE r.status = 'succeeded'
     ORDER BY c.series_id, c.run_id DESC
+), latest AS (
+    SELECT DISTINCT ON (ch.series_id) ch.series_id, ch.model, f.run_id, f.model_version_id
+    FROM champion ch
+    JOIN models m ON m.name = ch.model
+    JOIN model_versions mv ON mv.model_id = m.model_id
+    JOIN forecasts f ON f.model_version_id = mv.model_version_id AND f.series_id = ch.series_id
+    JOIN pipeline_runs r ON r.run_id = f.run_id AND r.status = 'succeeded'
+    ORDER BY ch.series_id, f.run_id DESC
 )
 SELECT s.name AS series_name, s.source, l.model, f.run_id, f.model_version_id, f.ts, f.step, f.yhat,
        i80.lo AS lo_80, i80.hi AS hi_80, i95.lo AS lo_95, i95.hi AS hi_95,
