@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from forecasting.errors import ConfigError
+from forecasting.ingest_settings import IngestSettings
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
 from forecasting.validation import ExpectationSpec
@@ -52,15 +53,6 @@ class _Strict(BaseModel):
 class StorageSettings(_Strict):
     # relative change below which a re-downloaded value counts as unchanged (float noise, not a revision)
     revision_tolerance: float = Field(default=1e-9, ge=0)
-
-
-class IngestSettings(_Strict):
-    retries: Annotated[StrictInt, Field(ge=0)] = 2
-    # series per mapped Airflow task: Airflow slows down past a few hundred mapped tasks (1,024 at most)
-    shard_size: Annotated[StrictInt, Field(ge=1)] = 25
-    retry_backoff_seconds: float = Field(default=5.0, ge=0)
-    # after an HTTP 429 Airflow waits this long before retrying the shard (Google Trends throttles by IP)
-    rate_limit_backoff_seconds: float = Field(default=900.0, ge=0)
 
 
 class SeriesConfig(_Strict):

@@ -46,22 +46,23 @@ class RateLimitedShardError(RetryableShardError):
 
 
 def config_summaries(directory: Path) -> list[dict]:
-    """Name, schedule, shard size and path of every pipeline YAML in ``directory``.
+    """Name, schedule, path and ingest settings of every pipeline YAML in ``directory``.
 
-    Parsed with plain YAML (no validation, no pandas): this runs every time Airflow parses the DAG file.
+    Only the YAML and its ``ingest`` section are read (no pandas, no sources): this runs every time Airflow
+    parses the DAG file. The full config is validated inside the tasks.
     """
+    from forecasting.ingest_settings import IngestSettings
+
     out = []
     for path in sorted(directory.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(raw, dict) or "name" not in raw:
             continue
-        ingest = raw.get("ingest") or {}
+        ingest = IngestSettings.model_validate(raw.get("ingest") or {})
         out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
-                    "description": raw.get("description") or "",
-                    "shard_size": int(ingest.get("shard_size", 25)),
-                    "retries": int(ingest.get("retries", 3)),
-                    "retry_delay_seconds": float(ingest.get("retry_backoff_seconds", 60)),
-                    "rate_limit_delay_seconds": float(ingest.get("rate_limit_backoff_seconds", 900))})
+                    "description": raw.get("description") or "", "shard_size": ingest.shard_size,
+                    "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,
+                    "rate_limit_delay_seconds": ingest.rate_limit_backoff_seconds})
     return out
 
 
