@@ -6,6 +6,7 @@ re-running a step of a run yields the same rows, never duplicates.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 
@@ -54,8 +55,6 @@ def pipeline_run_start(
     triggered_by: str = "cli", ingest_run_id: int | None = None,
 ) -> int:
     text = json.dumps(config, sort_keys=True, default=str)
-    import hashlib
-
     with conn.transaction():
         return conn.execute(
             "INSERT INTO pipeline_runs (command, config_name, config_sha256, config, code_version, triggered_by, "

@@ -145,7 +145,7 @@ def _copy_rows(
 
 def _stamp(ts_us: np.ndarray, index: int):
     """A stored microsecond timestamp as a Python datetime."""
-    return ts_us[index : index + 1 if index != -1 else None].astype("datetime64[us]")[0].item()
+    return np.datetime64(int(ts_us[index]), "us").item()
 
 
 def _insert_version(
