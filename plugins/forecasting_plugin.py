@@ -8,11 +8,15 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
+import threading
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
+from sqlalchemy.orm import object_session
 
 _log = logging.getLogger(__name__)
 
@@ -31,23 +35,66 @@ def grafana_links(base_url: str) -> list[dict]:
 
 
 class DagRunRecorder:
-    """Listener: one row per run of a ``forecasting_*`` DAG, updated on every state change."""
+    """Listener: one row per run of a ``forecasting_*`` DAG, updated on every state change.
+
+    The hooks fire inside the scheduler's critical section, where any commit on Airflow's thread-local session
+    raises "UNEXPECTED COMMIT" and takes the scheduler down. So the hook only reads the run's task states through
+    the run's own session, and a background thread (with its own session, if a connection lookup needs one) writes
+    to the forecast store, which also keeps a slow or unreachable store from stalling scheduling.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
 
     @staticmethod
-    def _record(dag_run, msg: str) -> None:
+    def snapshot(dag_run, msg: str | None) -> dict:
+        # In the scheduler the run is bound to the scheduler's session: read through it, never commit it.
+        # A detached run (dag.test()) has no such guard and may open a session of its own.
+        session = object_session(dag_run)
+        tis = dag_run.get_task_instances(session=session) if session is not None else dag_run.get_task_instances()
+        return {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id,
+                "run_type": str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+                "state": str(getattr(dag_run.state, "value", dag_run.state)),
+                "started_at": dag_run.start_date, "finished_at": dag_run.end_date,
+                "task_states": [str(getattr(ti.state, "value", ti.state)) for ti in tis], "message": msg or None}
+
+    def _record(self, dag_run, msg: str | None) -> None:
         if not str(dag_run.dag_id).startswith("forecasting_"):
             return
         try:
-            from forecasting.orchestration import record_dag_run
-
-            states = [str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()]
-            record_dag_run(dag_id=dag_run.dag_id, run_id=dag_run.run_id,
-                           run_type=str(getattr(dag_run.run_type, "value", dag_run.run_type)),
-                           state=str(getattr(dag_run.state, "value", dag_run.state)),
-                           started_at=dag_run.start_date, finished_at=dag_run.end_date, task_states=states,
-                           message=msg or None)
+            self._writer().put(self.snapshot(dag_run, msg))
         except Exception:  # recording lineage must never break the scheduler
             _log.exception("could not record DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
+
+    def _writer(self) -> queue.Queue:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():  # forked children get no copy of the thread
+                self._queue, self._pid = queue.Queue(), os.getpid()
+                self._thread = threading.Thread(target=self._drain, name="forecasting-dag-run-recorder",
+                                                daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+            return self._queue
+
+    def _drain(self) -> None:
+        from forecasting.orchestration import record_dag_run
+
+        while (item := self._queue.get()) is not None:
+            try:
+                record_dag_run(**item)
+            except Exception:
+                _log.exception("could not record DAG run %s/%s", item["dag_id"], item["run_id"])
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write what is queued (called at exit, so short-lived processes such as ``dag.test()`` lose nothing)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join(timeout)
 
     @hookimpl
     def on_dag_run_running(self, dag_run, msg: str) -> None:

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Airflow standalone (scheduler, dag-processor, api-server, triggerer) on this repository's dags/ and plugins/,
 # with the forecast store on the embedded PostgreSQL (or $FORECASTING_DATABASE_URL). UI: http://localhost:8080
-# (user admin; the generated password is printed and kept in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated).
+# (port: $AIRFLOW__API__PORT; user admin, the generated password is printed and kept in
+# $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated). $AIRFLOW_BIN picks another install's airflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+AIRFLOW_BIN="${AIRFLOW_BIN:-$PWD/.venv/bin/airflow}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PWD/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PWD/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export FORECASTING_CONFIG_DIR="${FORECASTING_CONFIG_DIR:-$PWD/examples}"
-.venv/bin/airflow db migrate
-.venv/bin/airflow pools set google_trends 1 "pytrends rate limit"
-exec .venv/bin/airflow standalone
+"$AIRFLOW_BIN" db migrate
+"$AIRFLOW_BIN" pools set google_trends 1 "pytrends rate limit"
+exec "$AIRFLOW_BIN" standalone

@@ -264,3 +264,45 @@ def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn
     assert _FlakyCsv.requests == 2
     runs = conn.execute("SELECT r.outcome, r.retryable FROM ingest_results r ORDER BY r.ingest_run_id").fetchall()
     assert runs == [("failed", True), ("initial", None)]
+
+
+def test_listener_records_a_run_inside_the_schedulers_no_commit_guard(tmp_path, database, conn):
+    """The scheduler calls DAG-run listeners inside `prohibit_commit`; a listener that commits Airflow's session
+    raises "UNEXPECTED COMMIT" and takes the scheduler down (seen under `airflow standalone`)."""
+    env = _airflow_env(tmp_path, ROOT / "examples", database.url)
+    _airflow(["db", "migrate"], env)
+    result = _python(
+        """
+        import importlib.util, json
+        import pendulum
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from airflow.utils.sqlalchemy import prohibit_commit
+        from airflow.utils.state import DagRunState
+
+        spec = importlib.util.spec_from_file_location("forecasting_plugin", "plugins/forecasting_plugin.py")
+        plugin = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plugin)
+        recorder = plugin.DagRunRecorder()
+        with create_session() as session:
+            run = DagRun(dag_id="forecasting_guard_ingest", run_id="manual__guard", run_type="manual",
+                         state=DagRunState.RUNNING, start_date=pendulum.now("UTC"))
+            session.add(run)
+            session.flush()
+            with prohibit_commit(session) as guard:
+                recorder.on_dag_run_running(dag_run=run, msg="running")
+                run.state = DagRunState.SUCCESS
+                recorder.on_dag_run_success(dag_run=run, msg="success")
+                guard.commit()  # raises if the listener broke the scheduler's transaction
+            print("RESULT " + json.dumps({"state": str(run.state)}))
+        pass
+    """,
+        env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "UNEXPECTED COMMIT" not in result.stdout + result.stderr
+    assert "RESULT " in result.stdout
+    recorded = conn.execute(
+        "SELECT run_type, state, message FROM airflow_dag_runs WHERE dag_id = 'forecasting_guard_ingest'"
+    ).fetchall()
+    assert recorded == [("manual", "success", "success")]
