@@ -295,7 +295,7 @@ def test_listener_records_a_run_inside_the_schedulers_no_commit_guard(tmp_path, 
                 recorder.on_dag_run_success(dag_run=run, msg="success")
                 guard.commit()  # raises if the listener broke the scheduler's transaction
             print("RESULT " + json.dumps({"state": str(run.state)}))
-        pass
+        recorder.flush()
     """,
         env,
     )
