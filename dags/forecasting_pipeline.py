@@ -22,6 +22,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryRule, dag, task
 
+from forecasting.model_names import MODEL_NAMES
 from forecasting.orchestration import config_summaries
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -70,7 +71,8 @@ def ingest_dag(summary: dict):
     @dag(dag_id=f"forecasting_{name}_ingest", schedule=summary["schedule"], start_date=START, catchup=False,
          max_active_runs=1, default_args=ingest_args, tags=["forecasting", name, "ingest"],
          doc_md=f"Ingest of pipeline `{name}` ({path}). {summary['description']}",
-         params={"series": Param([], type="array", title="Only these series (empty = all)")})
+         params={"series": Param([], type=["array", "null"], items={"type": "string"},
+                                 examples=summary["series_names"], title="Only these series (empty = all)")})
     def ingest():
         @task
         def plan(**context) -> list[dict]:
@@ -123,7 +125,8 @@ def train_dag(summary: dict):
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "train"],
          doc_md=f"Backtest, champion choice and training of pipeline `{name}`.",
          params={"force": Param(False, type="boolean", title="Retrain even if data and config are unchanged"),
-                 "models": Param([], type="array", title="Only these models (empty = the config's)")})
+                 "models": Param([], type=["array", "null"], items={"type": "string"}, examples=list(MODEL_NAMES),
+                                title="Only these models (empty = the config's)")})
     def train():
         @task(outlets=[_model_asset(name)], execution_timeout=timedelta(hours=6))
         def backtest_and_train(**context) -> dict:
@@ -144,7 +147,8 @@ def predict_dag(summary: dict):
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "predict"],
          doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.",
          params={"horizon": Param(None, type=["null", "integer"], minimum=1, title="Steps ahead (empty = config)"),
-                 "models": Param([], type="array", title="Only these models (empty = the config's)")})
+                 "models": Param([], type=["array", "null"], items={"type": "string"}, examples=list(MODEL_NAMES),
+                                title="Only these models (empty = the config's)")})
     def predict():
         @task(execution_timeout=timedelta(hours=2))
         def forecast(**context) -> dict:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from forecasting.errors import ConfigError
 from forecasting.ingest_settings import IngestSettings
+from forecasting.model_names import MODEL_NAMES
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
 from forecasting.validation import ExpectationSpec
@@ -124,9 +125,6 @@ def _lightgbm_parameter_names() -> frozenset[str]:
             names.add(canonical)
             names.update(alias_list)
     return frozenset(names)
-
-
-MODEL_NAMES = ("naive", "seasonal_naive", "linear", "random_forest", "lightgbm_global", "arima", "hybrid")
 
 
 class ArimaSettings(_Strict):

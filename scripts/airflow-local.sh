@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Airflow standalone (scheduler, dag-processor, api-server, triggerer) on this repository's dags/ and plugins/,
 # with the forecast store on the embedded PostgreSQL (or $FORECASTING_DATABASE_URL). UI: http://localhost:8080
-# (port: $AIRFLOW__API__PORT; user admin, the generated password is printed and kept in
+# (or $AIRFLOW__API__PORT; user admin, the generated password is printed and kept in
 # $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated). $AIRFLOW_BIN picks another install's airflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AIRFLOW_BIN="${AIRFLOW_BIN:-$PWD/.venv/bin/airflow}"
+export PATH="$(dirname "$AIRFLOW_BIN"):$PATH"  # standalone starts its components as plain `airflow`
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$PWD/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PWD/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# task supervisors report to the API server: follow its port (the default assumes 8080)
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # one worker process each; 32 by default
 export FORECASTING_CONFIG_DIR="${FORECASTING_CONFIG_DIR:-$PWD/examples}"
 "$AIRFLOW_BIN" db migrate
 "$AIRFLOW_BIN" pools set google_trends 1 "pytrends rate limit"
