@@ -60,7 +60,8 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
         print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                           "dags": {d.dag_id: {"tags": sorted(d.tags),
                                               "schedule": str(getattr(d.timetable, "summary", d.timetable)),
-                                              "retries": [t.retries for t in d.tasks]}
+                                              "retries": [t.retries for t in d.tasks],
+                                              "params": {k: d.params.get_param(k).schema for k in d.params}}
                                    for d in bag.dags.values()}}))
     """,
         _airflow_env(tmp_path, ROOT / "examples"),
@@ -75,6 +76,12 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
     # "@weekly" becomes a cron trigger: ingest downloads the latest data, it needs no data interval
     assert "expression='0 0 * * 0'" in report["dags"]["forecasting_demo_ingest"]["schedule"]
     assert "Asset" in report["dags"]["forecasting_demo_train"]["schedule"]
+    # trigger parameters are optional and offer the config's series / the model names as choices
+    series = report["dags"]["forecasting_demo_ingest"]["params"]["series"]
+    assert "null" in series["type"] and series["examples"] == ["co2", "us_realgdp", "us_cpi", "us_unemployment"]
+    models = report["dags"]["forecasting_demo_predict"]["params"]["models"]
+    assert "null" in models["type"] and "lightgbm_global" in models["examples"]
+    assert "null" in report["dags"]["forecasting_demo_predict"]["params"]["horizon"]["type"]
 
 
 def test_dag_file_parses_in_under_a_second_without_heavy_imports(tmp_path):
