@@ -5,9 +5,11 @@ save screenshots of the DAG list, the runs and the plugin's Grafana links.
 
     .venv/bin/python scripts/browser_check.py --out screenshots/
 
-Needs ``/usr/bin/chromium`` (``apt-get install chromium``); Playwright drives it, no browser is downloaded. The
-forecast store is ``$FORECASTING_DATABASE_URL`` (or ``--database-url``), else the embedded server. Prints and
-writes ``report.json`` in the output folder; exits non-zero when any step fails.
+Needs ``/usr/bin/chromium`` (``scripts/install-test-tools.sh``); Playwright drives it, no browser is downloaded.
+The forecast store is ``--database-url`` (or ``$FORECASTING_DATABASE_URL``), else a scratch database on the
+embedded server, dropped at the end: a store that already holds the data would make the ingest change nothing,
+so no data Asset and no training run would follow. Prints and writes ``report.json`` in the output folder;
+exits non-zero when any step fails.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +141,31 @@ class AirflowApi:
             if done:
                 return done[-1]
             time.sleep(2)
-        raise TimeoutError(f"{dag_id}: no finished run{' ' + run_id if run_id else ''} after {timeout:.0f} s")
+        hint = "" if run_id else " (it runs only once the upstream DAG emitted its Asset, i.e. changed something)"
+        raise TimeoutError(f"{dag_id}: no finished run{' ' + run_id if run_id else ''} after {timeout:.0f} s{hint}")
+
+
+@contextmanager
+def scratch_database(keep: bool) -> Iterator[str]:
+    """A new, empty database on the embedded server (the schema is applied by the first task that connects)."""
+    import psycopg
+    from psycopg import sql
+
+    from forecasting.db.embedded import embedded_server_url
+
+    server = embedded_server_url()
+    name = f"browser_check_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urllib.parse.urlsplit(server)
+    try:
+        yield urllib.parse.urlunsplit(parts._replace(path="/" + name))
+    finally:
+        if keep:
+            log.info("kept the forecast database %s", name)
+        else:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def free_port() -> int:
@@ -228,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots", help="folder for screenshots + report")
     parser.add_argument("--config-dir", type=Path, default=ROOT / "examples")
     parser.add_argument("--pipeline", default="demo", help="name of the pipeline config to run")
-    parser.add_argument("--database-url", default=os.environ.get("FORECASTING_DATABASE_URL"))
+    parser.add_argument("--database-url", default=os.environ.get("FORECASTING_DATABASE_URL"),
+                        help="forecast store (default: a scratch database on the embedded server)")
+    parser.add_argument("--keep-database", action="store_true", help="keep the scratch database for a look")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--airflow-bin", type=Path, default=Path(sys.executable).parent / "airflow")
     parser.add_argument("--port", type=int, default=0, help="API server port (0: a free one)")
@@ -239,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     port = args.port or free_port()
 
-    with tempfile.TemporaryDirectory(prefix="airflow-browser-check-") as home:
-        standalone = AirflowStandalone(Path(home), port, args.config_dir.resolve(), args.airflow_bin,
-                                       args.database_url)
+    store = nullcontext(args.database_url) if args.database_url else scratch_database(args.keep_database)
+    with store as database_url, tempfile.TemporaryDirectory(prefix="airflow-browser-check-") as home:
+        standalone = AirflowStandalone(Path(home), port, args.config_dir.resolve(), args.airflow_bin, database_url)
         report = Report(base_url=standalone.base_url)
         try:
             with standalone:
