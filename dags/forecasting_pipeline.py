@@ -1,7 +1,7 @@
 """Forecasting pipeline DAGs, three per pipeline config in the configs folder.
 
-The folder is ``$FORECASTING_CONFIG_DIR`` or the Airflow Variable ``forecasting_config_dir`` (read at parse
-time), else ``examples/`` of this repository. For a config named ``demo``:
+The folder is the Airflow Variable ``forecasting_config_dir`` (read at parse time, so it can be changed in
+the UI), else ``$FORECASTING_CONFIG_DIR``, else ``examples/`` of this repository. For a config named ``demo``:
 
 - ``forecasting_demo_ingest``: on the config's ``schedule``; series grouped by source into shards, one mapped
   task per shard (Google Trends in a pool of its own), download, validate, version-aware upsert. A series that
@@ -20,13 +20,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryRule, dag, task
+from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryRule, Variable, dag, task
 
 from forecasting.model_names import MODEL_NAMES
 from forecasting.orchestration import config_summaries
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[1] / "examples"
-CONFIG_DIR = Path(os.environ.get("FORECASTING_CONFIG_DIR", _DEFAULT_DIR))
+
+
+def _config_dir() -> Path:
+    folder = Variable.get("forecasting_config_dir", default=None) or os.environ.get("FORECASTING_CONFIG_DIR")
+    return Path(folder) if folder else _DEFAULT_DIR
+
+
+CONFIG_DIR = _config_dir()
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 DEFAULT_ARGS = {
     "owner": "forecasting",

@@ -105,6 +105,23 @@ def test_dag_file_parses_in_under_a_second_without_heavy_imports(tmp_path):
     assert report["seconds"] < 1.0
 
 
+def test_an_airflow_variable_points_the_dags_at_another_configs_folder(tmp_path, pipeline_configs):
+    env = _airflow_env(tmp_path, ROOT / "examples")  # the env var says examples/, the Variable wins
+    env["AIRFLOW_VAR_FORECASTING_CONFIG_DIR"] = str(pipeline_configs)
+    result = _python(
+        """
+        import json
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder="dags")
+        print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags)}))
+    """,
+        env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"errors": {}, "dags": ["forecasting_af_ingest", "forecasting_af_predict", "forecasting_af_train"]}
+
+
 @pytest.fixture
 def pipeline_configs(tmp_path):
     data = tmp_path / "data"
