@@ -20,7 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, ExceptionRetryPolicy, Param, RetryRule, Variable, dag, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    ExceptionRetryPolicy,
+    Param,
+    RetryRule,
+    Variable,
+    dag,
+    task,
+)
 
 from forecasting.model_names import MODEL_NAMES
 from forecasting.orchestration import config_summaries
@@ -150,7 +160,12 @@ def train_dag(summary: dict):
 def predict_dag(summary: dict):
     name, path = summary["name"], summary["path"]
 
-    @dag(dag_id=f"forecasting_{name}_predict", schedule=[_model_asset(name)], start_date=START, catchup=False,
+    schedule = [_model_asset(name)]
+    if summary["predict_schedule"]:  # after each training and on its own clock
+        schedule = AssetOrTimeSchedule(timetable=CronTriggerTimetable(summary["predict_schedule"], timezone="UTC"),
+                                       assets=schedule)
+
+    @dag(dag_id=f"forecasting_{name}_predict", schedule=schedule, start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "predict"],
          doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.",
          params={"horizon": Param(None, type=["null", "integer"], minimum=1, title="Steps ahead (empty = config)"),

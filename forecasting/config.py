@@ -173,6 +173,8 @@ class PredictionSettings(_Strict):
     levels: list[Annotated[StrictInt, Field(gt=0, lt=100)]] = Field(default_factory=lambda: [80, 95])
     explain_top_k: Annotated[StrictInt, Field(ge=0)] = 5
     artifact_dir: str | None = None  # keep pickled models here instead of in the database
+    # cron expression or preset: the predict DAG also runs on it, besides after each training
+    schedule: str | None = None
 
 
 class PipelineConfig(_Strict):

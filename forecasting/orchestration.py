@@ -61,6 +61,7 @@ def config_summaries(directory: Path) -> list[dict]:
         ingest = IngestSettings.model_validate(raw.get("ingest") or {})
         out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
                     "description": raw.get("description") or "", "shard_size": ingest.shard_size,
+                    "predict_schedule": (raw.get("prediction") or {}).get("schedule"),
                     "series_names": [str(s["name"]) for s in raw.get("series") or []
                                      if isinstance(s, dict) and "name" in s],
                     "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,

@@ -113,13 +113,19 @@ def test_an_airflow_variable_points_the_dags_at_another_configs_folder(tmp_path,
         import json
         from airflow.dag_processing.dagbag import DagBag
         bag = DagBag(dag_folder="dags")
-        print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags)}))
+        predict = bag.dags["forecasting_af_predict"].timetable
+        print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags),
+                          "predict": [type(predict).__name__, predict.timetable.expression,
+                                      [a.name for a in predict.asset_condition.objects]]}))
     """,
         env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"errors": {}, "dags": ["forecasting_af_ingest", "forecasting_af_predict", "forecasting_af_train"]}
+    assert report["errors"] == {}
+    assert report["dags"] == ["forecasting_af_ingest", "forecasting_af_predict", "forecasting_af_train"]
+    # prediction.schedule: the predict DAG runs after each training and on its own clock
+    assert report["predict"] == ["AssetOrTimeSchedule", "0 6 * * *", ["forecasting_af_models"]]
 
 
 @pytest.fixture
@@ -145,6 +151,7 @@ def pipeline_configs(tmp_path):
         preprocessing: {horizon: 3, target_lags: [1, 2, 3]}
         models: {enabled: [naive, seasonal_naive]}
         backtest: {n_windows: 2, modes: [latest]}
+        prediction: {schedule: "0 6 * * *"}
         ingest: {shard_size: 2}
     """),
         encoding="utf-8",
