@@ -3,8 +3,9 @@
 The folder is the Airflow Variable ``forecasting_config_dir`` (read at parse time, so it can be changed in
 the UI), else ``$FORECASTING_CONFIG_DIR``, else ``examples/`` of this repository. For a config named ``demo``:
 
-- ``forecasting_demo_ingest``: on the config's ``schedule``; series grouped by source into shards, one mapped
-  task per shard (Google Trends in a pool of its own), download, validate, version-aware upsert. A series that
+- ``forecasting_demo_ingest``: on the config's ``schedule``; one mapped task per source (``ingest_<source>``,
+  in that source's pool: Google Trends and Yahoo Finance have their own), one mapped instance per shard of
+  series: download, validate, version-aware upsert. A series that
   fails is recorded and never stops the others; the ``check`` task then fails the run, naming it.
 - ``forecasting_demo_train``: on the data Asset (emitted when an ingest changed anything): backtest, choose
   champions, train and register models.
@@ -52,7 +53,9 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
 }
-POOLS = {"google_trends": "google_trends"}  # rate-limited source: `airflow pools set google_trends 1 ...`
+# sources that rate-limit or scrape get pools of their own (created by scripts/airflow-local.sh and compose's
+# airflow-init: google_trends 1 slot, yahoo_finance 2); the others share Airflow's default pool
+POOLS = {"google_trends": "google_trends", "yahoo_finance": "yahoo_finance"}
 
 
 def _data_asset(name: str) -> Asset:
@@ -61,6 +64,11 @@ def _data_asset(name: str) -> Asset:
 
 def _model_asset(name: str) -> Asset:
     return Asset(name=f"forecasting_{name}_models", uri=f"x-forecasting://{name}/models")
+
+
+def _flat(results: list) -> list[dict]:
+    """Shard results of every source's mapped task (None where a source had no shard to run)."""
+    return [r for per_source in results for r in (per_source or []) if r]
 
 
 def _label(context: dict) -> str:
@@ -92,10 +100,11 @@ def ingest_dag(summary: dict):
                                  examples=summary["series_names"], title="Only these series (empty = all)")})
     def ingest():
         @task
-        def plan(**context) -> list[dict]:
+        def plan(source: str, **context) -> list[dict]:
             from forecasting.orchestration import plan_shards
 
-            return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"])
+            return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"],
+                               source=source)
 
         @task(map_index_template="{{ task.op_kwargs['shard']['source'] }}: "
                                  "{{ task.op_kwargs['shard']['names'] | join(', ') }}",
@@ -110,9 +119,10 @@ def ingest_dag(summary: dict):
             return run_shard(path, shard["names"], triggered_by=_label(context),
                              final_try=ti.try_number > ti.max_tries)
 
-        @task(outlets=[data])
-        def publish(results: list[dict], **context) -> dict:
-            changed = [n for r in results for n, outcome in r["outcomes"].items()
+        # none_failed: a source with no series selected (trigger param) expands to zero shards and is skipped
+        @task(outlets=[data], trigger_rule="none_failed")
+        def publish(results: list, **context) -> dict:
+            changed = [n for r in _flat(results) for n, outcome in r["outcomes"].items()
                        if outcome in ("initial", "extended", "revised")]
             if not changed:  # nothing new: downstream training has nothing to learn from
                 from airflow.sdk.exceptions import AirflowSkipException
@@ -121,14 +131,16 @@ def ingest_dag(summary: dict):
             return {"changed": changed}
 
         @task(trigger_rule="all_done")
-        def check(results: list[dict]) -> None:
-            failed = {n: e for r in results for n, e in r["failed"].items()}
+        def check(results: list) -> None:
+            failed = {n: e for r in _flat(results) for n, e in r["failed"].items()}
             if failed:
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException("series failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
 
-        results = ingest_shard.expand(shard=plan())
+        results = [ingest_shard.override(task_id=f"ingest_{source}", pool=POOLS.get(source, "default_pool"))
+                   .expand(shard=plan.override(task_id=f"plan_{source}")(source))
+                   for source in summary["sources"]]
         publish(results)
         check(results)
 

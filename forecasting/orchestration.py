@@ -62,6 +62,8 @@ def config_summaries(directory: Path) -> list[dict]:
         out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
                     "description": raw.get("description") or "", "shard_size": ingest.shard_size,
                     "predict_schedule": (raw.get("prediction") or {}).get("schedule"),
+                    "sources": sorted({str(s["source"]) for s in raw.get("series") or []
+                                       if isinstance(s, dict) and "source" in s}),
                     "series_names": [str(s["name"]) for s in raw.get("series") or []
                                      if isinstance(s, dict) and "name" in s],
                     "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,
@@ -83,18 +85,21 @@ def database_for_airflow():
     return Database(url=_libpq_url(connection.get_uri()), embedded=False)
 
 
-def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int) -> list[dict]:
-    """Series grouped by source into shards of at most ``shard_size`` (sources run in their own pools)."""
+def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,
+                source: str | None = None) -> list[dict]:
+    """Series grouped by source into shards of at most ``shard_size``; only ``source``'s when given (each
+    source's shards are one mapped task, in that source's pool)."""
     from forecasting.config import load_config
 
     config = load_config(config_path)
     by_source: dict[str, list[str]] = {}
     for spec in config.select(only or None):
-        by_source.setdefault(spec.source, []).append(spec.name)
+        if source is None or spec.source == source:
+            by_source.setdefault(spec.source, []).append(spec.name)
     shards = []
-    for source, names in sorted(by_source.items()):
+    for name, names in sorted(by_source.items()):
         for start in range(0, len(names), shard_size):
-            shards.append({"source": source, "names": names[start:start + shard_size]})
+            shards.append({"source": name, "names": names[start:start + shard_size]})
     return shards
 
 

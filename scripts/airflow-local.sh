@@ -18,4 +18,5 @@ export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # one work
 export FORECASTING_CONFIG_DIR="${FORECASTING_CONFIG_DIR:-$PWD/examples}"
 "$AIRFLOW_BIN" db migrate
 "$AIRFLOW_BIN" pools set google_trends 1 "pytrends rate limit"
+"$AIRFLOW_BIN" pools set yahoo_finance 2 "Yahoo Finance scraping"
 exec "$AIRFLOW_BIN" standalone

@@ -128,6 +128,62 @@ def test_an_airflow_variable_points_the_dags_at_another_configs_folder(tmp_path,
     assert report["predict"] == ["AssetOrTimeSchedule", "0 6 * * *", ["forecasting_af_models"]]
 
 
+def test_each_source_is_one_mapped_task_in_its_own_pool(tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "mixed.yaml").write_text(textwrap.dedent("""
+        name: mixed
+        series:
+          - {name: flu, source: google_trends, params: {keyword: flu}}
+          - {name: aapl, source: yahoo_finance, params: {ticker: AAPL}}
+          - {name: co2, source: sample, params: {dataset: co2}}
+    """), encoding="utf-8")
+    result = _python(
+        """
+        import json
+        from airflow.dag_processing.dagbag import DagBag
+        dag = DagBag(dag_folder="dags").dags["forecasting_mixed_ingest"]
+        print(json.dumps({t.task_id: t.pool for t in dag.tasks}))
+    """,
+        _airflow_env(tmp_path, configs),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    pools = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {task: pool for task, pool in pools.items() if task.startswith("ingest_")} == {
+        "ingest_google_trends": "google_trends", "ingest_yahoo_finance": "yahoo_finance",
+        "ingest_sample": "default_pool"}
+    assert {"plan_google_trends", "plan_yahoo_finance", "plan_sample", "publish", "check"} <= set(pools)
+
+
+def test_a_series_subset_skips_the_other_sources_and_still_publishes(tmp_path, database, conn):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    data = tmp_path / "s.csv"
+    data.write_text("ts,value\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 29)), encoding="utf-8")
+    (configs / "two.yaml").write_text(textwrap.dedent(f"""
+        name: two
+        series:
+          - {{name: s, source: csv, params: {{path: {data}}}}}
+          - {{name: co2, source: sample, params: {{dataset: co2}}, missing_values: drop}}
+    """), encoding="utf-8")
+    env = _airflow_env(tmp_path, configs, database.url)
+    _airflow(["db", "migrate"], env)
+    _airflow(["dags", "reserialize"], env)
+    result = _python(
+        """
+        from airflow.dag_processing.dagbag import DagBag
+        run = DagBag(dag_folder="dags").get_dag("forecasting_two_ingest").test(run_conf={"series": ["s"]})
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        print("RESULT", run.state, states["ingest_sample"], states["publish"], states["check"])
+    """,
+        env,
+    )
+    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, result.stdout[-3000:] + result.stderr[-3000:]
+    assert line[-1].split()[1:] == ["success", "skipped", "success", "success"]
+    assert conn.execute("SELECT name FROM series ORDER BY 1").fetchall() == [("s",)]
+
+
 @pytest.fixture
 def pipeline_configs(tmp_path):
     data = tmp_path / "data"
@@ -187,7 +243,7 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
     assert ingest["state"] == "failed"  # the check task names the broken series
     assert ingest["tasks"]["check[-1]"] == "failed"
     assert ingest["tasks"]["publish[-1]"] == "success"  # the good series were stored and announced
-    assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_shard")) == ["ingest_shard[0]", "ingest_shard[1]"]
+    assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == ["ingest_csv[0]", "ingest_csv[1]"]
     assert "series failed: broken: [csv:broken] CSV file not found" in result.stdout + result.stderr
     outcomes = dict(conn.execute("SELECT series_name, outcome FROM ingest_results").fetchall())
     assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed"}
@@ -283,7 +339,7 @@ def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn
             from airflow.dag_processing.dagbag import DagBag
             run = DagBag(dag_folder="dags").get_dag("forecasting_flaky_ingest").test()
             tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
-            print("RESULT", run.state, tries["ingest_shard"])
+            print("RESULT", run.state, tries["ingest_csv"])
         """,
             env,
         )
