@@ -150,11 +150,27 @@ def model_run(config_path: str, *, command: str, triggered_by: str, force: bool 
 
     try:
         config = with_overrides(load_config(config_path), horizon=horizon, models=models)
-        report = execute(database_for_airflow(), config, command=command, config_path=config_path, force=force,
+        database = database_for_airflow()
+        done = _succeeded_run(database, config, command=command, triggered_by=triggered_by)
+        if done is not None:  # a cleared task or re-run DAG run: the rows are there, do not write them twice
+            _log.info("pipeline run %d already did %s for %s; reusing it", done[0], command, triggered_by)
+            return {"run_id": done[0], "reused_run": True, **done[1]}
+        report = execute(database, config, command=command, config_path=config_path, force=force,
                          triggered_by=triggered_by)
     except ForecastingError as exc:
         raise PermanentTaskError(str(exc)) from exc
-    return {"run_id": report.run_id, **report.summary()}
+    return {"run_id": report.run_id, "reused_run": False, **report.summary()}
+
+
+def _succeeded_run(database, config, *, command: str, triggered_by: str) -> tuple[int, dict] | None:
+    from forecasting.db import apply_migrations
+    from forecasting.pipeline import code_version
+    from forecasting.store.results import pipeline_run_find_succeeded
+
+    with database.connect() as conn:
+        apply_migrations(conn)
+        return pipeline_run_find_succeeded(conn, command=command, config=config.model_dump(mode="json"),
+                                           code_version=code_version(), triggered_by=triggered_by)
 
 
 def record_dag_run(*, dag_id: str, run_id: str, run_type: str | None, state: str, started_at, finished_at,

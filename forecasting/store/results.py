@@ -50,11 +50,15 @@ def _copy(conn: psycopg.Connection, table: str, columns: Sequence[str], frame: p
     return len(frame)
 
 
+def _config_text(config: dict) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 def pipeline_run_start(
     conn: psycopg.Connection, *, command: str, config_name: str, config: dict, code_version: str,
     triggered_by: str = "cli", ingest_run_id: int | None = None,
 ) -> int:
-    text = json.dumps(config, sort_keys=True, default=str)
+    text = _config_text(config)
     with conn.transaction():
         return conn.execute(
             "INSERT INTO pipeline_runs (command, config_name, config_sha256, config, code_version, triggered_by, "
@@ -62,6 +66,18 @@ def pipeline_run_start(
             (command, config_name, hashlib.sha256(text.encode()).hexdigest(), text, code_version, triggered_by,
              ingest_run_id),
         ).fetchone()[0]
+
+
+def pipeline_run_find_succeeded(
+    conn: psycopg.Connection, *, command: str, config: dict, code_version: str, triggered_by: str,
+) -> tuple[int, dict] | None:
+    """The newest succeeded run of the same command, config and code for the same trigger (an Airflow DAG run)."""
+    row = conn.execute(
+        "SELECT run_id, summary FROM pipeline_runs WHERE command = %s AND config_sha256 = %s AND code_version = %s "
+        "AND triggered_by = %s AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1",
+        (command, hashlib.sha256(_config_text(config).encode()).hexdigest(), code_version, triggered_by),
+    ).fetchone()
+    return (row[0], row[1] or {}) if row else None
 
 
 def pipeline_run_finish(
