@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import yaml
 
@@ -72,17 +73,34 @@ def config_summaries(directory: Path) -> list[dict]:
 
 
 def database_for_airflow():
-    """The ``forecasting_db`` Airflow connection when defined, else env URL / embedded server."""
+    """The Airflow connection ``forecasting_db`` through the postgres provider's ``PostgresHook`` when it is
+    defined (its libpq extras such as ``sslmode`` kept, IAM tokens resolved by the hook), else the CLI's
+    resolution: ``$FORECASTING_DATABASE_URL``, then the embedded server."""
     from forecasting.db import Database, resolve_database
-    from forecasting.db.connection import _libpq_url
 
     try:
-        from airflow.sdk import Connection
-
-        connection = Connection.get(AIRFLOW_CONN_ID)
-    except Exception:  # no Airflow, or no such connection: fall back to the CLI's resolution
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # used without Airflow
         return resolve_database()
-    return Database(url=_libpq_url(connection.get_uri()), embedded=False)
+    hook = PostgresHook(postgres_conn_id=AIRFLOW_CONN_ID)
+    try:
+        connection = hook.connection
+    except AirflowNotFoundException:
+        return resolve_database()
+    extras = {k: str(v) for k, v in connection.extra_dejson.items() if k not in hook.ignored_extra_options}
+    return Database(url=_libpq_url_of(hook.sqlalchemy_url, extras), embedded=False)
+
+
+def _libpq_url_of(url, extras: dict[str, str]) -> str:
+    """A libpq URL from the hook's SQLAlchemy URL. Every part is percent-encoded: a Unix-socket directory as
+    host (``/var/run/postgresql``) must read ``%2Fvar%2Frun%2Fpostgresql`` there, which SQLAlchemy does not do."""
+    user = quote(url.username or "", safe="")
+    if url.password:
+        user += ":" + quote(url.password, safe="")
+    netloc = (user + "@" if user else "") + quote(url.host or "", safe="") + (f":{url.port}" if url.port else "")
+    query = urlencode({**dict(url.query), **extras})
+    return f"postgresql://{netloc}/{quote(url.database or '', safe='')}" + (f"?{query}" if query else "")
 
 
 def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,

@@ -66,3 +66,45 @@ def test_a_failed_run_is_not_reused_and_a_changed_trigger_parameter_is_a_new_run
     assert longer["run_id"] != retried["run_id"]
     steps = conn.execute("SELECT max(step) FROM forecasts WHERE run_id = %s", (longer["run_id"],)).fetchone()[0]
     assert steps == 5
+
+
+def test_the_forecasting_db_connection_wins_over_the_env_url_and_keeps_its_extras(database, monkeypatch):
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    from forecasting.orchestration import database_for_airflow
+
+    parts = urlsplit(database.url)
+    socket_dir = parse_qs(parts.query)["host"][0]
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/not_this_one")
+    monkeypatch.setenv("AIRFLOW_CONN_FORECASTING_DB", json.dumps({
+        "conn_type": "postgres", "host": socket_dir, "login": parts.username, "schema": parts.path.lstrip("/"),
+        "extra": {"application_name": "forecasting-airflow", "connect_timeout": "5"}}))
+    chosen = database_for_airflow()
+    assert chosen.embedded is False
+    with chosen.connect() as conn:
+        name, db = conn.execute("SELECT current_setting('application_name'), current_database()").fetchone()
+    assert (name, db) == ("forecasting-airflow", parts.path.lstrip("/"))
+
+
+def test_without_the_connection_the_tasks_use_the_env_url(database, monkeypatch):
+    from forecasting.orchestration import database_for_airflow
+
+    monkeypatch.delenv("AIRFLOW_CONN_FORECASTING_DB", raising=False)
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    assert database_for_airflow().url == database.url
+
+
+def test_a_tcp_connection_with_special_characters_becomes_a_valid_libpq_url(monkeypatch):
+    import json
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from forecasting.orchestration import database_for_airflow
+
+    monkeypatch.setenv("AIRFLOW_CONN_FORECASTING_DB", json.dumps({
+        "conn_type": "postgres", "host": "db.example.org", "port": 6432, "login": "fc user",
+        "password": "p@ss/w:rd?", "schema": "forecasts", "extra": {"sslmode": "verify-full", "iam": False}}))
+    parsed = conninfo_to_dict(database_for_airflow().url)
+    assert parsed == {"host": "db.example.org", "port": "6432", "user": "fc user", "password": "p@ss/w:rd?",
+                      "dbname": "forecasts", "sslmode": "verify-full"}  # `iam` is the hook's, not libpq's
