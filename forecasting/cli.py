@@ -94,11 +94,18 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         for r in report.records
     ]
     print(_format_table(["series", "source", "outcome", "rows", "version", "detail"], rows))
-    failed = report.failed
-    print(
-        f"\ningest run {report.ingest_run_id}: {len(report.records) - len(failed)} stored, {len(failed)} failed"
-    )
-    return 1 if failed else 0
+    print("\n" + _ingest_summary(report))
+    return 1 if report.failed else 0
+
+
+def _ingest_summary(report) -> str:
+    """One line: how many series were new, extended, revised, unchanged or failed (and why)."""
+    counts: dict[str, int] = {}
+    for record in report.records:
+        counts[record.outcome] = counts.get(record.outcome, 0) + 1
+    order = ("initial", "extended", "revised", "unchanged", "quarantined", "failed")
+    parts = [f"{counts[o]} {'new' if o == 'initial' else o}" for o in order if counts.get(o)] or ["no series"]
+    return f"ingest run {report.ingest_run_id}: " + ", ".join(parts)
 
 
 def _print_frame(title: str, frame) -> None:
@@ -118,8 +125,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
                      force=args.force, progress=not args.quiet)
     failed_ingest = report.ingest.failed if report.ingest else []
     if report.ingest:
-        print(f"ingest run {report.ingest.ingest_run_id}: {len(report.ingest.records) - len(failed_ingest)} stored, "
-              f"{len(failed_ingest)} failed" + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
+        print(_ingest_summary(report.ingest) + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
     _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest",
                  report.champion_table())
     _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')",

@@ -220,7 +220,7 @@ def test_cli_ingest_prints_summary_and_exits_nonzero_on_failure(database, tmp_pa
     assert lines[0].split() == ["series", "source", "outcome", "rows", "version", "detail"]
     assert lines[2].split()[:5] == ["good", "csv", "initial", "4", "1"]
     assert lines[3].split()[:3] == ["broken", "csv", "failed"] and "CSV file not found" in lines[3]
-    assert "1 stored, 1 failed" in out
+    assert "ingest run 1: 1 new, 1 failed" in out
 
     assert cli_main(["-q", "ingest", "--config", str(config), "--series", "good"]) == 0
     assert "unchanged" in capsys.readouterr().out
