@@ -67,7 +67,7 @@ def _model_asset(name: str) -> Asset:
 
 
 def _flat(results: list) -> list[dict]:
-    """Shard results of every source's mapped task (None where a source had no shard to run)."""
+    """Items of every source's list (shard plans or shard results; None where a task did not run)."""
     return [r for per_source in results for r in (per_source or []) if r]
 
 
@@ -119,8 +119,9 @@ def ingest_dag(summary: dict):
             return run_shard(path, shard["names"], triggered_by=_label(context),
                              final_try=ti.try_number > ti.max_tries)
 
-        # none_failed: a source with no series selected (trigger param) expands to zero shards and is skipped
-        @task(outlets=[data], trigger_rule="none_failed")
+        # all_done: announce what the other shards stored even when one shard task crashed; a source with no
+        # series selected (trigger param) expands to zero shards and is skipped
+        @task(outlets=[data], trigger_rule="all_done")
         def publish(results: list, **context) -> dict:
             changed = [n for r in _flat(results) for n, outcome in r["outcomes"].items()
                        if outcome in ("initial", "extended", "revised")]
@@ -131,18 +132,23 @@ def ingest_dag(summary: dict):
             return {"changed": changed}
 
         @task(trigger_rule="all_done")
-        def check(results: list) -> None:
+        def check(results: list, planned: list) -> None:
             failed = {n: e for r in _flat(results) for n, e in r["failed"].items()}
+            # a crashed shard task leaves no result (and a failed mapped task alone does not fail the run)
+            reported = {n for r in _flat(results) for n in r["outcomes"]}
+            for shard in _flat(planned):
+                failed.update({n: "its shard task failed (see the ingest task's log)"
+                               for n in shard["names"] if n not in reported})
             if failed:
                 from airflow.sdk.exceptions import AirflowFailException
 
                 raise AirflowFailException("series failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
 
+        planned = {source: plan.override(task_id=f"plan_{source}")(source) for source in summary["sources"]}
         results = [ingest_shard.override(task_id=f"ingest_{source}", pool=POOLS.get(source, "default_pool"))
-                   .expand(shard=plan.override(task_id=f"plan_{source}")(source))
-                   for source in summary["sources"]]
+                   .expand(shard=shards) for source, shards in planned.items()]
         publish(results)
-        check(results)
+        check(results, list(planned.values()))
 
     return ingest()
 

@@ -353,6 +353,68 @@ def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn
     assert runs == [("failed", True), ("initial", None)]
 
 
+def test_a_crashed_shard_task_still_lets_the_others_publish_and_fails_the_run_by_name(tmp_path, database, conn):
+    """A user edits the config into an invalid state while a run is in progress: the first shard (already
+    started) stores its series, the next shard task cannot load the config and fails after its retries."""
+    import http.server
+    import threading
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    config = configs / "crash.yaml"
+    csv = "ts,value\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 29))
+    (tmp_path / "s1.csv").write_text(csv, encoding="utf-8")
+
+    class BreaksTheConfig(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server API)
+            with config.open("a", encoding="utf-8") as out:  # still YAML, no longer a valid config
+                out.write("preprocessing: {horizon: -1}\n")
+            body = csv.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BreaksTheConfig)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config.write_text(textwrap.dedent(f"""
+        name: crash
+        series:
+          - {{name: s0, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s0.csv"}}}}
+          - {{name: s1, source: csv, params: {{path: {tmp_path / "s1.csv"}}}}}
+        ingest: {{shard_size: 1, retry_backoff_seconds: 0}}
+    """), encoding="utf-8")
+    env = _airflow_env(tmp_path, configs, database.url)
+    try:
+        _airflow(["db", "migrate"], env)
+        _airflow(["dags", "reserialize"], env)
+        result = _python(
+            """
+            from airflow.dag_processing.dagbag import DagBag
+            from airflow.models.asset import AssetEvent, AssetModel
+            from airflow.utils.session import create_session
+            run = DagBag(dag_folder="dags").get_dag("forecasting_crash_ingest").test()
+            states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
+            with create_session() as session:
+                events = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id) \
+                    .filter(AssetModel.name == "forecasting_crash_data").count()
+            print("RESULT", run.state, states["ingest_csv[0]"], states["ingest_csv[1]"], states["publish[-1]"],
+                  states["check[-1]"], events)
+        """,
+            env,
+        )
+    finally:
+        server.shutdown()
+    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, result.stdout[-3000:] + result.stderr[-3000:]
+    assert line[-1].split()[1:] == ["failed", "success", "failed", "success", "failed", "1"]
+    assert "series failed: s1: its shard task failed" in result.stdout + result.stderr
+    assert conn.execute("SELECT name FROM series").fetchall() == [("s0",)]
+
+
 def test_listener_records_a_run_inside_the_schedulers_no_commit_guard(tmp_path, database, conn):
     """The scheduler calls DAG-run listeners inside `prohibit_commit`; a listener that commits Airflow's session
     raises "UNEXPECTED COMMIT" and takes the scheduler down (seen under `airflow standalone`)."""
