@@ -3,11 +3,15 @@ real embedded PostgreSQL. Airflow runs in subprocesses with their own AIRFLOW_HO
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +53,29 @@ def _airflow(args: list[str], env: dict) -> None:
     airflow = Path(sys.executable).parent / "airflow"
     result = subprocess.run([str(airflow), *args], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _dag_test(code: str, env: dict) -> tuple[str, str]:
+    """Migrate Airflow's metadata, serialise the DAGs and run ``code`` (which runs ``dag.test()`` and prints
+    one ``RESULT ...`` line). Returns what follows ``RESULT `` and the whole output."""
+    _airflow(["db", "migrate"], env)
+    _airflow(["dags", "reserialize"], env)
+    result = _python(code, env)
+    output = result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stdout[-4000:] + result.stderr[-4000:]
+    return lines[-1][len("RESULT ") :], output
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A loopback HTTP server with ``handler`` for the length of the block; yields its port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
@@ -166,21 +193,16 @@ def test_a_series_subset_skips_the_other_sources_and_still_publishes(tmp_path, d
           - {{name: s, source: csv, params: {{path: {data}}}}}
           - {{name: co2, source: sample, params: {{dataset: co2}}, missing_values: drop}}
     """), encoding="utf-8")
-    env = _airflow_env(tmp_path, configs, database.url)
-    _airflow(["db", "migrate"], env)
-    _airflow(["dags", "reserialize"], env)
-    result = _python(
+    result, _ = _dag_test(
         """
         from airflow.dag_processing.dagbag import DagBag
         run = DagBag(dag_folder="dags").get_dag("forecasting_two_ingest").test(run_conf={"series": ["s"]})
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
         print("RESULT", run.state, states["ingest_sample"], states["publish"], states["check"])
     """,
-        env,
+        _airflow_env(tmp_path, configs, database.url),
     )
-    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
-    assert line, result.stdout[-3000:] + result.stderr[-3000:]
-    assert line[-1].split()[1:] == ["success", "skipped", "success", "success"]
+    assert result.split() == ["success", "skipped", "success", "success"]
     assert conn.execute("SELECT name FROM series ORDER BY 1").fetchall() == [("s",)]
 
 
@@ -216,10 +238,7 @@ def pipeline_configs(tmp_path):
 
 
 def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path, pipeline_configs, database, conn):
-    env = _airflow_env(tmp_path, pipeline_configs, database.url)
-    _airflow(["db", "migrate"], env)
-    _airflow(["dags", "reserialize"], env)
-    result = _python(
+    result, output = _dag_test(
         """
         import json
         from airflow.dag_processing.dagbag import DagBag
@@ -233,18 +252,16 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
                                         for ti in run.get_task_instances()}}
         print("RESULT " + json.dumps(states))
     """,
-        env,
+        _airflow_env(tmp_path, pipeline_configs, database.url),
     )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stdout[-4000:] + result.stderr[-4000:]
-    states = json.loads(lines[-1][len("RESULT ") :])
+    states = json.loads(result)
 
     ingest = states["forecasting_af_ingest"]
     assert ingest["state"] == "failed"  # the check task names the broken series
     assert ingest["tasks"]["check[-1]"] == "failed"
     assert ingest["tasks"]["publish[-1]"] == "success"  # the good series were stored and announced
     assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == ["ingest_csv[0]", "ingest_csv[1]"]
-    assert "series failed: broken: [csv:broken] CSV file not found" in result.stdout + result.stderr
+    assert "series failed: broken: [csv:broken] CSV file not found" in output
     outcomes = dict(conn.execute("SELECT series_name, outcome FROM ingest_results").fetchall())
     assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed"}
     triggered = {r[0].split(":")[1] for r in conn.execute("SELECT triggered_by FROM ingest_runs").fetchall()}
@@ -311,43 +328,31 @@ def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path
     ],
 )
 def test_a_transient_source_error_is_retried_by_airflow(tmp_path, database, conn, status, ingest_settings):
-    import http.server
-    import threading
-
     from test_ingest import _FlakyCsv
 
     _FlakyCsv.requests, _FlakyCsv.failures, _FlakyCsv.status = 0, 1, status  # the first download fails
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyCsv)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     configs = tmp_path / "configs"
     configs.mkdir()
-    (configs / "flaky.yaml").write_text(
-        textwrap.dedent(f"""
-        name: flaky
-        series:
-          - {{name: s, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s.csv"}}}}
-        ingest: {ingest_settings}
-    """),
-        encoding="utf-8",
-    )
-    env = _airflow_env(tmp_path, configs, database.url)
-    try:
-        _airflow(["db", "migrate"], env)
-        _airflow(["dags", "reserialize"], env)
-        result = _python(
+    with _serving(_FlakyCsv) as port:
+        (configs / "flaky.yaml").write_text(
+            textwrap.dedent(f"""
+            name: flaky
+            series:
+              - {{name: s, source: csv, params: {{path: "http://127.0.0.1:{port}/s.csv"}}}}
+            ingest: {ingest_settings}
+        """),
+            encoding="utf-8",
+        )
+        result, _ = _dag_test(
             """
             from airflow.dag_processing.dagbag import DagBag
             run = DagBag(dag_folder="dags").get_dag("forecasting_flaky_ingest").test()
             tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
             print("RESULT", run.state, tries["ingest_csv"])
         """,
-            env,
+            _airflow_env(tmp_path, configs, database.url),
         )
-    finally:
-        server.shutdown()
-    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
-    assert line, result.stdout[-3000:] + result.stderr[-3000:]
-    assert line[-1].split()[1:] == ["success", "2"]  # failed on the first answer, succeeded on Airflow's retry
+    assert result.split() == ["success", "2"]  # failed on the first answer, succeeded on Airflow's retry
     assert _FlakyCsv.requests == 2
     runs = conn.execute("SELECT r.outcome, r.retryable FROM ingest_results r ORDER BY r.ingest_run_id").fetchall()
     assert runs == [("failed", True), ("initial", None)]
@@ -357,9 +362,6 @@ def test_a_crashed_shard_task_still_lets_the_others_publish_and_fails_the_run_by
     """A user edits the config into an invalid state while a run is in progress: the shard that runs first
     (already started) stores its series, the other shard task cannot load the config and fails after its
     retries. Which of the two runs first is Airflow's choice, so the test accepts either order."""
-    import http.server
-    import threading
-
     configs = tmp_path / "configs"
     configs.mkdir()
     config = configs / "crash.yaml"
@@ -378,20 +380,15 @@ def test_a_crashed_shard_task_still_lets_the_others_publish_and_fails_the_run_by
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BreaksTheConfig)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config.write_text(textwrap.dedent(f"""
-        name: crash
-        series:
-          - {{name: s0, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s0.csv"}}}}
-          - {{name: s1, source: csv, params: {{path: "http://127.0.0.1:{server.server_address[1]}/s1.csv"}}}}
-        ingest: {{shard_size: 1, retry_backoff_seconds: 0}}
-    """), encoding="utf-8")
-    env = _airflow_env(tmp_path, configs, database.url)
-    try:
-        _airflow(["db", "migrate"], env)
-        _airflow(["dags", "reserialize"], env)
-        result = _python(
+    with _serving(BreaksTheConfig) as port:
+        config.write_text(textwrap.dedent(f"""
+            name: crash
+            series:
+              - {{name: s0, source: csv, params: {{path: "http://127.0.0.1:{port}/s0.csv"}}}}
+              - {{name: s1, source: csv, params: {{path: "http://127.0.0.1:{port}/s1.csv"}}}}
+            ingest: {{shard_size: 1, retry_backoff_seconds: 0}}
+        """), encoding="utf-8")
+        result, output = _dag_test(
             """
             from airflow.dag_processing.dagbag import DagBag
             from airflow.models.asset import AssetEvent, AssetModel
@@ -404,17 +401,13 @@ def test_a_crashed_shard_task_still_lets_the_others_publish_and_fails_the_run_by
             print("RESULT", run.state, states["ingest_csv[0]"], states["ingest_csv[1]"], states["publish[-1]"],
                   states["check[-1]"], events)
         """,
-            env,
+            _airflow_env(tmp_path, configs, database.url),
         )
-    finally:
-        server.shutdown()
-    line = [x for x in result.stdout.splitlines() if x.startswith("RESULT ")]
-    assert line, result.stdout[-3000:] + result.stderr[-3000:]
-    run_state, shard0, shard1, publish, check, events = line[-1].split()[1:]
+    run_state, shard0, shard1, publish, check, events = result.split()
     assert sorted([shard0, shard1]) == ["failed", "success"]
     assert (run_state, publish, check, events) == ("failed", "success", "failed", "1")  # the Asset was emitted
     stored, crashed = ("s0", "s1") if shard0 == "success" else ("s1", "s0")
-    assert f"series failed: {crashed}: its shard task failed" in result.stdout + result.stderr
+    assert f"series failed: {crashed}: its shard task failed" in output
     assert conn.execute("SELECT name FROM series").fetchall() == [(stored,)]
 
 
