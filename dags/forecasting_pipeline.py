@@ -133,9 +133,10 @@ def ingest_dag(summary: dict):
 
         @task(trigger_rule="all_done")
         def check(results: list, planned: list) -> None:
-            failed = {n: e for r in _flat(results) for n, e in r["failed"].items()}
+            shard_results = _flat(results)
+            failed = {n: e for r in shard_results for n, e in r["failed"].items()}
             # a crashed shard task leaves no result (and a failed mapped task alone does not fail the run)
-            reported = {n for r in _flat(results) for n in r["outcomes"]}
+            reported = {n for r in shard_results for n in r["outcomes"]}
             for shard in _flat(planned):
                 failed.update({n: "its shard task failed (see the ingest task's log)"
                                for n in shard["names"] if n not in reported})

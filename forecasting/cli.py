@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,9 +101,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _ingest_summary(report) -> str:
     """One line: how many series were new, extended, revised, unchanged or failed (and why)."""
-    counts: dict[str, int] = {}
-    for record in report.records:
-        counts[record.outcome] = counts.get(record.outcome, 0) + 1
+    counts = Counter(record.outcome for record in report.records)
     order = ("initial", "extended", "revised", "unchanged", "quarantined", "failed")
     parts = [f"{counts[o]} {'new' if o == 'initial' else o}" for o in order if counts.get(o)] or ["no series"]
     return f"ingest run {report.ingest_run_id}: " + ", ".join(parts)

@@ -60,13 +60,12 @@ def config_summaries(directory: Path) -> list[dict]:
         if not isinstance(raw, dict) or "name" not in raw:
             continue
         ingest = IngestSettings.model_validate(raw.get("ingest") or {})
+        series = [s for s in raw.get("series") or [] if isinstance(s, dict)]
         out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
                     "description": raw.get("description") or "", "shard_size": ingest.shard_size,
                     "predict_schedule": (raw.get("prediction") or {}).get("schedule"),
-                    "sources": sorted({str(s["source"]) for s in raw.get("series") or []
-                                       if isinstance(s, dict) and "source" in s}),
-                    "series_names": [str(s["name"]) for s in raw.get("series") or []
-                                     if isinstance(s, dict) and "name" in s],
+                    "sources": sorted({str(s["source"]) for s in series if "source" in s}),
+                    "series_names": [str(s["name"]) for s in series if "name" in s],
                     "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,
                     "rate_limit_delay_seconds": ingest.rate_limit_backoff_seconds})
     return out

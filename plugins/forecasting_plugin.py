@@ -48,6 +48,7 @@ class DagRunRecorder:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        atexit.register(self.flush)  # a no-op unless something is queued; inherited by forked children
 
     @staticmethod
     def snapshot(dag_run, msg: str | None) -> dict:
@@ -76,7 +77,6 @@ class DagRunRecorder:
                 self._thread = threading.Thread(target=self._drain, name="forecasting-dag-run-recorder",
                                                 daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
             return self._queue
 
     def _drain(self) -> None:

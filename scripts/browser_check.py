@@ -125,10 +125,6 @@ class AirflowApi:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
 
-    def dag_ids(self, prefix: str) -> list[str]:
-        dags = self._call("GET", f"/api/v2/dags?dag_id_pattern={prefix}&limit=100")["dags"]
-        return sorted(d["dag_id"] for d in dags)
-
     def runs(self, dag_id: str) -> list[dict]:
         return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=20")["dag_runs"]
 

@@ -50,21 +50,21 @@ def _copy(conn: psycopg.Connection, table: str, columns: Sequence[str], frame: p
     return len(frame)
 
 
-def _config_text(config: dict) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
+def _config_text_and_sha256(config: dict) -> tuple[str, str]:
+    text = json.dumps(config, sort_keys=True, default=str)
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def pipeline_run_start(
     conn: psycopg.Connection, *, command: str, config_name: str, config: dict, code_version: str,
     triggered_by: str = "cli", ingest_run_id: int | None = None,
 ) -> int:
-    text = _config_text(config)
+    text, sha256 = _config_text_and_sha256(config)
     with conn.transaction():
         return conn.execute(
             "INSERT INTO pipeline_runs (command, config_name, config_sha256, config, code_version, triggered_by, "
             "ingest_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
-            (command, config_name, hashlib.sha256(text.encode()).hexdigest(), text, code_version, triggered_by,
-             ingest_run_id),
+            (command, config_name, sha256, text, code_version, triggered_by, ingest_run_id),
         ).fetchone()[0]
 
 
@@ -75,7 +75,7 @@ def pipeline_run_find_succeeded(
     row = conn.execute(
         "SELECT run_id, summary FROM pipeline_runs WHERE command = %s AND config_sha256 = %s AND code_version = %s "
         "AND triggered_by = %s AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1",
-        (command, hashlib.sha256(_config_text(config).encode()).hexdigest(), code_version, triggered_by),
+        (command, _config_text_and_sha256(config)[1], code_version, triggered_by),
     ).fetchone()
     return (row[0], row[1] or {}) if row else None
 
