@@ -25,7 +25,7 @@ from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.evaluation import backtest_metrics, choose_champions
 from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, read_m4
 from forecasting.metrics import mase, owa, smape
-from forecasting.models import model_factories
+from forecasting.models.registry import model_factories
 from forecasting.panel import SERIES, YHAT, Y
 
 # Published Weekly results (organisers' "Evaluation and Ranks.xlsx"; ../shared/data/README.md)

@@ -7,9 +7,12 @@ the UI), else ``$FORECASTING_CONFIG_DIR``, else ``examples/`` of this repository
   in that source's pool: Google Trends and Yahoo Finance have their own), one mapped instance per shard of
   series: download, validate, version-aware upsert. A series that
   fails is recorded and never stops the others; the ``check`` task then fails the run, naming it.
-- ``forecasting_demo_train``: on the data Asset (emitted when an ingest changed anything): backtest, choose
-  champions, train and register models.
-- ``forecasting_demo_predict``: on the model Asset: forecasts with intervals and explanations.
+- ``forecasting_demo_train``: on the data Asset (emitted when an ingest changed anything): ``plan`` splits the
+  targets into partitions; ``features``, ``backtest`` and ``train`` are mapped over them (one instance per
+  partition, labelled "freq partition k of n (m series)"); ``select`` picks champions over all of them;
+  ``publish`` sets the run's status and emits the model Asset.
+- ``forecasting_demo_predict``: on the model Asset: ``plan``, ``predict`` mapped over partitions with the
+  registered model versions (it never trains), ``publish`` makes the forecasts current in one transaction.
 
 All logic lives in ``forecasting.orchestration``; tasks pass only ids and small summaries through XCom.
 """
@@ -75,16 +78,50 @@ def _label(context: dict) -> str:
     return f"airflow:{context['dag'].dag_id}:{context['run_id']}"
 
 
-def _model_run(path: str, context: dict, **kwargs) -> dict:
-    """Permanent errors (bad config, nothing stored) fail at once; anything else is retried by Airflow."""
-    from forecasting.orchestration import PermanentTaskError, model_run
+def _permanent(call, *args, **kwargs):
+    """Permanent errors (bad config, nothing stored, no trained model) fail at once; others are retried."""
+    from forecasting.orchestration import PermanentTaskError
 
     try:
-        return model_run(path, triggered_by=_label(context), **kwargs)
+        return call(*args, **kwargs)
     except PermanentTaskError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
+
+
+_PARTITION_LABEL = "{{ task.op_kwargs['partition']['label'] }}"
+
+
+def _step_task(step: str, **task_kwargs):
+    """A task running one modeling step over one partition, mapped over the run's partitions."""
+
+    @task(task_id=step, map_index_template=_PARTITION_LABEL, **task_kwargs)
+    def run_step(partition: dict, **context) -> dict:
+        from forecasting.orchestration import model_step
+
+        force = bool(context["params"].get("force")) if step == "train" else False
+        return _permanent(model_step, step, partition, force=force)
+
+    return run_step
+
+
+def _publish_task(outlets: list | None = None):
+    # all_done: publish what the other partitions produced even when one partition's task failed
+    @task(task_id="publish", outlets=outlets or [], trigger_rule="all_done")
+    def publish(partitions: list[dict] | None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from forecasting.orchestration import publish_run
+
+        if not partitions:
+            raise AirflowFailException("the run was not planned (see the plan task)")
+        result = publish_run(partitions[0]["run_id"])
+        if result["status"] == "failed" or result["error"]:
+            raise AirflowFailException(f"pipeline run {result['run_id']} {result['status']}: {result['error']}")
+        return result
+
+    return publish
 
 
 def ingest_dag(summary: dict):
@@ -159,19 +196,35 @@ def train_dag(summary: dict):
 
     @dag(dag_id=f"forecasting_{name}_train", schedule=[_data_asset(name)], start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "train"],
-         doc_md=f"Backtest, champion choice and training of pipeline `{name}`.",
+         doc_md=f"Pipeline `{name}`: plan partitions, then per partition features and backtest, the champion "
+                "choice over all of them, training per partition, and publish (the model Asset).",
          params={"force": Param(False, type="boolean", title="Retrain even if data and config are unchanged"),
                  "models": Param([], type=["array", "null"], items={"type": "string"}, examples=list(MODEL_NAMES),
                                 title="Only these models (empty = the config's)")})
     def train():
-        @task(outlets=[_model_asset(name)], execution_timeout=timedelta(hours=6))
-        def backtest_and_train(**context) -> dict:
-            models = context["params"]["models"] or None
-            backtest = _model_run(path, context, command="backtest", models=models)
-            trained = _model_run(path, context, command="train", force=context["params"]["force"], models=models)
-            return {"backtest_run_id": backtest["run_id"], "train_run_id": trained["run_id"]}
+        @task
+        def plan(**context) -> list[dict]:
+            from forecasting.orchestration import plan_model_run
 
-        backtest_and_train()
+            return _permanent(plan_model_run, path, command="train", triggered_by=_label(context),
+                              models=context["params"]["models"] or None)
+
+        @task(trigger_rule="all_done")
+        def select(partitions: list[dict]) -> dict:
+            from forecasting.orchestration import select_step
+
+            return select_step(partitions[0]["run_id"])
+
+        partitions = plan()
+        # every step reads what it needs from the store and screens its partition itself, so a partition whose
+        # earlier step failed does not hold back the others (all_done); publish reports the failure
+        features = _step_task("features", execution_timeout=timedelta(hours=1)).expand(partition=partitions)
+        backtest = _step_task("backtest", execution_timeout=timedelta(hours=4),
+                              trigger_rule="all_done").expand(partition=partitions)
+        trained = _step_task("train", execution_timeout=timedelta(hours=4),
+                             trigger_rule="all_done").expand(partition=partitions)
+        chosen = select(partitions)
+        features >> backtest >> chosen >> trained >> _publish_task([_model_asset(name)])(partitions)
 
     return train()
 
@@ -186,18 +239,23 @@ def predict_dag(summary: dict):
 
     @dag(dag_id=f"forecasting_{name}_predict", schedule=schedule, start_date=START, catchup=False,
          max_active_runs=1, default_args=DEFAULT_ARGS, tags=["forecasting", name, "predict"],
-         doc_md=f"Batch forecasts, intervals and explanations of pipeline `{name}`.",
+         doc_md=f"Batch forecasts of pipeline `{name}` from the registered models (never trains): plan, "
+                "predict per partition, publish.",
          params={"horizon": Param(None, type=["null", "integer"], minimum=1, title="Steps ahead (empty = config)"),
                  "models": Param([], type=["array", "null"], items={"type": "string"}, examples=list(MODEL_NAMES),
                                 title="Only these models (empty = the config's)")})
     def predict():
-        @task(execution_timeout=timedelta(hours=2))
-        def forecast(**context) -> dict:
-            params = context["params"]
-            return _model_run(path, context, command="predict", horizon=params["horizon"],
-                              models=params["models"] or None)
+        @task
+        def plan(**context) -> list[dict]:
+            from forecasting.orchestration import plan_model_run
 
-        forecast()
+            params = context["params"]
+            return _permanent(plan_model_run, path, command="predict", triggered_by=_label(context),
+                              horizon=params["horizon"], models=params["models"] or None)
+
+        partitions = plan()
+        predicted = _step_task("predict", execution_timeout=timedelta(hours=2)).expand(partition=partitions)
+        predicted >> _publish_task()(partitions)
 
     return predict()
 

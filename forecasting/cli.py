@@ -117,22 +117,27 @@ def _print_frame(title: str, frame) -> None:
 
 def _cmd_model(args: argparse.Namespace) -> int:
     from forecasting.config import load_config
+    from forecasting.orchestration import with_overrides
     from forecasting.run import execute
 
-    config = load_config(args.config)
+    config = with_overrides(load_config(args.config), horizon=getattr(args, "horizon", None))
     report = execute(_database(args), config, command=args.command, config_path=str(Path(args.config).resolve()),
                      force=args.force, progress=not args.quiet)
     failed_ingest = report.ingest.failed if report.ingest else []
     if report.ingest:
         print(_ingest_summary(report.ingest) + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
-    _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest",
-                 report.champion_table())
-    _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')",
-                 report.inflation_table())
-    for failure in report.failures:
-        print(f"model failure: {failure}")
-    print(f"\npipeline run {report.run_id} finished; query the forecasts: SELECT * FROM champion_forecasts;")
-    return 1 if failed_ingest or report.failures else 0
+    _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest", report.champions)
+    _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')", report.inflation)
+    _print_frame("series skipped, and why", report.skipped_series[["series", "step", "reason"]]
+                 if not report.skips.empty else report.skips)
+    model_skips = report.skips[report.skips["model"].notna()] if not report.skips.empty else report.skips
+    _print_frame("models left out for some series", model_skips[["series", "model", "step", "reason"]].head(30)
+                 if not model_skips.empty else model_skips)
+    for key, error in report.errors.items():
+        print(f"failed: {key or 'run'}: {error}")
+    print(f"\npipeline run {report.run_id} {report.status} ({len(report.partitions)} partition(s)); "
+          "query the forecasts: SELECT * FROM champion_forecasts;")
+    return 1 if failed_ingest or report.status != "succeeded" else 0
 
 
 def _cmd_series_show(args: argparse.Namespace) -> int:
@@ -181,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--config", required=True, help="pipeline YAML file")
         command.add_argument("--force", action="store_true", help="retrain and recompute even if nothing changed")
+        if name == "predict":
+            command.add_argument("--horizon", type=int, help="steps ahead (default: the config's); never retrains")
         command.set_defaults(func=_cmd_model)
 
     series = commands.add_parser("series", help="read stored series").add_subparsers(

@@ -35,6 +35,7 @@ __all__ = [
     "BacktestSettings",
     "IngestSettings",
     "PredictionSettings",
+    "ModelingSettings",
     "ModelsConfig",
     "PipelineConfig",
     "PreprocessingConfig",
@@ -160,6 +161,13 @@ class ModelsConfig(_Strict):
         return value
 
 
+class ModelingSettings(_Strict):
+    # targets of one frequency are split into partitions of at most this many series, in config order; each
+    # partition is one Airflow task per step with its own global models. 1000 series of a few hundred points
+    # keep a partition's training task under about 1 GB (benchmarks/scale.py measures it).
+    partition_size: Annotated[StrictInt, Field(ge=1)] = 1000
+
+
 class BacktestSettings(_Strict):
     n_windows: Annotated[StrictInt, Field(ge=1)] = 3
     step: Annotated[StrictInt, Field(ge=1)] | None = None  # default: the horizon
@@ -184,6 +192,7 @@ class PipelineConfig(_Strict):
     series: list[SeriesConfig] = Field(min_length=1)
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    modeling: ModelingSettings = Field(default_factory=ModelingSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
     prediction: PredictionSettings = Field(default_factory=PredictionSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

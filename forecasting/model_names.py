@@ -1,4 +1,6 @@
-"""Names of the models a config may enable, in a module of their own: the Airflow DAG file offers them as
-trigger choices at parse time, where importing the config module (pandas) would be too slow."""
+"""Names of the models a config may enable, importable without pandas: the Airflow DAG file offers them as
+trigger choices at parse time. The registry is the one list."""
 
-MODEL_NAMES = ("naive", "seasonal_naive", "linear", "random_forest", "lightgbm_global", "arima", "hybrid")
+from forecasting.models.registry import MODELS
+
+MODEL_NAMES = tuple(MODELS)

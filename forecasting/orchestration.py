@@ -23,9 +23,12 @@ __all__ = [
     "config_summaries",
     "database_for_airflow",
     "ingest_shard",
-    "model_run",
+    "model_step",
+    "plan_model_run",
     "plan_shards",
+    "publish_run",
     "record_dag_run",
+    "select_step",
     "with_overrides",
 ]
 
@@ -158,36 +161,65 @@ def with_overrides(config, *, horizon: int | None = None, models: list[str] | No
     return parse_config(raw, origin=f"{config.name} (trigger parameters)")
 
 
-def model_run(config_path: str, *, command: str, triggered_by: str, force: bool = False,
-              horizon: int | None = None, models: list[str] | None = None) -> dict:
-    """``backtest``/``train``/``predict``/``run`` for one config; returns a small summary for XCom."""
+def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon: int | None = None,
+                   models: list[str] | None = None) -> list[dict]:
+    """Start (or, for a retried task of the same DAG run, reopen) the pipeline run and record its partitions;
+    returns one small dict per partition (run id, key, label) for the mapped step tasks."""
     from forecasting.config import load_config
+    from forecasting.db import apply_migrations
     from forecasting.errors import ForecastingError
-    from forecasting.run import execute
+    from forecasting.steps.plan import plan_run
 
     try:
         config = with_overrides(load_config(config_path), horizon=horizon, models=models)
-        database = database_for_airflow()
-        done = _succeeded_run(database, config, command=command, triggered_by=triggered_by)
-        if done is not None:  # a cleared task or re-run DAG run: the rows are there, do not write them twice
-            _log.info("pipeline run %d already did %s for %s; reusing it", done[0], command, triggered_by)
-            return {"run_id": done[0], "reused_run": True, **done[1]}
-        report = execute(database, config, command=command, config_path=config_path, force=force,
-                         triggered_by=triggered_by)
+        with database_for_airflow().connect() as conn:
+            apply_migrations(conn)
+            run_id, partitions = plan_run(conn, config, command=command, triggered_by=triggered_by, reuse=True)
     except ForecastingError as exc:
         raise PermanentTaskError(str(exc)) from exc
-    return {"run_id": report.run_id, "reused_run": False, **report.summary()}
+    return [p.task(run_id) for p in partitions]
 
 
-def _succeeded_run(database, config, *, command: str, triggered_by: str) -> tuple[int, dict] | None:
-    from forecasting.db import apply_migrations
-    from forecasting.pipeline import code_version
-    from forecasting.store.results import pipeline_run_find_succeeded
+def model_step(step: str, partition: dict, *, force: bool = False) -> dict:
+    """One step (features, backtest, train, predict) over one partition of a planned run; a small summary."""
+    from forecasting.errors import ForecastingError
+    from forecasting.steps.backtest import backtest_partition
+    from forecasting.steps.features import features_partition
+    from forecasting.steps.predict import predict_partition
+    from forecasting.steps.train import train_partition
 
-    with database.connect() as conn:
-        apply_migrations(conn)
-        return pipeline_run_find_succeeded(conn, command=command, config=config.model_dump(mode="json"),
-                                           code_version=code_version(), triggered_by=triggered_by)
+    functions = {"features": features_partition, "backtest": backtest_partition, "train": train_partition,
+                 "predict": predict_partition}
+    kwargs = {"force": force} if step == "train" else {}
+    try:
+        with database_for_airflow().connect() as conn:
+            return functions[step](conn, run_id=partition["run_id"], key=partition["key"], **kwargs)
+    except ForecastingError as exc:
+        raise PermanentTaskError(f"{partition['label']}: {exc}") from exc
+
+
+def select_step(run_id: int) -> dict:
+    from forecasting.steps.select import select_champions
+
+    with database_for_airflow().connect() as conn:
+        return select_champions(conn, run_id=run_id)
+
+
+def publish_run(run_id: int) -> dict:
+    """Set the run's status in one transaction (its forecasts become current); what it skipped and why."""
+    from forecasting.steps.plan import finish_run
+    from forecasting.store.steps import run_skips
+
+    with database_for_airflow().connect() as conn:
+        status = finish_run(conn, run_id=run_id)
+        skips = run_skips(conn, run_id=run_id)
+        error = conn.execute("SELECT error FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()[0]
+    whole = skips[skips["model"].isna()] if not skips.empty else skips
+    for row in whole.itertuples(index=False):
+        _log.warning("series %s skipped (%s): %s", row.series, row.step, row.reason)
+    return {"run_id": run_id, "status": status, "error": error,
+            "skipped": {r.series: r.reason for r in whole.itertuples(index=False)},
+            "model_skips": int(len(skips) - len(whole))}
 
 
 def record_dag_run(*, dag_id: str, run_id: str, run_type: str | None, state: str, started_at, finished_at,

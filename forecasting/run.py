@@ -1,8 +1,13 @@
-"""Entry points behind ``forecasting train | backtest | predict | run``: one pipeline run each."""
+"""Composes the modeling steps into ``forecasting run | backtest | train | predict`` for one process (the
+CLI): plan, then each step over every partition, then publish. Nothing else happens here; the Airflow DAGs
+compose the same steps as mapped tasks.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -10,73 +15,50 @@ import pandas as pd
 from forecasting.config import PipelineConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.ingest import IngestReport, ingest
-from forecasting.panel import SERIES, STEP, YHAT
-from forecasting.pipeline import GroupReport, code_version, load_groups, model_group
-from forecasting.store.results import pipeline_run_finish, pipeline_run_start
+from forecasting.steps.backtest import backtest_partition
+from forecasting.steps.features import features_partition
+from forecasting.steps.plan import COMMAND_STEPS, finish_run, plan_run
+from forecasting.steps.predict import predict_partition
+from forecasting.steps.select import select_champions
+from forecasting.steps.train import train_partition
+from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
+from forecasting.store.steps import run_skips, step_summaries
 
 __all__ = ["COMMAND_STEPS", "RunReport", "execute"]
 
 _log = logging.getLogger(__name__)
 
-COMMAND_STEPS = {
-    "backtest": ("backtest",),
-    "train": ("train",),
-    "predict": ("predict",),
-    "run": ("backtest", "train", "predict"),
-}
-
-
 @dataclass
 class RunReport:
     run_id: int
     command: str
-    groups: list[GroupReport] = field(default_factory=list)
+    status: str = "running"
+    partitions: list[dict] = field(default_factory=list)
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)       # step, partition_key, status, seconds, summary
+    skips: pd.DataFrame = field(default_factory=pd.DataFrame)       # series, step, partition_key, model, reason
+    champions: pd.DataFrame = field(default_factory=pd.DataFrame)   # series, freq, champion, sMAPE, MASE, next
+    inflation: pd.DataFrame = field(default_factory=pd.DataFrame)   # model, latest, as_known (mean MASE)
     ingest: IngestReport | None = None
+    errors: dict[str, str] = field(default_factory=dict)           # partition key ('' = run) -> failed step
 
     @property
-    def failures(self) -> list[dict]:
-        return [f for g in self.groups for f in g.failures]
+    def skipped_series(self) -> pd.DataFrame:
+        """Series skipped as a whole, with the reason."""
+        return self.skips[self.skips["model"].isna()] if not self.skips.empty else self.skips
+
+    def step_summary(self, step: str) -> list[dict]:
+        rows = self.steps[self.steps["step"] == step] if not self.steps.empty else self.steps
+        return [r for r in rows["summary"] if r] if not rows.empty else []
 
     def summary(self) -> dict:
-        return {
-            "groups": [{"freq": g.freq, "model_versions": g.model_versions, "reused": g.reused,
-                        "n_forecasts": len(g.forecasts), "failures": g.failures, "n_fallbacks": len(g.fallbacks)}
-                       for g in self.groups],
-            "ingest_run_id": self.ingest.ingest_run_id if self.ingest else None,
-        }
-
-    def champion_table(self) -> pd.DataFrame:
-        """series, freq, champion, its backtest sMAPE and MASE, and the next forecasts of the champion."""
-        rows = []
-        for group in self.groups:
-            if group.champions.empty:
-                continue
-            scores = group.scores.pivot_table(index=["model", SERIES], columns="metric", values="value")
-            for champion in group.champions.itertuples(index=False):
-                score = scores.loc[(champion.model, champion.series)] if (champion.model, champion.series) in \
-                    scores.index else {}
-                future = group.forecasts
-                if not future.empty:
-                    future = future[(future["model"] == champion.model) & (future[SERIES] == champion.series)]
-                    future = future.sort_values(STEP)
-                rows.append({"series": champion.series, "freq": group.freq, "champion": champion.model,
-                             "sMAPE": score.get("smape"), "MASE": score.get("mase"),
-                             "next": ", ".join(f"{v:.4g}" for v in future[YHAT].head(3)) if len(future) else ""})
-        return pd.DataFrame(rows)
-
-    def inflation_table(self) -> pd.DataFrame:
-        """Mean MASE per model in 'latest' and 'as_known' backtests: how much revisions flatter the past."""
-        frames = [g.inflation for g in self.groups if not g.inflation.empty]
-        if not frames:
-            return pd.DataFrame()
-        data = pd.concat(frames, ignore_index=True)
-        data = data[data["metric"] == "mase"]
-        return data.pivot_table(index="model", columns="mode", values="value", aggfunc="mean").reset_index()
+        return {"run_id": self.run_id, "status": self.status, "partitions": len(self.partitions),
+                "skipped_series": sorted(self.skipped_series["series"]) if not self.skips.empty else [],
+                "ingest_run_id": self.ingest.ingest_run_id if self.ingest else None}
 
 
 def execute(database: Database, config: PipelineConfig, *, command: str, config_path: str | None = None,
             force: bool = False, triggered_by: str = "cli", progress: bool = False) -> RunReport:
-    """Run ``command`` for ``config``; ``run`` ingests first. Records the run and its outcome."""
+    """Run ``command`` for ``config`` (``run`` ingests first), every step over every partition in turn."""
     steps = COMMAND_STEPS[command]
     ingest_report = None
     if command == "run":
@@ -84,19 +66,89 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
                                progress=progress)
     with database.connect() as conn:
         apply_migrations(conn)
-        run_id = pipeline_run_start(conn, command=command, config_name=config.name,
-                                    config=config.model_dump(mode="json"), code_version=code_version(),
-                                    triggered_by=triggered_by,
-                                    ingest_run_id=ingest_report.ingest_run_id if ingest_report else None)
-        report = RunReport(run_id=run_id, command=command, ingest=ingest_report)
+        run_id, partitions = plan_run(conn, config, command=command, triggered_by=triggered_by,
+                                      ingest_run_id=ingest_report.ingest_run_id if ingest_report else None)
+        report = RunReport(run_id=run_id, command=command, ingest=ingest_report,
+                           partitions=[p.task(run_id) for p in partitions])
+        n_models = len(config.models.enabled)
+        broken: dict[str, str] = {}  # a partition whose step failed skips its later steps; the others go on
         try:
-            for group in load_groups(conn, config):
-                _log.info("run %d: %s on %d %s series", run_id, "/".join(steps), group.panel[SERIES].nunique(),
-                          group.freq)
-                report.groups.append(model_group(conn, run_id, config, group, steps=steps, force=force))
-        except Exception as exc:
-            pipeline_run_finish(conn, run_id=run_id, status="failed", summary=report.summary(),
-                                error=f"{type(exc).__name__}: {exc}")
-            raise
-        pipeline_run_finish(conn, run_id=run_id, status="succeeded", summary=report.summary())
+            for step in steps:
+                if step == "select":
+                    _guarded("select", broken, "", select_champions, conn, run_id=run_id)
+                    continue
+                per_model = step in ("backtest", "train", "predict")
+                total = len(partitions) * n_models * (_fits_per_model(config) if step == "backtest" else 1)
+                with _bar(step, total if per_model else len(partitions), enabled=progress) as tick:
+                    for partition in partitions:
+                        if partition.key not in broken:
+                            _guarded(step, broken, partition.key, _run_step, conn, step, run_id, partition.key,
+                                     force=force, tick=tick if per_model else None)
+                        if not per_model:
+                            tick("")
+        finally:
+            report.status = finish_run(conn, run_id=run_id)
+        report.errors = broken
+        report.steps = step_summaries(conn, run_id=run_id)
+        report.skips = run_skips(conn, run_id=run_id)
+        report.champions = _champion_table(conn, run_id)
+        report.inflation = _inflation_table(conn, run_id)
+    for row in report.skipped_series.itertuples(index=False):
+        _log.warning("run %d: series %s skipped (%s): %s", run_id, row.series, row.step, row.reason)
     return report
+
+
+def _guarded(step: str, broken: dict[str, str], key: str, work, *args, **kwargs) -> None:
+    """Run one step of one partition; a failure is logged with its traceback and marks the partition broken."""
+    try:
+        work(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - recorded in run_steps; the run ends partial or failed
+        _log.exception("%s of %s failed", step, key or "the run")
+        broken[key] = f"{step}: {type(exc).__name__}: {exc}"
+
+
+def _run_step(conn, step: str, run_id: int, key: str, *, force: bool, tick) -> dict:
+    if step == "features":
+        return features_partition(conn, run_id=run_id, key=key)
+    if step == "backtest":
+        return backtest_partition(conn, run_id=run_id, key=key, progress=tick)
+    if step == "train":
+        return train_partition(conn, run_id=run_id, key=key, force=force, progress=tick)
+    return predict_partition(conn, run_id=run_id, key=key, progress=tick)
+
+
+def _fits_per_model(config: PipelineConfig) -> int:
+    """Backtest fits of one model in one partition (modes × windows; as_known may reuse latest)."""
+    return config.backtest.n_windows * len(config.backtest.modes)
+
+
+@contextmanager
+def _bar(step: str, total: int, *, enabled: bool):
+    """A tqdm bar for one step over partitions × models, shown only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _name: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=step, unit="fit" if step == "backtest" else "model", leave=True) as bar:
+        def tick(name: str) -> None:
+            bar.set_postfix_str(name, refresh=False)
+            bar.update(1)
+        yield tick
+
+
+def _champion_table(conn, run_id: int) -> pd.DataFrame:
+    table = run_champion_table(conn, run_id=run_id)
+    if table.empty:
+        return table
+    heads = run_forecast_heads(conn, run_id=run_id)
+    nexts = {(s, m): ", ".join(f"{v:.4g}" for v in g["yhat"]) for (s, m), g in heads.groupby(["series", "model"])}
+    table["next"] = [nexts.get((s, m), "") for s, m in zip(table["series"], table["champion"], strict=True)]
+    return table
+
+
+def _inflation_table(conn, run_id: int) -> pd.DataFrame:
+    data = run_inflation(conn, run_id=run_id)
+    if data.empty:
+        return data
+    return data.pivot_table(index="model", columns="mode", values="value", aggfunc="mean").reset_index()

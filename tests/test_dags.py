@@ -217,6 +217,8 @@ def pipeline_configs(tmp_path):
     for i in range(2):
         values = 100 + 10 * i + np.random.default_rng(i).normal(0, 1, 80).cumsum()
         pd.DataFrame({"ts": ts, "value": values.round(3)}).to_csv(data / f"s{i}.csv", index=False)
+    pd.DataFrame({"ts": ts, "value": 7.0}).to_csv(data / "flat.csv", index=False)
+    pd.DataFrame({"ts": ts[:5], "value": [1.0, 2.0, 3.0, 2.0, 1.0]}).to_csv(data / "short.csv", index=False)
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "af.yaml").write_text(
@@ -226,8 +228,11 @@ def pipeline_configs(tmp_path):
           - {name: s0, source: csv, params: {path: ../data/s0.csv}}
           - {name: s1, source: csv, params: {path: ../data/s1.csv}}
           - {name: broken, source: csv, params: {path: ../data/missing.csv}}
+          - {name: flat, source: csv, params: {path: ../data/flat.csv}}
+          - {name: short, source: csv, params: {path: ../data/short.csv}}
         preprocessing: {horizon: 3, target_lags: [1, 2, 3]}
         models: {enabled: [naive, seasonal_naive]}
+        modeling: {partition_size: 2}
         backtest: {n_windows: 2, modes: [latest]}
         prediction: {schedule: "0 6 * * *"}
         ingest: {shard_size: 2}
@@ -249,7 +254,9 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
             run = bag.get_dag(dag_id).test(run_conf=conf.get(dag_id))
             states[dag_id] = {"state": str(run.state),
                               "tasks": {f"{ti.task_id}[{ti.map_index}]": str(ti.state)
-                                        for ti in run.get_task_instances()}}
+                                        for ti in run.get_task_instances()},
+                              "labels": sorted(f"{ti.task_id}: {ti.rendered_map_index}"
+                                               for ti in run.get_task_instances() if ti.map_index >= 0)}
         print("RESULT " + json.dumps(states))
     """,
         _airflow_env(tmp_path, pipeline_configs, database.url),
@@ -260,15 +267,33 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
     assert ingest["state"] == "failed"  # the check task names the broken series
     assert ingest["tasks"]["check[-1]"] == "failed"
     assert ingest["tasks"]["publish[-1]"] == "success"  # the good series were stored and announced
-    assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == ["ingest_csv[0]", "ingest_csv[1]"]
+    assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == [f"ingest_csv[{i}]" for i in range(3)]
     assert "series failed: broken: [csv:broken] CSV file not found" in output
     outcomes = dict(conn.execute("SELECT series_name, outcome FROM ingest_results").fetchall())
-    assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed"}
+    assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed", "flat": "initial", "short": "initial"}
     triggered = {r[0].split(":")[1] for r in conn.execute("SELECT triggered_by FROM ingest_runs").fetchall()}
     assert triggered == {"forecasting_af_ingest"}
 
-    assert states["forecasting_af_train"]["state"] == "success"
-    assert states["forecasting_af_predict"]["state"] == "success"
+    train = states["forecasting_af_train"]
+    assert train["state"] == "success"
+    assert {k.split("[")[0] for k in train["tasks"]} == {"plan", "features", "backtest", "select", "train", "publish"}
+    partitions = ["W-SUN partition 1 of 2 (2 series)", "W-SUN partition 2 of 2 (2 series)"]
+    assert train["labels"] == sorted(f"{step}: {p}" for step in ("features", "backtest", "train") for p in partitions)
+    predict = states["forecasting_af_predict"]
+    assert predict["state"] == "success"
+    assert predict["labels"] == [f"predict: {p}" for p in partitions]
+
+    # the constant and the 5-point series were skipped with their reasons, and the runs say so
+    skipped = dict(conn.execute(
+        "SELECT series_name, reason FROM v_series_skips k JOIN pipeline_runs r USING (run_id) "
+        "WHERE r.command = 'train' AND k.model IS NULL").fetchall())
+    assert skipped.keys() == {"flat", "short"}
+    assert skipped["flat"].startswith("constant series") and skipped["short"].startswith("too short: 5 points")
+    statuses = dict(conn.execute("SELECT command, status FROM pipeline_runs").fetchall())
+    assert statuses == {"train": "partial", "predict": "partial"}
+    assert "series flat skipped (features): constant series" in output
+    versions = conn.execute("SELECT count(*), count(DISTINCT run_id) FROM model_versions").fetchone()
+    assert versions == (2, 1)  # two models for the one partition with data, registered by training only
     forecasts = conn.execute(
         "SELECT count(*), count(DISTINCT series_id) FROM forecasts f JOIN pipeline_runs r USING (run_id) "
         "WHERE r.command = 'predict'"

@@ -10,7 +10,13 @@ import pytest
 
 from forecasting.config import load_config
 from forecasting.ingest import ingest
-from forecasting.orchestration import model_run
+from forecasting.orchestration import (
+    PermanentTaskError,
+    model_step,
+    plan_model_run,
+    publish_run,
+    select_step,
+)
 
 
 @pytest.fixture
@@ -31,41 +37,60 @@ def pipeline(tmp_path, database, monkeypatch):
     return str(path)
 
 
-def _counts(conn) -> tuple[int, int, int]:
+def _counts(conn) -> tuple[int, int, int, int]:
     return conn.execute(
         "SELECT (SELECT count(*) FROM pipeline_runs), (SELECT count(*) FROM backtest_metrics), "
-        "(SELECT count(*) FROM forecasts)"
+        "(SELECT count(*) FROM forecasts), (SELECT count(*) FROM model_versions)"
     ).fetchone()
 
 
-def test_rerunning_a_task_of_the_same_airflow_run_writes_nothing_twice(pipeline, conn):
-    label = "airflow:forecasting_p_train:manual__2026-11-24T00:00:00+00:00"
-    first = model_run(pipeline, command="backtest", triggered_by=label)
-    after_first = _counts(conn)
-    assert after_first[0] == 1 and after_first[1] > 0 and first["reused_run"] is False
+def _train(path: str, label: str) -> list[dict]:
+    partitions = plan_model_run(path, command="train", triggered_by=label)
+    for step in ("features", "backtest"):
+        for partition in partitions:
+            model_step(step, partition)
+    select_step(partitions[0]["run_id"])
+    for partition in partitions:
+        model_step("train", partition)
+    return partitions
 
-    again = model_run(pipeline, command="backtest", triggered_by=label)  # the task cleared and run again
-    assert again["run_id"] == first["run_id"] and again["reused_run"] is True
-    assert again["groups"] == first["groups"]  # the same small summary goes to XCom
+
+def test_rerunning_the_tasks_of_the_same_airflow_run_writes_nothing_twice(pipeline, conn):
+    label = "airflow:forecasting_p_train:manual__2026-11-24T00:00:00+00:00"
+    first = _train(pipeline, label)
+    assert [p["label"] for p in first] == ["W-SUN partition 1 of 1 (1 series)"]
+    assert publish_run(first[0]["run_id"])["status"] == "succeeded"
+    after_first = _counts(conn)
+    assert after_first[0] == 1 and after_first[1] > 0 and after_first[3] == 2
+
+    again = _train(pipeline, label)  # every task cleared and run again: the same run, the same rows
+    assert again == first
+    assert publish_run(first[0]["run_id"])["status"] == "succeeded"
     assert _counts(conn) == after_first
 
-    other = model_run(pipeline, command="backtest", triggered_by=label.replace("manual__", "scheduled__"))
-    assert other["run_id"] != first["run_id"] and other["reused_run"] is False  # another DAG run computes anew
-    assert _counts(conn)[0] == 2
+    other = _train(pipeline, label.replace("manual__", "scheduled__"))  # another DAG run: a new pipeline run
+    assert other[0]["run_id"] != first[0]["run_id"]
+    assert _counts(conn)[0] == 2 and _counts(conn)[3] == 2  # ...that reuses the registered model versions
 
 
-def test_a_failed_run_is_not_reused_and_a_changed_trigger_parameter_is_a_new_run(pipeline, conn):
+def test_predict_with_a_trigger_horizon_uses_the_registered_models_and_never_trains(pipeline, conn):
     label = "airflow:forecasting_p_predict:manual__2026-11-24T00:00:00+00:00"
-    first = model_run(pipeline, command="predict", triggered_by=label)
-    conn.execute("UPDATE pipeline_runs SET status = 'failed' WHERE run_id = %s", (first["run_id"],))
-    conn.commit()
-    retried = model_run(pipeline, command="predict", triggered_by=label)
-    assert retried["run_id"] != first["run_id"] and retried["reused_run"] is False
+    partitions = plan_model_run(pipeline, command="predict", triggered_by=label)
+    with pytest.raises(PermanentTaskError, match=r"W-SUN partition 1 of 1.*no trained model version for model\(s\) "
+                                                 r"naive, seasonal_naive"):
+        model_step("predict", partitions[0])
+    assert publish_run(partitions[0]["run_id"])["status"] == "failed"
 
-    longer = model_run(pipeline, command="predict", triggered_by=label, horizon=5)  # trigger param: new config
-    assert longer["run_id"] != retried["run_id"]
-    steps = conn.execute("SELECT max(step) FROM forecasts WHERE run_id = %s", (longer["run_id"],)).fetchone()[0]
+    _train(pipeline, "airflow:forecasting_p_train:manual__2026-11-24T00:00:00+00:00")
+    versions = _counts(conn)[3]
+    longer = plan_model_run(pipeline, command="predict", triggered_by=label, horizon=5)
+    assert longer[0]["run_id"] != partitions[0]["run_id"]  # another horizon is another run config
+    summary = model_step("predict", longer[0])
+    assert publish_run(longer[0]["run_id"])["status"] == "succeeded"
+    assert set(summary["models"]) == {"naive", "seasonal_naive"}
+    steps = conn.execute("SELECT max(step) FROM forecasts WHERE run_id = %s", (longer[0]["run_id"],)).fetchone()[0]
     assert steps == 5
+    assert _counts(conn)[3] == versions  # no model version was created
 
 
 def test_the_forecasting_db_connection_wins_over_the_env_url_and_keeps_its_extras(database, monkeypatch):

@@ -67,7 +67,7 @@ def demo_run(database, tmp_path):
 def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, conn):
     config, report = demo_run
     assert report.ingest is not None and not report.ingest.failed
-    assert report.failures == []
+    assert report.skips.empty and report.errors == {}
     status = conn.execute("SELECT command, status FROM pipeline_runs WHERE run_id = %s", (report.run_id,)).fetchone()
     assert status == ("run", "succeeded")
 
@@ -122,9 +122,20 @@ def test_run_writes_forecasts_metrics_explanations_readable_with_sql(demo_run, c
     assert set(metrics["latest"]) >= {"mase", "smape", "coverage_80"}
 
 
+def _versions(conn, run_id: int) -> dict[str, int]:
+    return dict(conn.execute("SELECT model, model_version_id FROM partition_models WHERE run_id = %s",
+                             (run_id,)).fetchall())
+
+
+def _reused(conn, run_id: int) -> list[str]:
+    rows = conn.execute("SELECT model FROM partition_models WHERE run_id = %s AND reused ORDER BY model",
+                        (run_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
 def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
     _, report = demo_run
-    for name, version_id in report.groups[0].model_versions.items():
+    for name, version_id in _versions(conn, report.run_id).items():
         stored = pd.DataFrame(
             conn.execute(
                 "SELECT s.name, f.ts, f.step, f.yhat FROM forecasts f JOIN series s USING (series_id) "
@@ -142,13 +153,13 @@ def test_rerun_with_unchanged_data_reuses_models_and_forecasts(database, tmp_pat
     config = _config(tmp_path, models=("naive", "lightgbm_global"))
     first = execute(database, config, command="run")
     second = execute(database, config, command="run")
-    assert sorted(second.groups[0].reused) == ["lightgbm_global", "naive"]
-    assert second.groups[0].model_versions == first.groups[0].model_versions
+    assert _reused(conn, second.run_id) == ["lightgbm_global", "naive"]
+    assert _versions(conn, second.run_id) == _versions(conn, first.run_id)
     counts = conn.execute("SELECT run_id, count(*) FROM forecasts GROUP BY run_id ORDER BY run_id").fetchall()
-    assert [c[1] for c in counts] == [2 * 3 * 4, 2 * 3 * 4]  # forecasts archived per run, not recomputed
+    assert [c[1] for c in counts] == [2 * 3 * 4, 2 * 3 * 4]  # forecasts archived per run
     forced = execute(database, config, command="run", force=True)
-    assert forced.groups[0].reused == []
-    assert set(forced.groups[0].model_versions.values()).isdisjoint(first.groups[0].model_versions.values())
+    assert _reused(conn, forced.run_id) == []
+    assert set(_versions(conn, forced.run_id).values()).isdisjoint(_versions(conn, first.run_id).values())
 
 
 def test_a_model_failing_does_not_stop_the_others(database, tmp_path, conn, monkeypatch):
@@ -160,8 +171,12 @@ def test_a_model_failing_does_not_stop_the_others(database, tmp_path, conn, monk
     monkeypatch.setattr(SeasonalNaiveForecaster, "fit", broken)
     config = _config(tmp_path, models=("naive", "seasonal_naive"))
     report = execute(database, config, command="run")
-    assert {f["model"] for f in report.failures} == {"seasonal_naive"}
-    assert all("injected model failure" in f["error"] for f in report.failures)
+    assert set(report.skips["model"]) == {"seasonal_naive"}  # every series lost that model, and only that one
+    assert sorted(report.skips["series"].unique()) == ["s0", "s1", "s2"]
+    reasons = report.skips.groupby("step")["reason"].first()
+    assert "injected model failure" in reasons["backtest"] and "injected model failure" in reasons["train"]
+    assert "no trained model version of seasonal_naive for partition W-SUN:1/1" in reasons["predict"]
+    assert report.status == "partial"
     champions = conn.execute("SELECT DISTINCT model FROM champion_forecasts").fetchall()
     assert champions == [("naive",)]
 
@@ -174,7 +189,7 @@ def test_as_known_backtest_uses_the_data_first_known_at_each_origin(database, tm
         _weekly_csv(tmp_path, f"s{i}", seed=i, level=100 * (i + 1), revised=True)
     report = execute(database, config, command="run")
     assert {r.outcome for r in report.ingest.records} == {"revised"}
-    inflation = report.inflation_table()
+    inflation = report.inflation
     assert set(inflation.columns) >= {"model", "latest", "as_known"}
     # naive forecasts only look at the last value, which is unchanged: both modes score the same
     assert inflation["latest"].iloc[0] == pytest.approx(inflation["as_known"].iloc[0])
@@ -200,6 +215,7 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     path.write_text(json.dumps(config.model_dump(mode="json")), encoding="utf-8")
     assert cli_main(["-q", "run", "--config", str(path)]) == 0
     out = capsys.readouterr().out
+    assert "pipeline run 1 succeeded (1 partition(s))" in out
     assert "ingest run 1: 3 new\n" in out
     table = out[out.index("champion per series") :].splitlines()
     assert table[1].split() == ["series", "freq", "champion", "sMAPE", "MASE", "next"]

@@ -211,6 +211,16 @@ class ArimaForecaster(Forecaster):
 
     name = "arima"
 
+    @classmethod
+    def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
+        settings = config.models.arima
+        order = settings.order if settings.order == "auto" else tuple(settings.order)
+        return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points)
+
+    @classmethod
+    def settings(cls, config, *, has_exog: bool) -> dict:
+        return {"model": config.models.arima.model_dump(mode="json")}
+
     def __init__(
         self,
         order: Order | Literal["auto"] = "auto",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from forecasting.config import PipelineConfig
 
 __all__ = ["Forecaster"]
 
@@ -23,9 +26,23 @@ class Forecaster(ABC):
     """
 
     name: ClassVar[str]
+    # 'global': one model learns from every series of a partition; 'local': one fit per series inside it
+    kind: ClassVar[Literal["global", "local"]] = "local"
+    # explained with SHAP after prediction (tree models exposing ``last_X_``)
+    explainable: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self.fallbacks: dict[str, str] = {}
+        self.fallbacks: dict[object, str] = {}
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
+        """The model as the pipeline config sets it up."""
+        return cls()
+
+    @classmethod
+    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
+        """The config settings this model depends on once fitted (recorded, and part of its fingerprint)."""
+        return {}
 
     @abstractmethod
     def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self: ...

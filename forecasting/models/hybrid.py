@@ -22,6 +22,22 @@ __all__ = ["HybridForecaster"]
 
 class HybridForecaster(Forecaster):
     name = "hybrid"
+    kind = "global"
+
+    @classmethod
+    def from_config(cls, config, *, has_exog: bool) -> HybridForecaster:
+        from forecasting.models.recursive import feature_spec
+
+        settings = config.models.arima
+        order = settings.order if settings.order == "auto" else tuple(settings.order)
+        return cls(ArimaForecaster(order=order, max_points=settings.max_points),
+                   LightGBMGlobal(feature_spec(config, has_exog=has_exog), transforms=("scale",),
+                                  params=config.models.lightgbm, seed=config.models.seed))
+
+    @classmethod
+    def settings(cls, config, *, has_exog: bool) -> dict:
+        return {"arima": ArimaForecaster.settings(config, has_exog=has_exog),
+                "lightgbm": LightGBMGlobal.settings(config, has_exog=has_exog)}
 
     def __init__(self, arima: ArimaForecaster, residual_model: LightGBMGlobal) -> None:
         super().__init__()

@@ -8,7 +8,7 @@ the next row from the tail of each series, and repeats: ``horizon`` vectorised p
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -18,15 +18,32 @@ from forecasting.models.base import Forecaster
 from forecasting.models.transforms import TargetTransform, apply_inverse, make_transforms
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
-__all__ = ["LightGBMGlobal", "LinearGlobal", "RandomForestGlobal", "RecursiveGlobalForecaster"]
+if TYPE_CHECKING:
+    from forecasting.config import PipelineConfig
+
+__all__ = ["LightGBMGlobal", "LinearGlobal", "RandomForestGlobal", "RecursiveGlobalForecaster", "feature_spec"]
 
 SERIES_FEATURE = "series_id"
+
+
+def feature_spec(config: PipelineConfig, *, has_exog: bool) -> FeatureSpec:
+    """The lag, rolling, calendar and exogenous features the config asks of the global models."""
+    pre = config.preprocessing
+    return FeatureSpec(
+        lags=tuple(pre.target_lags),
+        rolling_windows=tuple(pre.rolling_windows),
+        exog_lags=tuple(pre.feature_lags) if has_exog else (),
+        calendar=pre.calendar,
+        technical=pre.technical,
+    )
 
 
 class RecursiveGlobalForecaster(Forecaster):
     """Shared engine; subclasses provide the estimator and whether the series id is a feature."""
 
+    kind = "global"
     series_as_feature = False
+    config_key: ClassVar[str] = ""  # the section of ``models`` in the config holding the estimator's parameters
 
     def __init__(self, spec: FeatureSpec, *, transforms: tuple[str, ...] = (), params: dict | None = None,
                  seed: int = 0) -> None:
@@ -35,6 +52,17 @@ class RecursiveGlobalForecaster(Forecaster):
         self.transform_names = tuple(transforms)
         self.params = dict(params or {})
         self.seed = seed
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
+        return cls(feature_spec(config, has_exog=has_exog), transforms=tuple(config.preprocessing.target_transforms),
+                   params=getattr(config.models, cls.config_key), seed=config.models.seed)
+
+    @classmethod
+    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
+        return {"model": getattr(config.models, cls.config_key), "seed": config.models.seed,
+                "features": feature_spec(config, has_exog=has_exog).__dict__,
+                "target_transforms": list(config.preprocessing.target_transforms)}
 
     def _estimator(self):
         raise NotImplementedError
@@ -109,7 +137,9 @@ class LightGBMGlobal(RecursiveGlobalForecaster):
     """One LightGBM model across all target series; the series id is a categorical feature."""
 
     name = "lightgbm_global"
+    config_key = "lightgbm"
     series_as_feature = True
+    explainable = True
 
     def _estimator(self):
         import lightgbm
@@ -124,6 +154,7 @@ class LightGBMGlobal(RecursiveGlobalForecaster):
 
 class RandomForestGlobal(RecursiveGlobalForecaster):
     name = "random_forest"
+    config_key = "random_forest"
 
     def _estimator(self):
         from sklearn.ensemble import RandomForestRegressor
@@ -138,6 +169,7 @@ class LinearGlobal(RecursiveGlobalForecaster):
     """Ridge regression on the lag features (missing early lags imputed with the training mean)."""
 
     name = "linear"
+    config_key = "linear"
 
     def _estimator(self):
         from sklearn.impute import SimpleImputer

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 
 from forecasting.errors import StoreError
+from forecasting.store.jsonsafe import json_dumps
 
 __all__ = [
     "DataVersion",
@@ -22,6 +23,7 @@ __all__ = [
     "model_version_find",
     "model_version_insert",
     "model_version_load",
+    "model_version_series",
 ]
 
 _LIBRARIES = ("forecasting", "numpy", "pandas", "scikit-learn", "lightgbm", "statsmodels", "shap")
@@ -47,12 +49,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def model_id_ensure(conn: psycopg.Connection, *, config_name: str, name: str, frequency: str) -> int:
-    row = conn.execute(
-        "INSERT INTO models (config_name, name, frequency) VALUES (%s, %s, %s) "
-        "ON CONFLICT (config_name, name, frequency) DO UPDATE SET name = EXCLUDED.name RETURNING model_id",
-        (config_name, name, frequency),
-    ).fetchone()
+def model_id_ensure(conn: psycopg.Connection, *, config_name: str, name: str, frequency: str,
+                    partition_key: str = "") -> int:
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO models (config_name, name, frequency, partition_key) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (config_name, name, frequency, partition_key) DO UPDATE SET name = EXCLUDED.name "
+            "RETURNING model_id",
+            (config_name, name, frequency, partition_key),
+        ).fetchone()
     return row[0]
 
 
@@ -68,9 +73,14 @@ def model_version_find(conn: psycopg.Connection, *, model_id: int, fingerprint: 
 def model_version_insert(
     conn: psycopg.Connection, *, model_id: int, run_id: int, fingerprint: str, model: object, params: dict,
     features: list[str], training_start, training_end, fitted: dict, data: list[DataVersion], code_version: str,
-    metrics: dict | None = None, artifact_dir: Path | None = None,
+    metrics: dict | None = None, artifact_dir: Path | None = None, reuse_existing: bool = True,
 ) -> int:
-    """Store a fitted model (pickled) and its lineage; returns the model version id."""
+    """Store a fitted model (pickled) and its lineage; returns the model version id.
+
+    Two runs training the same fingerprint at once register it once: the insert waits on a transaction lock
+    of the fingerprint and returns the version the other run registered first (unless ``reuse_existing`` is
+    False: a forced retraining registers a new version).
+    """
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     sha = hashlib.sha256(blob).hexdigest()
     path = None
@@ -82,14 +92,18 @@ def model_version_insert(
             tmp.write_bytes(blob)
             tmp.replace(path)  # atomic: a reader never sees half a file
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (fingerprint,))
+        existing = model_version_find(conn, model_id=model_id, fingerprint=fingerprint) if reuse_existing else None
+        if existing is not None:
+            return existing
         version_id = conn.execute(
             "INSERT INTO model_versions (model_id, run_id, fingerprint, artifact, artifact_path, artifact_sha256, "
             "artifact_bytes, params, features, training_start, training_end, fitted, metrics, library_versions, "
             "code_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING model_version_id",
             (model_id, run_id, fingerprint, None if path else blob, str(path) if path else None, sha, len(blob),
-             json.dumps(params, default=str), json.dumps(features), training_start, training_end,
-             json.dumps(fitted, default=str), json.dumps(metrics, default=str) if metrics is not None else None,
+             json_dumps(params), json.dumps(features), training_start, training_end,
+             json_dumps(fitted), json_dumps(metrics) if metrics is not None else None,
              json.dumps(library_versions()), code_version),
         ).fetchone()[0]
         with conn.cursor() as cur:
@@ -119,6 +133,17 @@ def model_version_load(conn: psycopg.Connection, model_version_id: int):
     if hashlib.sha256(blob).hexdigest() != sha:
         raise StoreError(f"model version {model_version_id}: artifact checksum mismatch, refusing to load it")
     return pickle.loads(blob)  # noqa: S301 - our own artifact, integrity checked above
+
+
+def model_version_series(conn: psycopg.Connection, model_version_id: int) -> dict[int, int]:
+    """series id -> the series version a model version was trained on (targets only)."""
+    rows = conn.execute(
+        "SELECT v.series_id, d.series_version_id FROM model_version_data d "
+        "JOIN series_versions v ON v.version_id = d.series_version_id "
+        "WHERE d.model_version_id = %s AND d.role = 'target'",
+        (model_version_id,),
+    ).fetchall()
+    return dict(rows)
 
 
 def pipeline_run_data_insert(conn: psycopg.Connection, *, run_id: int, data: list[DataVersion]) -> None:

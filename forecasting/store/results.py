@@ -14,15 +14,27 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from forecasting.store.jsonsafe import json_dumps
+
 __all__ = [
+    "backtest_forecasts_latest",
     "backtest_forecasts_write",
+    "backtest_metrics_partition",
+    "backtest_metrics_read",
     "backtest_metrics_write",
+    "champions_read",
+    "champions_set_versions",
     "champions_write",
     "feature_importance_write",
-    "forecasts_copy_forward",
     "forecasts_write",
+    "pipeline_run_config",
     "pipeline_run_finish",
+    "pipeline_run_reopen",
+    "pipeline_run_reusable",
     "pipeline_run_start",
+    "run_champion_table",
+    "run_forecast_heads",
+    "run_inflation",
 ]
 
 
@@ -32,7 +44,9 @@ def _rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
 
 
 def _cell(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating) and not np.isfinite(value):  # NaN/inf metrics are stored as NULL
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -68,16 +82,31 @@ def pipeline_run_start(
         ).fetchone()[0]
 
 
-def pipeline_run_find_succeeded(
+def pipeline_run_reusable(
     conn: psycopg.Connection, *, command: str, config: dict, code_version: str, triggered_by: str,
-) -> tuple[int, dict] | None:
-    """The newest succeeded run of the same command, config and code for the same trigger (an Airflow DAG run)."""
+) -> tuple[int, str] | None:
+    """(run id, status) of the newest run of the same command, config and code for the same trigger label (a
+    retried or cleared Airflow task plans into the run it started before instead of starting another)."""
     row = conn.execute(
-        "SELECT run_id, summary FROM pipeline_runs WHERE command = %s AND config_sha256 = %s AND code_version = %s "
-        "AND triggered_by = %s AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1",
+        "SELECT run_id, status FROM pipeline_runs WHERE command = %s AND config_sha256 = %s AND code_version = %s "
+        "AND triggered_by = %s ORDER BY run_id DESC LIMIT 1",
         (command, _config_text_and_sha256(config)[1], code_version, triggered_by),
     ).fetchone()
-    return (row[0], row[1] or {}) if row else None
+    return (row[0], row[1]) if row else None
+
+
+def pipeline_run_reopen(conn: psycopg.Connection, *, run_id: int) -> None:
+    with conn.transaction():
+        conn.execute("UPDATE pipeline_runs SET status = 'running', finished_at = NULL, error = NULL "
+                     "WHERE run_id = %s", (run_id,))
+
+
+def pipeline_run_config(conn: psycopg.Connection, *, run_id: int) -> tuple[str, dict]:
+    """(command, config) a run was started with."""
+    row = conn.execute("SELECT command, config FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"pipeline run {run_id} does not exist")
+    return row[0], row[1]
 
 
 def pipeline_run_finish(
@@ -86,26 +115,76 @@ def pipeline_run_finish(
     with conn.transaction():
         conn.execute(
             "UPDATE pipeline_runs SET status = %s, summary = %s, error = %s, finished_at = now() WHERE run_id = %s",
-            (status, json.dumps(summary, default=str) if summary is not None else None, error, run_id),
+            (status, json_dumps(summary) if summary is not None else None, error, run_id),
         )
 
 
-def backtest_forecasts_write(conn: psycopg.Connection, *, run_id: int, mode: str, frame: pd.DataFrame) -> int:
-    """``frame``: model, series_id, window, cutoff, ts, step, y, yhat."""
+def backtest_forecasts_write(conn: psycopg.Connection, *, run_id: int, mode: str, series_ids: Sequence[int],
+                             frame: pd.DataFrame) -> int:
+    """Replace the run's backtest forecasts of ``series_ids`` (one partition) in ``mode``.
+
+    ``frame``: model, series_id, window, cutoff, ts, step, y, yhat."""
     rows = frame.rename(columns={"window": "window_no"}).assign(run_id=run_id, mode=mode)
     columns = ["run_id", "mode", "model", "series_id", "window_no", "cutoff", "ts", "step", "y", "yhat"]
     with conn.transaction():
-        conn.execute("DELETE FROM backtest_forecasts WHERE run_id = %s AND mode = %s", (run_id, mode))
+        conn.execute("DELETE FROM backtest_forecasts WHERE run_id = %s AND mode = %s AND series_id = ANY(%s)",
+                     (run_id, mode, [int(i) for i in series_ids]))
         return _copy(conn, "backtest_forecasts", columns, rows)
 
 
-def backtest_metrics_write(conn: psycopg.Connection, *, run_id: int, mode: str, frame: pd.DataFrame) -> int:
-    """``frame``: model, series_id (or None), step (or None), metric, value."""
+def backtest_metrics_write(conn: psycopg.Connection, *, run_id: int, mode: str, frame: pd.DataFrame,
+                           series_ids: Sequence[int] | None = None) -> int:
+    """Replace the run's metrics of ``series_ids`` in ``mode`` (with ``series_ids`` None: its aggregates over
+    series, the rows whose series_id is NULL).
+
+    ``frame``: model, series_id (or None), step (or None), metric, value."""
     rows = frame.assign(run_id=run_id, mode=mode)
     columns = ["run_id", "mode", "model", "series_id", "step", "metric", "value"]
     with conn.transaction():
-        conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s", (run_id, mode))
+        if series_ids is None:
+            conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NULL",
+                         (run_id, mode))
+        else:
+            conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id = ANY(%s)",
+                         (run_id, mode, [int(i) for i in series_ids]))
         return _copy(conn, "backtest_metrics", columns, rows)
+
+
+def backtest_metrics_read(conn: psycopg.Connection, *, run_id: int, mode: str) -> pd.DataFrame:
+    """Per-series, per-step metrics of a run: model, series_id, step, metric, value."""
+    cur = conn.execute(
+        "SELECT model, series_id, step, metric, value FROM backtest_metrics WHERE run_id = %s AND mode = %s "
+        "AND series_id IS NOT NULL AND step IS NOT NULL",
+        (run_id, mode),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "step", "metric", "value"])
+
+
+def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int]) -> dict:
+    """{model: {mode: {metric: mean over these series and steps}}} of a run's backtest (model lineage)."""
+    rows = conn.execute(
+        "SELECT model, mode, metric, avg(value) FROM backtest_metrics WHERE run_id = %s AND series_id = ANY(%s) "
+        "AND step IS NOT NULL GROUP BY model, mode, metric",
+        (run_id, [int(i) for i in series_ids]),
+    ).fetchall()
+    out: dict = {}
+    for model, mode, metric, value in rows:
+        out.setdefault(model, {}).setdefault(mode, {})[metric] = value
+    return out
+
+
+def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, series_ids: Sequence[int]) -> pd.DataFrame:
+    """The 'latest'-mode backtest forecasts of these series from the newest run of the config that has them
+    (interval calibration for prediction): model, series_id, step, y, yhat."""
+    ids = [int(i) for i in series_ids]
+    rows = conn.execute(
+        "SELECT b.model, b.series_id, b.step, b.y, b.yhat FROM backtest_forecasts b "
+        "WHERE b.mode = 'latest' AND b.series_id = ANY(%s) AND b.run_id = (SELECT max(b2.run_id) "
+        "FROM backtest_forecasts b2 JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
+        "AND b2.series_id = ANY(%s) AND r.status <> 'failed')",
+        (ids, config_name, ids),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["model", "series_id", "step", "y", "yhat"])
 
 
 def champions_write(conn: psycopg.Connection, *, run_id: int, frame: pd.DataFrame) -> int:
@@ -115,6 +194,60 @@ def champions_write(conn: psycopg.Connection, *, run_id: int, frame: pd.DataFram
         conn.execute("DELETE FROM champions WHERE run_id = %s AND series_id = ANY(%s)",
                      (run_id, frame["series_id"].astype(int).tolist()))
         return _copy(conn, "champions", columns, frame.assign(run_id=run_id))
+
+
+def champions_set_versions(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int],
+                           versions: dict[str, int]) -> None:
+    """Point the run's champions of these series at the model versions their partition's training produced."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE champions SET model_version_id = %s WHERE run_id = %s AND model = %s AND series_id = ANY(%s)",
+            [(vid, run_id, model, [int(i) for i in series_ids]) for model, vid in versions.items()],
+        )
+
+
+def champions_read(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
+    """series_id, model, metric, score of a run's champions."""
+    rows = conn.execute("SELECT series_id, model, metric, score FROM champions WHERE run_id = %s ORDER BY series_id",
+                        (run_id,)).fetchall()
+    return pd.DataFrame(rows, columns=["series_id", "model", "metric", "score"])
+
+
+def run_champion_table(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
+    """A run's champions by series name: series, freq, champion, sMAPE, MASE (its latest backtest means)."""
+    cur = conn.execute(
+        "SELECT s.name AS series, p.frequency AS freq, c.model AS champion, "
+        "avg(m.value) FILTER (WHERE m.metric = 'smape') AS \"sMAPE\", "
+        "avg(m.value) FILTER (WHERE m.metric = 'mase') AS \"MASE\" "
+        "FROM champions c JOIN series s USING (series_id) "
+        "LEFT JOIN run_partitions p ON p.run_id = c.run_id AND c.series_id = ANY(p.series_ids) "
+        "LEFT JOIN backtest_metrics m ON m.run_id = c.run_id AND m.mode = 'latest' AND m.model = c.model "
+        "AND m.series_id = c.series_id AND m.step IS NOT NULL "
+        "WHERE c.run_id = %s GROUP BY s.name, p.frequency, c.model ORDER BY s.name",
+        (run_id,),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def run_forecast_heads(conn: psycopg.Connection, *, run_id: int, steps: int = 3) -> pd.DataFrame:
+    """The first ``steps`` forecasts of every model and series of a run: series, model, step, yhat."""
+    cur = conn.execute(
+        "SELECT s.name AS series, m.name AS model, f.step, f.yhat FROM forecasts f "
+        "JOIN series s USING (series_id) JOIN model_versions v USING (model_version_id) JOIN models m USING (model_id) "
+        "WHERE f.run_id = %s AND f.step <= %s ORDER BY s.name, m.name, f.step",
+        (run_id, steps),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def run_inflation(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
+    """Mean MASE per model and backtest mode of a run (how much revisions flatter the past)."""
+    cur = conn.execute(
+        "SELECT model, mode, value FROM backtest_metrics WHERE run_id = %s AND series_id IS NULL "
+        "AND step IS NULL AND metric = 'mase' ORDER BY model, mode",
+        (run_id,),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=["model", "mode", "value"])
 
 
 def forecasts_write(
@@ -139,44 +272,6 @@ def forecasts_write(
                                                   "feature_value", "shap_value", "base_value"],
                   explanations.assign(**key))
     return written
-
-
-def forecasts_copy_forward(
-    conn: psycopg.Connection, *, run_id: int, model_version_id: int, series_version_ids: dict[int, int],
-) -> list[int]:
-    """Reuse the newest stored forecasts of this model version for series whose data version did not change.
-
-    Returns the series ids copied into ``run_id`` (their forecasts are not recomputed).
-    """
-    copied = []
-    with conn.transaction():
-        for series_id, series_version_id in series_version_ids.items():
-            source_run = conn.execute(
-                "SELECT max(run_id) FROM forecasts WHERE model_version_id = %s AND series_id = %s "
-                "AND series_version_id = %s AND run_id <> %s",
-                (model_version_id, series_id, series_version_id, run_id),
-            ).fetchone()[0]
-            if source_run is None:
-                continue
-            params = (run_id, source_run, model_version_id, series_id)
-            conn.execute("DELETE FROM forecasts WHERE run_id = %s AND model_version_id = %s AND series_id = %s",
-                         (run_id, model_version_id, series_id))
-            conn.execute(
-                "INSERT INTO forecasts (run_id, model_version_id, series_id, series_version_id, ts, step, yhat, "
-                "last_ts, last_value) SELECT %s, model_version_id, series_id, series_version_id, ts, step, yhat, "
-                "last_ts, last_value FROM forecasts WHERE run_id = %s AND model_version_id = %s AND series_id = %s",
-                params)
-            conn.execute(
-                "INSERT INTO forecast_intervals (run_id, model_version_id, series_id, ts, level, lo, hi) "
-                "SELECT %s, model_version_id, series_id, ts, level, lo, hi FROM forecast_intervals "
-                "WHERE run_id = %s AND model_version_id = %s AND series_id = %s", params)
-            conn.execute(
-                "INSERT INTO forecast_explanations (run_id, model_version_id, series_id, ts, rank, feature, "
-                "feature_value, shap_value, base_value) SELECT %s, model_version_id, series_id, ts, rank, feature, "
-                "feature_value, shap_value, base_value FROM forecast_explanations "
-                "WHERE run_id = %s AND model_version_id = %s AND series_id = %s", params)
-            copied.append(series_id)
-    return copied
 
 
 def feature_importance_write(conn: psycopg.Connection, *, model_version_id: int, frame: pd.DataFrame) -> int:

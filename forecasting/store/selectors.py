@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,9 @@ __all__ = [
     "series_id_lookup",
     "series_read",
     "series_versions_list",
+    "series_names",
     "stored_series",
+    "stored_series_by_id",
 ]
 
 
@@ -125,34 +128,58 @@ def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]]) -> d
     return {r[0]: StoredSeries(*r) for r in rows}
 
 
-def panel_read(conn: psycopg.Connection, *, series: dict[str, StoredSeries]) -> pd.DataFrame:
-    """The current data of the given series as one panel (series, ts, y), sorted."""
-    if not series:
-        return pd.DataFrame({"series": pd.Series(dtype=str), TS: pd.Series(dtype="datetime64[ns]"),
-                             "y": pd.Series(dtype="float64")})
-    names = {s.series_id: s.name for s in series.values()}
+def stored_series_by_id(conn: psycopg.Connection, *, series_ids: Sequence[int]) -> dict[int, StoredSeries]:
+    """Current version details of the given series ids; ids without a current version are absent."""
+    rows = conn.execute(
+        "SELECT s.name, s.source, s.series_id, v.version_id, v.row_count, v.last_ts, s.frequency "
+        "FROM series s JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
+        "WHERE s.series_id = ANY(%s)",
+        ([int(i) for i in series_ids],),
+    ).fetchall()
+    return {r[2]: StoredSeries(*r) for r in rows}
+
+
+def series_names(conn: psycopg.Connection, *, series_ids: Sequence[int]) -> dict[int, str]:
+    """Names of series ids, for output at the edges (CLI tables, logs)."""
+    rows = conn.execute("SELECT series_id, name FROM series WHERE series_id = ANY(%s)",
+                        ([int(i) for i in series_ids],)).fetchall()
+    return dict(rows)
+
+
+def panel_read(conn: psycopg.Connection, *, series_ids: Sequence[int],
+               keys: Mapping[int, object] | None = None) -> pd.DataFrame:
+    """The current data of the given series as one panel (series, ts, y), sorted.
+
+    The ``series`` column holds the series id, or ``keys[series_id]`` when given (feature series are keyed by
+    name: their names become feature column names).
+    """
+    ids = [int(i) for i in series_ids]
+    if not ids:
+        return _panel([], {})
     cur = conn.execute(
         "SELECT series_id, ts, value FROM observations WHERE series_id = ANY(%s) AND valid_to IS NULL "
         "ORDER BY series_id, ts",
-        (list(names),),
+        (ids,),
     )
-    return _panel(cur.fetchall(), names)
+    return _panel(cur.fetchall(), keys or {i: i for i in ids})
 
 
-def panel_first_known(conn: psycopg.Connection, *, series: dict[str, StoredSeries], cutoff: datetime) -> pd.DataFrame:
+def panel_first_known(conn: psycopg.Connection, *, series_ids: Sequence[int], cutoff: datetime) -> pd.DataFrame:
     """The data up to ``cutoff`` as it was first known (see ``series_observations_first_known`` in sql/)."""
     rows = []
-    for stored in series.values():
+    for series_id in series_ids:
         found = conn.execute(
-            "SELECT ts, value FROM series_observations_first_known(%s, %s)", (stored.series_id, cutoff)
+            "SELECT ts, value FROM series_observations_first_known(%s, %s)", (int(series_id), cutoff)
         ).fetchall()
-        rows += [(stored.series_id, ts, value) for ts, value in found]
-    return _panel(rows, {s.series_id: s.name for s in series.values()})
+        rows += [(int(series_id), ts, value) for ts, value in found]
+    return _panel(rows, {int(i): int(i) for i in series_ids})
 
 
-def _panel(rows: list[tuple], names: dict[int, str]) -> pd.DataFrame:
+def _panel(rows: list[tuple], keys: Mapping[int, object]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["series_id", TS, "y"])
-    frame.insert(0, "series", frame.pop("series_id").map(names))
+    frame.insert(0, "series", frame.pop("series_id").map(keys))
+    if all(isinstance(k, int) for k in keys.values()):
+        frame["series"] = frame["series"].astype("int64")
     frame[TS] = pd.to_datetime(frame[TS]).astype("datetime64[ns]")
     frame["y"] = frame["y"].astype("float64")
     return frame.sort_values(["series", TS], kind="stable").reset_index(drop=True)

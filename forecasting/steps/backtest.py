@@ -1,0 +1,135 @@
+"""Step ``backtest``: every model on rolling origins over one partition, in each configured mode.
+
+Writes the backtest forecasts next to their actuals and the per-series, per-step metrics. A model that
+fails, or forecasts NaN/inf for a series, loses that series (recorded as a skip of that model) and costs
+no other model or series anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from forecasting.backtest import BacktestResult, run_backtest
+from forecasting.evaluation import backtest_metrics
+from forecasting.models.registry import model_factories
+from forecasting.panel import SERIES, STEP, YHAT
+from forecasting.steps.data import PartitionData, load_partition
+from forecasting.steps.record import recorded
+from forecasting.store.results import backtest_forecasts_write, backtest_metrics_write
+from forecasting.store.selectors import panel_first_known
+from forecasting.store.steps import Skip, series_revised_any, skipped_series_ids, skips_write
+
+__all__ = ["backtest_partition"]
+
+_log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def backtest_partition(conn: psycopg.Connection, *, run_id: int, key: str, progress: Progress | None = None) -> dict:
+    return recorded(conn, run_id=run_id, step="backtest", key=key,
+                    work=lambda: _backtest(conn, run_id, key, progress))
+
+
+def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progress | None) -> dict:
+    data = load_partition(conn, run_id=run_id, key=key)
+    skipped = skipped_series_ids(conn, run_id=run_id, partition_key=key)
+    panel = data.panel[~data.panel[SERIES].isin(skipped)].reset_index(drop=True)
+    data.panel = panel
+    skips: list[Skip] = []
+    summary: dict = {"key": key, "n_series": int(panel[SERIES].nunique()), "modes": {}}
+    if panel.empty:
+        skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)
+        return summary
+    modes = sorted(data.config.backtest.modes, key=lambda m: m != "latest")  # latest first: as_known may reuse it
+    latest: BacktestResult | None = None
+    for mode in modes:
+        if mode == "as_known" and latest is not None and not _ever_revised(conn, data):
+            _log.info("%s: no series was ever revised, so the as_known backtest equals the latest one", key)
+            result = latest
+        else:
+            result = _run_mode(conn, data, mode, progress)
+        if mode == "latest":
+            latest = result
+            skips += _model_skips(result, data)
+        forecasts = _finite(result.forecasts)
+        backtest_forecasts_write(conn, run_id=run_id, mode=mode, series_ids=data.series_ids,
+                                 frame=forecasts.rename(columns={SERIES: "series_id"}))
+        metrics = _per_series_metrics(forecasts, data)
+        backtest_metrics_write(conn, run_id=run_id, mode=mode, series_ids=data.series_ids, frame=metrics)
+        summary["modes"][mode] = {"forecasts": len(forecasts), "failures": result.failures,
+                                  "fit_seconds": {m: round(s, 3) for m, s in result.fit_seconds.items()}}
+    skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)
+    summary["model_skips"] = len(skips)
+    return summary
+
+
+def _ever_revised(conn: psycopg.Connection, data: PartitionData) -> bool:
+    versions = [s.version_id for s in data.targets.values()] + [s.version_id for s in data.features.values()]
+    return series_revised_any(conn, series_version_ids=versions)
+
+
+def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress: Progress | None) -> BacktestResult:
+    supplier = None
+    if mode == "as_known":
+        def supplier(fold):
+            return panel_first_known(conn, series_ids=data.series_ids, cutoff=fold.cutoff.to_pydatetime())
+    settings = data.config.backtest
+    factories = model_factories(data.config, has_exog=data.has_exog)
+    if progress is not None:
+        factories = {name: _reporting(name, factory, progress) for name, factory in factories.items()}
+    return run_backtest(data.panel, factories, freq=data.freq, horizon=data.config.preprocessing.horizon,
+                        n_windows=settings.n_windows, step=settings.step, refit=settings.refit, exog=data.exog,
+                        panel_for_fold=supplier)
+
+
+def _reporting(name: str, factory, progress: Progress):
+    def build():
+        progress(name)
+        return factory()
+    return build
+
+
+def _finite(forecasts: pd.DataFrame) -> pd.DataFrame:
+    if forecasts.empty:
+        return forecasts
+    return forecasts[np.isfinite(forecasts[YHAT].to_numpy(dtype="float64"))].reset_index(drop=True)
+
+
+def _model_skips(result: BacktestResult, data: PartitionData) -> list[Skip]:
+    """A skip for every (series, model) with no finite backtest forecast, with the model's error if it failed."""
+    errors = {}
+    for failure in result.failures:
+        errors.setdefault(failure["model"], failure["error"])
+    produced = set()
+    if not result.forecasts.empty:
+        finite = _finite(result.forecasts)
+        produced = set(zip(finite["model"], finite[SERIES], strict=True))
+        nonfinite = set(zip(result.forecasts["model"], result.forecasts[SERIES], strict=True)) - produced
+    else:
+        nonfinite = set()
+    skips = []
+    for model in data.config.models.enabled:
+        for series_id in data.series_ids:
+            if (model, series_id) in produced:
+                continue
+            if (model, series_id) in nonfinite:
+                reason = "backtest forecasts were NaN or infinite"
+            else:
+                reason = f"model failed in the backtest: {errors.get(model, 'no forecast for this series')}"
+            skips.append(Skip(int(series_id), reason, model=model))
+    return skips
+
+
+def _per_series_metrics(forecasts: pd.DataFrame, data: PartitionData) -> pd.DataFrame:
+    columns = ["model", "series_id", STEP, "metric", "value"]
+    if forecasts.empty:
+        return pd.DataFrame(columns=columns)
+    long = backtest_metrics(forecasts, data.panel, freq=data.freq, levels=tuple(data.config.prediction.levels))
+    long = long[long[SERIES].notna() & long[STEP].notna()]
+    return long.rename(columns={SERIES: "series_id"}).astype({"series_id": "int64", STEP: "int64"})[columns]

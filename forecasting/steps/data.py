@@ -1,0 +1,71 @@
+"""The inputs of a step over one partition, read from the store by (run id, partition key)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+import psycopg
+
+from forecasting.config import PipelineConfig, parse_config
+from forecasting.errors import ForecastingError
+from forecasting.panel import fill_gaps
+from forecasting.steps.screen import screen_series
+from forecasting.store.results import pipeline_run_config
+from forecasting.store.selectors import StoredSeries, panel_read, stored_series, stored_series_by_id
+from forecasting.store.steps import Skip, partition_read
+
+__all__ = ["PartitionData", "load_partition", "run_config"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartitionData:
+    run_id: int
+    key: str
+    freq: str
+    config: PipelineConfig
+    targets: dict[int, StoredSeries]        # every stored target of the partition, by series id
+    panel: pd.DataFrame                     # the modellable targets (series = series id), gaps filled
+    exog: pd.DataFrame | None               # feature series (series = name: they name feature columns)
+    features: dict[str, StoredSeries]
+    skips: list[Skip] = field(default_factory=list)   # targets screened out, with their reasons
+
+    @property
+    def series_ids(self) -> list[int]:
+        return sorted(self.panel["series"].unique().tolist())
+
+    @property
+    def has_exog(self) -> bool:
+        return self.exog is not None
+
+
+def run_config(conn: psycopg.Connection, run_id: int) -> PipelineConfig:
+    """The config a run was started with (trigger overrides included): every step of a run sees the same."""
+    _, raw = pipeline_run_config(conn, run_id=run_id)
+    return parse_config(raw, origin=f"pipeline run {run_id}")
+
+
+def load_partition(conn: psycopg.Connection, *, run_id: int, key: str,
+                   config: PipelineConfig | None = None) -> PartitionData:
+    """The partition's current data, screened: series that cannot be modelled are in ``skips``, not ``panel``."""
+    config = config or run_config(conn, run_id)
+    planned = partition_read(conn, run_id=run_id, key=key)
+    if planned is None:
+        raise ForecastingError(f"pipeline run {run_id} has no partition {key!r} (plan the run first)")
+    freq, _, _, series_ids = planned
+    targets = stored_series_by_id(conn, series_ids=series_ids)
+    panel = panel_read(conn, series_ids=list(targets))
+    if config.preprocessing.missing_timestamps == "ffill":
+        panel, filled = fill_gaps(panel, freq)
+        for series_id, count in filled.items():
+            _log.info("series %s: %d missing %s timestamp(s) forward-filled", targets[series_id].name, count, freq)
+    panel, skips = screen_series(panel, config)
+    features = stored_series(conn, keys=[(s.source, s.name) for s in config.series_with_role("feature")])
+    exog = None
+    if features:
+        exog = panel_read(conn, series_ids=[s.series_id for s in features.values()],
+                          keys={s.series_id: s.name for s in features.values()})
+    return PartitionData(run_id, key, freq, config, targets, panel, exog, features, skips)

@@ -1,0 +1,115 @@
+"""Planning a modeling run: start (or, for a retried Airflow task, reopen) its pipeline run, split the
+targets into partitions and record them; and publishing it: its status, set in one transaction, is what
+makes its forecasts visible in the views."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from forecasting.config import PipelineConfig
+from forecasting.errors import ForecastingError
+from forecasting.partitions import Partition, split_partitions
+from forecasting.store.results import (
+    pipeline_run_config,
+    pipeline_run_finish,
+    pipeline_run_reopen,
+    pipeline_run_reusable,
+    pipeline_run_start,
+)
+from forecasting.store.selectors import stored_series
+from forecasting.store.steps import (
+    Skip,
+    partition_keys,
+    partitions_write,
+    run_skips,
+    skips_write,
+    step_summaries,
+)
+from forecasting.version import code_version
+
+__all__ = ["COMMAND_STEPS", "finish_run", "plan_run"]
+
+# the steps of each command, in order; select runs once over the whole run, the others per partition
+COMMAND_STEPS = {
+    "backtest": ("features", "backtest", "select"),
+    "train": ("features", "backtest", "select", "train"),
+    "predict": ("predict",),
+    "run": ("features", "backtest", "select", "train", "predict"),
+}
+
+_log = logging.getLogger(__name__)
+
+
+def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, triggered_by: str = "cli",
+             ingest_run_id: int | None = None, reuse: bool = False) -> tuple[int, list[Partition]]:
+    """Start the run and record its partitions. ``reuse``: plan into the newest run of the same command,
+    config, code and trigger label if there is one (Airflow retries and cleared tasks)."""
+    raw = config.model_dump(mode="json")
+    found = pipeline_run_reusable(conn, command=command, config=raw, code_version=code_version(),
+                                  triggered_by=triggered_by) if reuse else None
+    if found is not None:
+        run_id = found[0]
+        pipeline_run_reopen(conn, run_id=run_id)
+        _log.info("re-planning pipeline run %d (%s) for %s", run_id, found[1], triggered_by)
+    else:
+        run_id = pipeline_run_start(conn, command=command, config_name=config.name, config=raw,
+                                    code_version=code_version(), triggered_by=triggered_by,
+                                    ingest_run_id=ingest_run_id)
+    targets = config.series_with_role("target")
+    stored = stored_series(conn, keys=[(s.source, s.name) for s in targets])
+    never = [s.name for s in targets if s.name not in stored]
+    if never:
+        _log.warning("series not stored yet, left out of run %d: %s", run_id, ", ".join(never))
+    planned, unknown = [], []
+    for spec in targets:
+        if spec.name in stored:
+            freq = spec.frequency or stored[spec.name].frequency
+            if freq:
+                planned.append((stored[spec.name].series_id, freq))
+            else:
+                unknown.append(Skip(stored[spec.name].series_id, "unknown frequency: set 'frequency' in the "
+                                                                  "config (a pandas alias such as 'D', 'W-SUN', 'MS')"))
+    skips_write(conn, run_id=run_id, step="features", partition_key="", skips=unknown)
+    if not planned:
+        pipeline_run_finish(conn, run_id=run_id, status="failed", error="no target series to model")
+        raise ForecastingError(f"no target series of {config.name!r} can be modelled"
+                               + (" (run ingest first)" if never and not unknown else
+                                  ": " + "; ".join(s.reason for s in unknown[:3])))
+    partitions = split_partitions(planned, config.modeling.partition_size)
+    partitions_write(conn, run_id=run_id, partitions=partitions)
+    _log.info("run %d: %d target series in %d partition(s): %s", run_id, len(planned), len(partitions),
+              ", ".join(p.label for p in partitions))
+    return run_id, partitions
+
+
+def finish_run(conn: psycopg.Connection, *, run_id: int) -> str:
+    """Publish the run: 'succeeded' when every partition got through its last step with no series skipped,
+    'partial' when some series were skipped or some partitions failed (the others' results are published),
+    'failed' when no partition got through.
+
+    Views show a run's forecasts only once it is published, so they never show half of a run.
+    """
+    command, _ = pipeline_run_config(conn, run_id=run_id)
+    last = [s for s in COMMAND_STEPS[command] if s != "select"][-1]
+    steps = step_summaries(conn, run_id=run_id)
+    skips = run_skips(conn, run_id=run_id)
+    planned = partition_keys(conn, run_id=run_id)
+    done = set(steps.loc[(steps["step"] == last) & (steps["status"] == "succeeded"), "partition_key"]) \
+        if not steps.empty else set()
+    failed = steps[steps["status"] != "succeeded"] if not steps.empty else steps
+    not_done = [k for k in planned if k not in done]
+    status = "failed" if not done else "partial" if not_done or not skips.empty else "succeeded"
+    summary = {
+        "steps": {f"{r.step} {r.partition_key}".strip(): {"status": r.status, "seconds": r.seconds}
+                  for r in steps.itertuples(index=False)},
+        "partitions_not_done": not_done,
+        "skipped_series": sorted(set(skips.loc[skips["model"].isna(), "series"])) if not skips.empty else [],
+        "model_skips": int(skips["model"].notna().sum()) if not skips.empty else 0,
+    }
+    errors = [f"{r.step} {r.partition_key}: {r.error}" for r in failed.itertuples(index=False)]
+    errors += [f"partition {k}: its {last} step did not run" for k in not_done
+               if failed.empty or k not in set(failed["partition_key"])]
+    pipeline_run_finish(conn, run_id=run_id, status=status, summary=summary, error="; ".join(errors) or None)
+    return status

@@ -1,0 +1,122 @@
+"""Step ``train``: fit and register every enabled model on one partition.
+
+Global models are fitted once on the partition, local ones series by series inside it. A model whose
+fingerprint (its settings, the partition, the exact data versions, the code) is already registered is
+reused, not refitted. The horizon is not part of the fingerprint: prediction takes it as an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from forecasting.models.registry import build_model, model_class, model_settings
+from forecasting.panel import SERIES, TS
+from forecasting.steps.data import PartitionData, load_partition
+from forecasting.steps.record import recorded
+from forecasting.store.jsonsafe import json_safe
+from forecasting.store.registry import (
+    DataVersion,
+    model_id_ensure,
+    model_version_find,
+    model_version_insert,
+    pipeline_run_data_insert,
+)
+from forecasting.store.results import backtest_metrics_partition, champions_set_versions
+from forecasting.store.steps import Skip, partition_models_write, skipped_series_ids, skips_write
+from forecasting.version import code_version
+
+__all__ = ["fingerprint", "train_partition"]
+
+_log = logging.getLogger(__name__)
+
+
+def train_partition(conn: psycopg.Connection, *, run_id: int, key: str, force: bool = False,
+                    progress: Callable[[str], None] | None = None) -> dict:
+    return recorded(conn, run_id=run_id, step="train", key=key,
+                    work=lambda: _train(conn, run_id, key, force, progress))
+
+
+def fingerprint(name: str, data: PartitionData, code: str) -> str:
+    """What a fitted model depends on: its settings, gap handling, the partition and its data versions, code."""
+    versions = sorted((s.version_id, s.row_count) for s in _used(data).values())
+    payload = {"model": name, "settings": model_settings(name, data.config, has_exog=data.has_exog),
+               "missing_timestamps": data.config.preprocessing.missing_timestamps, "freq": data.freq,
+               "partition": data.key, "data": versions, "code": code}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _used(data: PartitionData) -> dict:
+    targets = {f"t{i}": data.targets[i] for i in data.series_ids}
+    return {**targets, **{f"f{n}": s for n, s in data.features.items()}}
+
+
+def _data_versions(data: PartitionData) -> list[DataVersion]:
+    return ([DataVersion(data.targets[i].version_id, "target", data.targets[i].row_count, data.targets[i].last_ts)
+             for i in data.series_ids]
+            + [DataVersion(s.version_id, "feature", s.row_count, s.last_ts) for s in data.features.values()])
+
+
+def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progress) -> dict:
+    data = load_partition(conn, run_id=run_id, key=key)
+    already = skipped_series_ids(conn, run_id=run_id, partition_key=key)  # by this run's earlier steps
+    data.panel = data.panel[~data.panel[SERIES].isin(already)].reset_index(drop=True)
+    skips = [s for s in data.skips if s.series_id not in already]
+    summary: dict = {"key": key, "n_series": len(data.series_ids), "trained": [], "reused": [], "failed": {}}
+    if data.panel.empty:
+        skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)
+        partition_models_write(conn, run_id=run_id, partition_key=key, versions={})
+        return summary
+    pipeline_run_data_insert(conn, run_id=run_id, data=_data_versions(data))
+    code = code_version()
+    metrics = backtest_metrics_partition(conn, run_id=run_id, series_ids=data.series_ids)
+    versions: dict[str, tuple[int, bool]] = {}
+    for name in data.config.models.enabled:
+        if progress is not None:
+            progress(name)
+        model_id = model_id_ensure(conn, config_name=data.config.name, name=name, frequency=data.freq,
+                                   partition_key=key)
+        fp = fingerprint(name, data, code)
+        existing = None if force else model_version_find(conn, model_id=model_id, fingerprint=fp)
+        if existing is not None:
+            versions[name] = (existing, True)
+            summary["reused"].append(name)
+            continue
+        try:
+            model = build_model(name, data.config, has_exog=data.has_exog).fit(data.panel, freq=data.freq,
+                                                                                exog=data.exog)
+        except Exception as exc:  # one model failing costs only that model
+            _log.exception("%s: training %s failed", key, name)
+            summary["failed"][name] = f"{type(exc).__name__}: {exc}"
+            skips += [Skip(i, f"training failed: {type(exc).__name__}: {exc}", model=name) for i in data.series_ids]
+            continue
+        version_id = model_version_insert(
+            conn, model_id=model_id, run_id=run_id, fingerprint=fp, model=model,
+            params={"model": model_settings(name, data.config, has_exog=data.has_exog), "kind": model_class(name).kind,
+                    "seed": data.config.models.seed},
+            features=list(getattr(model, "feature_names_", [])),
+            training_start=data.panel[TS].min(), training_end=data.panel[TS].max(),
+            fitted=json_safe({"fallbacks": model.fallbacks, "params": getattr(model, "params_", None)}),
+            data=_data_versions(data), code_version=code, metrics=metrics.get(name),
+            artifact_dir=_artifact_dir(data), reuse_existing=not force,
+        )
+        versions[name] = (version_id, False)
+        summary["trained"].append(name)
+    partition_models_write(conn, run_id=run_id, partition_key=key, versions=versions)
+    champions_set_versions(conn, run_id=run_id, series_ids=data.series_ids,
+                           versions={name: vid for name, (vid, _) in versions.items()})
+    skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)
+    summary["model_versions"] = {name: vid for name, (vid, _) in versions.items()}
+    if not versions:
+        raise RuntimeError(f"partition {key}: every model failed to train: {summary['failed']}")
+    return summary
+
+
+def _artifact_dir(data: PartitionData) -> Path | None:
+    folder = data.config.prediction.artifact_dir
+    return Path(folder).expanduser() if folder else None

@@ -1,0 +1,176 @@
+"""Bookkeeping of partitioned modeling runs: the partitions of a run, the outcome of each step of each
+partition, the model versions each partition's training produced, and the series a step had to skip.
+
+Every writer replaces what the same (run, step, partition) wrote before, in one transaction, so a retried
+Airflow task or a re-run step leaves one set of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+
+from forecasting.store.jsonsafe import json_dumps
+
+__all__ = [
+    "Skip",
+    "latest_trained_models",
+    "partition_keys",
+    "partition_models_write",
+    "partition_read",
+    "partitions_write",
+    "planned_series_ids",
+    "run_skips",
+    "run_step_finish",
+    "run_step_start",
+    "series_revised_any",
+    "skips_write",
+    "skipped_series_ids",
+    "step_summaries",
+]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A series (or one model of it, when ``model`` is set) that a step could not model, and why."""
+
+    series_id: int
+    reason: str
+    model: str | None = None
+
+
+def partitions_write(conn: psycopg.Connection, *, run_id: int, partitions: Iterable) -> None:
+    """Record a run's plan (objects with key, freq, part_no, n_parts, series_ids); a re-plan replaces it."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM run_partitions WHERE run_id = %s", (run_id,))
+        cur.executemany(
+            "INSERT INTO run_partitions (run_id, partition_key, frequency, part_no, n_parts, series_ids) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [(run_id, p.key, p.freq, p.part_no, p.n_parts, list(p.series_ids)) for p in partitions],
+        )
+
+
+def partition_read(conn: psycopg.Connection, *, run_id: int, key: str) -> tuple[str, int, int, list[int]] | None:
+    """(frequency, part_no, n_parts, series ids) of one planned partition of a run."""
+    row = conn.execute(
+        "SELECT frequency, part_no, n_parts, series_ids FROM run_partitions WHERE run_id = %s AND partition_key = %s",
+        (run_id, key),
+    ).fetchone()
+    return (row[0], row[1], row[2], list(row[3])) if row else None
+
+
+def partition_keys(conn: psycopg.Connection, *, run_id: int) -> list[str]:
+    rows = conn.execute("SELECT partition_key FROM run_partitions WHERE run_id = %s ORDER BY frequency, part_no",
+                        (run_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def planned_series_ids(conn: psycopg.Connection, *, run_id: int) -> list[int]:
+    """Every target series a run planned, over all its partitions."""
+    rows = conn.execute("SELECT unnest(series_ids) FROM run_partitions WHERE run_id = %s", (run_id,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_step_start(conn: psycopg.Connection, *, run_id: int, step: str, partition_key: str = "") -> None:
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO run_steps (run_id, step, partition_key, status) VALUES (%s, %s, %s, 'running') "
+            "ON CONFLICT (run_id, step, partition_key) DO UPDATE SET status = 'running', started_at = now(), "
+            "finished_at = NULL, seconds = NULL, summary = NULL, error = NULL",
+            (run_id, step, partition_key),
+        )
+
+
+def run_step_finish(conn: psycopg.Connection, *, run_id: int, step: str, partition_key: str = "", status: str,
+                    seconds: float, summary: dict | None = None, error: str | None = None) -> None:
+    with conn.transaction():
+        conn.execute(
+            "UPDATE run_steps SET status = %s, finished_at = now(), seconds = %s, summary = %s, error = %s "
+            "WHERE run_id = %s AND step = %s AND partition_key = %s",
+            (status, seconds, json_dumps(summary) if summary is not None else None, error, run_id, step,
+             partition_key),
+        )
+
+
+def step_summaries(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
+    """Every step of a run: step, partition_key, status, seconds, summary, error."""
+    cur = conn.execute(
+        "SELECT step, partition_key, status, seconds, summary, error FROM run_steps WHERE run_id = %s "
+        "ORDER BY started_at, step, partition_key",
+        (run_id,),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def skips_write(conn: psycopg.Connection, *, run_id: int, step: str, partition_key: str,
+                skips: Sequence[Skip]) -> None:
+    """Replace the skips this step of this partition recorded in the run."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM series_skips WHERE run_id = %s AND step = %s AND partition_key = %s",
+                    (run_id, step, partition_key))
+        cur.executemany(
+            "INSERT INTO series_skips (run_id, step, partition_key, series_id, model, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(run_id, step, partition_key, int(s.series_id), s.model, s.reason) for s in skips],
+        )
+
+
+def skipped_series_ids(conn: psycopg.Connection, *, run_id: int, partition_key: str | None) -> set[int]:
+    """Series a step of this run skipped as a whole (model NULL) in this partition (None: in any)."""
+    rows = conn.execute(
+        "SELECT DISTINCT series_id FROM series_skips WHERE run_id = %s AND model IS NULL "
+        "AND (%s::text IS NULL OR partition_key = %s)",
+        (run_id, partition_key, partition_key),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def run_skips(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
+    """Every skip of a run with the series name: series, step, partition_key, model, reason."""
+    cur = conn.execute(
+        "SELECT s.name AS series, k.step, k.partition_key, k.model, k.reason FROM series_skips k "
+        "JOIN series s USING (series_id) WHERE k.run_id = %s ORDER BY s.name, k.step, k.model NULLS FIRST",
+        (run_id,),
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def partition_models_write(conn: psycopg.Connection, *, run_id: int, partition_key: str,
+                           versions: dict[str, tuple[int, bool]]) -> None:
+    """Record model name -> (model version id, reused) for one partition's training in a run."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM partition_models WHERE run_id = %s AND partition_key = %s", (run_id, partition_key))
+        cur.executemany(
+            "INSERT INTO partition_models (run_id, partition_key, model, model_version_id, reused) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(run_id, partition_key, name, vid, reused) for name, (vid, reused) in versions.items()],
+        )
+
+
+def latest_trained_models(conn: psycopg.Connection, *, config_name: str, partition_key: str) -> tuple[int, dict]:
+    """(run id, {model: model version id}) of the newest succeeded training of this partition, or (None, {})."""
+    row = conn.execute(
+        "SELECT s.run_id FROM run_steps s JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
+        "AND s.step = 'train' AND s.partition_key = %s AND s.status = 'succeeded' "
+        "ORDER BY s.finished_at DESC, s.run_id DESC LIMIT 1",
+        (config_name, partition_key),
+    ).fetchone()
+    if row is None:
+        return None, {}
+    models = conn.execute("SELECT model, model_version_id FROM partition_models WHERE run_id = %s AND "
+                          "partition_key = %s", (row[0], partition_key)).fetchall()
+    return row[0], dict(models)
+
+
+def series_revised_any(conn: psycopg.Connection, *, series_version_ids: Sequence[int]) -> bool:
+    """True when any of these series has more than one version (was ever revised)."""
+    row = conn.execute(
+        "SELECT count(*) FROM series_versions v JOIN series_versions c ON c.series_id = v.series_id "
+        "WHERE c.version_id = ANY(%s) AND v.version_no > 1",
+        ([int(v) for v in series_version_ids],),
+    ).fetchone()
+    return row[0] > 0
+

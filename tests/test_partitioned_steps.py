@@ -1,0 +1,172 @@
+"""Modeling as partitioned steps, on the real embedded PostgreSQL: partitions, fault isolation per series,
+prediction that never trains, and the records each step leaves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.config import parse_config
+from forecasting.partitions import split_partitions
+from forecasting.run import execute
+from forecasting.steps.screen import screen_series
+from forecasting.store.jsonsafe import json_dumps
+
+DAYS = 120
+
+
+def _csv(tmp_path, name: str, values) -> str:
+    ts = pd.date_range("2024-01-01", periods=len(values), freq="D").strftime("%Y-%m-%d")
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame({"ts": ts, "value": values}).to_csv(path, index=False)
+    return str(path)
+
+
+def _good(seed: int) -> np.ndarray:
+    t = np.arange(DAYS)
+    return (100 + 5 * np.sin(2 * np.pi * t / 7) + np.random.default_rng(seed).normal(0, 1, DAYS).cumsum()).round(3)
+
+
+def _config(tmp_path, series: dict, **overrides) -> dict:
+    raw = {
+        "name": "steps",
+        "series": [{"name": n, "source": "csv", "params": {"path": _csv(tmp_path, n, v)}} for n, v in series.items()],
+        "preprocessing": {"horizon": 7, "target_lags": [1, 2, 7]},
+        "models": {"enabled": ["naive", "seasonal_naive", "lightgbm_global"],
+                   "lightgbm": {"n_estimators": 20, "num_leaves": 7, "min_child_samples": 5}},
+        "backtest": {"n_windows": 2, "modes": ["latest"]},
+        "prediction": {"levels": [80], "explain_top_k": 2},
+        "ingest": {"retries": 0},
+    }
+    raw.update(overrides)
+    return raw
+
+
+def test_partitions_are_balanced_stable_and_per_frequency():
+    targets = [(i, "D") for i in range(1, 1002)] + [(5000, "W-SUN")]
+    parts = split_partitions(targets, 1000)
+    assert [(p.key, len(p.series_ids)) for p in parts] == [("D:1/2", 501), ("D:2/2", 500), ("W-SUN:1/1", 1)]
+    assert parts[0].series_ids == tuple(range(1, 502))  # config order, consecutive
+    assert split_partitions(targets, 1000) == parts  # the same config gives the same assignment
+    assert parts[1].label == "D partition 2 of 2 (500 series)"
+    with pytest.raises(ValueError, match="at least 1"):
+        split_partitions(targets, 0)
+
+
+def test_screening_names_each_reason(tmp_path):
+    config = parse_config(_config(tmp_path, {"a": _good(0)}))
+    panel = pd.concat([
+        pd.DataFrame({"series": 1, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": _good(1)}),
+        pd.DataFrame({"series": 2, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": 3.0}),
+        pd.DataFrame({"series": 3, "ts": pd.date_range("2024-01-01", periods=5), "y": [1.0, 2, 3, 4, 5]}),
+        pd.DataFrame({"series": 4, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": np.r_[_good(2)[:-1], 1e308]}),
+    ], ignore_index=True)
+    kept, skips = screen_series(panel, config)
+    assert kept["series"].unique().tolist() == [1]
+    reasons = {s.series_id: s.reason for s in skips}
+    assert reasons[2].startswith("constant series (every value is 3)")
+    assert reasons[3] == "too short: 5 points, needs at least 22 (largest lag 7 + 1 + backtest span)"
+    assert reasons[4].startswith("values too large to model (max |y| = 1e+308")
+
+
+def test_non_finite_numbers_become_json_null():
+    assert json.loads(json_dumps({"mase": float("nan"), "x": [float("-inf"), np.float64(2.5)], 3: np.int64(4)})) == \
+        {"mase": None, "x": [None, 2.5], "3": 4}
+
+
+def test_good_constant_and_short_series_forecast_the_good_one_and_name_the_others(database, tmp_path, conn, capsys,
+                                                                                 monkeypatch):
+    from forecasting.cli import main as cli_main
+
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    raw = _config(tmp_path, {"good": _good(0), "flat": np.full(DAYS, 42.0), "short": [1.0, 2.0, 4.0, 3.0, 5.0],
+                             "huge": np.r_[_good(3)[:-1], 1e308]})
+    path = tmp_path / "steps.yaml"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert cli_main(["-q", "run", "--config", str(path)]) == 1  # partial: not a clean success
+    out = capsys.readouterr().out
+    assert "pipeline run 1 partial (1 partition(s))" in out
+    skipped = out[out.index("series skipped, and why"):].splitlines()
+    rows = {line.split()[0]: line for line in skipped[3:6]}
+    assert set(rows) == {"flat", "huge", "short"}
+    assert "constant series (every value is 42)" in rows["flat"]
+    assert "too short: 5 points" in rows["short"]
+    assert "values too large to model" in rows["huge"]
+
+    published = conn.execute("SELECT DISTINCT series_name FROM champion_forecasts").fetchall()
+    assert published == [("good",)]
+    assert conn.execute("SELECT count(*) FROM champion_forecasts").fetchone()[0] == 7
+    status, summary = conn.execute("SELECT status, summary FROM pipeline_runs WHERE run_id = 1").fetchone()
+    assert status == "partial" and summary["skipped_series"] == ["flat", "huge", "short"]
+    # no metric of a skipped series was ever computed, and no stored metric is NaN/inf
+    assert conn.execute("SELECT count(*) FROM backtest_metrics WHERE value = 'NaN' OR value = 'Infinity' "
+                        "OR value = '-Infinity'").fetchone()[0] == 0
+
+
+def test_predict_with_another_horizon_loads_the_trained_models_and_creates_no_version(database, tmp_path, conn,
+                                                                                     capsys, monkeypatch):
+    from forecasting.cli import main as cli_main
+
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    path = tmp_path / "steps.yaml"
+    path.write_text(json.dumps(_config(tmp_path, {"a": _good(0), "b": _good(1)})), encoding="utf-8")
+    assert cli_main(["-q", "ingest", "--config", str(path)]) == 0
+    assert cli_main(["-q", "predict", "--config", str(path)]) == 1  # nothing trained yet
+    out = capsys.readouterr().out
+    assert "partition D:1/1 of 'steps': no trained model version for model(s) naive, seasonal_naive, " \
+           "lightgbm_global" in out
+    assert cli_main(["-q", "run", "--config", str(path)]) == 0
+    versions = conn.execute("SELECT array_agg(model_version_id ORDER BY 1) FROM model_versions").fetchone()[0]
+    capsys.readouterr()
+    assert cli_main(["-q", "predict", "--config", str(path), "--horizon", "30"]) == 0
+    assert conn.execute("SELECT array_agg(model_version_id ORDER BY 1) FROM model_versions").fetchone()[0] == versions
+    run_id, steps = conn.execute("SELECT run_id, max(step) FROM forecasts GROUP BY run_id ORDER BY run_id DESC "
+                                 "LIMIT 1").fetchone()
+    assert steps == 30
+    used = {r[0] for r in conn.execute("SELECT DISTINCT model_version_id FROM forecasts WHERE run_id = %s",
+                                       (run_id,)).fetchall()}
+    assert used == set(versions)
+    # SHAP explanations of every LightGBM forecast, and the champion view shows this run's 30 steps
+    explained = conn.execute("SELECT count(DISTINCT (series_id, ts)) FROM forecast_explanations WHERE run_id = %s",
+                             (run_id,)).fetchone()[0]
+    assert explained == 2 * 30
+    assert conn.execute("SELECT max(step) FROM champion_forecasts").fetchone()[0] == 30
+
+
+def test_partitions_train_their_own_models_and_a_failing_partition_costs_only_itself(database, tmp_path, conn,
+                                                                                    monkeypatch):
+    from forecasting.models.recursive import LightGBMGlobal
+
+    raw = _config(tmp_path, {f"s{i}": _good(i) for i in range(5)}, modeling={"partition_size": 2})
+    config = parse_config(raw)
+    report = execute(database, config, command="run")
+    assert report.status == "succeeded"
+    assert [p["label"] for p in report.partitions] == ["D partition 1 of 3 (2 series)", "D partition 2 of 3 (2 series)",
+                                                       "D partition 3 of 3 (1 series)"]
+    per_partition = conn.execute("SELECT partition_key, count(*) FROM models GROUP BY 1 ORDER BY 1").fetchall()
+    assert per_partition == [("D:1/3", 3), ("D:2/3", 3), ("D:3/3", 3)]
+    steps = conn.execute("SELECT step, count(*) FROM run_steps WHERE run_id = %s AND status = 'succeeded' "
+                         "GROUP BY step ORDER BY step", (report.run_id,)).fetchall()
+    assert steps == [("backtest", 3), ("features", 3), ("predict", 3), ("select", 1), ("train", 3)]
+
+    # one partition's global model crashes for real in training: that partition loses lightgbm, nothing else
+    real_fit = LightGBMGlobal.fit
+
+    def fit(self, panel, **kwargs):
+        if set(panel["series"]) == {report_ids["s2"], report_ids["s3"]}:
+            raise MemoryError("injected: partition out of memory")
+        return real_fit(self, panel, **kwargs)
+
+    report_ids = dict(conn.execute("SELECT name, series_id FROM series").fetchall())
+    monkeypatch.setattr(LightGBMGlobal, "fit", fit)
+    again = execute(database, config, command="run", force=True)
+    assert again.status == "partial"
+    lost = again.skips[again.skips["model"] == "lightgbm_global"]
+    assert sorted(lost["series"].unique()) == ["s2", "s3"]
+    assert set(again.skips["model"]) == {"lightgbm_global"}
+    counted = conn.execute("SELECT count(DISTINCT series_id) FROM forecasts WHERE run_id = %s",
+                           (again.run_id,)).fetchone()[0]
+    assert counted == 5  # every series still has forecasts from its other models
