@@ -138,7 +138,7 @@ def main() -> None:
                 print(f"  {step:<9} {timings[step]:8.1f} s  slowest partition {slowest[1]} {slowest[2]:.1f} s, "
                       f"peak RSS {peaks[step]:.0f} MB", flush=True)
         with psycopg.connect(url, autocommit=True) as conn:
-            status = finish_run(conn, run_id=run_id)
+            status, _ = finish_run(conn, run_id=run_id)
             fit_seconds = conn.execute(
                 "SELECT summary->'modes'->'latest'->'fit_seconds' FROM run_steps WHERE run_id = %s "
                 "AND step = 'backtest'", (run_id,)).fetchall()

@@ -211,9 +211,8 @@ def publish_run(run_id: int) -> dict:
     from forecasting.store.steps import run_skips
 
     with database_for_airflow().connect() as conn:
-        status = finish_run(conn, run_id=run_id)
+        status, error = finish_run(conn, run_id=run_id)
         skips = run_skips(conn, run_id=run_id)
-        error = conn.execute("SELECT error FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()[0]
     whole = skips[skips["model"].isna()] if not skips.empty else skips
     for row in whole.itertuples(index=False):
         _log.warning("series %s skipped (%s): %s", row.series, row.step, row.reason)
@@ -226,16 +225,12 @@ def record_dag_run(*, dag_id: str, run_id: str, run_type: str | None, state: str
                    task_states: list[str], message: str | None) -> None:
     """Upsert one Airflow DAG run (called by the plugin's listener on every state change)."""
     from forecasting.db import apply_migrations
+    from forecasting.store.runs import airflow_dag_run_upsert
 
     with database_for_airflow().connect() as conn:
         apply_migrations(conn)
-        conn.execute(
-            "INSERT INTO airflow_dag_runs (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, "
-            "n_success, n_failed, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (dag_id, run_id) DO UPDATE SET state = EXCLUDED.state, finished_at = EXCLUDED.finished_at, "
-            "n_tasks = EXCLUDED.n_tasks, n_success = EXCLUDED.n_success, n_failed = EXCLUDED.n_failed, "
-            "message = EXCLUDED.message, recorded_at = now()",
-            (dag_id, run_id, run_type, state, started_at, finished_at, len(task_states),
-             task_states.count("success"), task_states.count("failed") + task_states.count("upstream_failed"),
-             message),
-        )
+        airflow_dag_run_upsert(conn, dag_id=dag_id, run_id=run_id, run_type=run_type, state=state,
+                               started_at=started_at, finished_at=finished_at, n_tasks=len(task_states),
+                               n_success=task_states.count("success"),
+                               n_failed=task_states.count("failed") + task_states.count("upstream_failed"),
+                               message=message)

@@ -87,7 +87,7 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
                         if not per_model:
                             tick("")
         finally:
-            report.status = finish_run(conn, run_id=run_id)
+            report.status, _ = finish_run(conn, run_id=run_id)
         report.errors = broken
         report.steps = step_summaries(conn, run_id=run_id)
         report.skips = run_skips(conn, run_id=run_id)

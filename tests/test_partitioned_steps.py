@@ -170,3 +170,42 @@ def test_partitions_train_their_own_models_and_a_failing_partition_costs_only_it
     counted = conn.execute("SELECT count(DISTINCT series_id) FROM forecasts WHERE run_id = %s",
                            (again.run_id,)).fetchone()[0]
     assert counted == 5  # every series still has forecasts from its other models
+
+
+def test_progress_bars_count_partitions_times_models_on_a_terminal(database, tmp_path, monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    raw = _config(tmp_path, {f"s{i}": _good(i) for i in range(3)}, modeling={"partition_size": 2})
+    execute(database, parse_config(raw), command="run", progress=True)
+    shown = terminal.getvalue()
+    # 2 partitions x 3 models for train and predict; x 2 windows for the backtest's fits
+    for line in ("train: 100%", "6/6", "predict: 100%", "backtest: 100%", "12/12", "features: 100%"):
+        assert line in shown, line
+
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    execute(database, parse_config(raw), command="predict", progress=False)
+    assert "predict:" not in quiet.getvalue()
+
+
+def test_every_registered_model_is_a_forecaster_the_config_accepts(tmp_path):
+    from forecasting.model_names import MODEL_NAMES
+    from forecasting.models.base import Forecaster
+    from forecasting.models.registry import MODELS, build_model, model_class
+
+    assert MODEL_NAMES == tuple(MODELS)
+    config = parse_config(_config(tmp_path, {"a": _good(0)}, models={"enabled": list(MODELS)}))
+    for name in MODELS:
+        cls = model_class(name)
+        assert issubclass(cls, Forecaster) and cls.name == name and cls.kind in ("global", "local")
+        assert isinstance(build_model(name, config, has_exog=False), cls)
+        json.dumps(cls.settings(config, has_exog=False))  # recorded with each model version
+    with pytest.raises(KeyError, match="unknown model 'prophet'"):
+        model_class("prophet")

@@ -84,12 +84,13 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     return run_id, partitions
 
 
-def finish_run(conn: psycopg.Connection, *, run_id: int) -> str:
+def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | None]:
     """Publish the run: 'succeeded' when every partition got through its last step with no series skipped,
     'partial' when some series were skipped or some partitions failed (the others' results are published),
     'failed' when no partition got through.
 
-    Views show a run's forecasts only once it is published, so they never show half of a run.
+    Views show a run's forecasts only once it is published, so they never show half of a run. Returns the
+    status and the errors of the steps that failed (None when none did).
     """
     command, _ = pipeline_run_config(conn, run_id=run_id)
     last = [s for s in COMMAND_STEPS[command] if s != "select"][-1]
@@ -111,5 +112,6 @@ def finish_run(conn: psycopg.Connection, *, run_id: int) -> str:
     errors = [f"{r.step} {r.partition_key}: {r.error}" for r in failed.itertuples(index=False)]
     errors += [f"partition {k}: its {last} step did not run" for k in not_done
                if failed.empty or k not in set(failed["partition_key"])]
-    pipeline_run_finish(conn, run_id=run_id, status=status, summary=summary, error="; ".join(errors) or None)
-    return status
+    error = "; ".join(errors) or None
+    pipeline_run_finish(conn, run_id=run_id, status=status, summary=summary, error=error)
+    return status, error

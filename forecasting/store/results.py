@@ -19,6 +19,7 @@ from forecasting.store.jsonsafe import json_dumps
 __all__ = [
     "backtest_forecasts_latest",
     "backtest_forecasts_write",
+    "backtest_metrics_aggregate",
     "backtest_metrics_partition",
     "backtest_metrics_read",
     "backtest_metrics_write",
@@ -150,14 +151,41 @@ def backtest_metrics_write(conn: psycopg.Connection, *, run_id: int, mode: str, 
         return _copy(conn, "backtest_metrics", columns, rows)
 
 
-def backtest_metrics_read(conn: psycopg.Connection, *, run_id: int, mode: str) -> pd.DataFrame:
-    """Per-series, per-step metrics of a run: model, series_id, step, metric, value."""
+def backtest_metrics_read(conn: psycopg.Connection, *, run_id: int, mode: str, series_ids: Sequence[int],
+                          metric: str | None = None) -> pd.DataFrame:
+    """Per-series, per-step metrics of these series in a run (only ``metric`` when given): model, series_id,
+    step, metric, value."""
     cur = conn.execute(
         "SELECT model, series_id, step, metric, value FROM backtest_metrics WHERE run_id = %s AND mode = %s "
-        "AND series_id IS NOT NULL AND step IS NOT NULL",
-        (run_id, mode),
+        "AND series_id = ANY(%s) AND step IS NOT NULL AND (%s::text IS NULL OR metric = %s)",
+        (run_id, mode, [int(i) for i in series_ids], metric, metric),
     )
     return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "step", "metric", "value"])
+
+
+def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: str) -> int:
+    """Replace a run's aggregate metrics (series NULL) by means of its per-series ones, in the database: per
+    (model, step) over series, and per model over series' means. Memory stays flat whatever the run's size."""
+    with conn.transaction():
+        conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NULL",
+                     (run_id, mode))
+        by_step = conn.execute(
+            "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
+            "SELECT run_id, mode, model, NULL, step, metric, avg(value) FROM backtest_metrics "
+            "WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
+            "GROUP BY run_id, mode, model, step, metric",
+            (run_id, mode),
+        ).rowcount
+        overall = conn.execute(
+            "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
+            "SELECT run_id, mode, model, NULL, NULL, metric, avg(series_mean) FROM ("
+            "  SELECT run_id, mode, model, series_id, metric, avg(value) AS series_mean FROM backtest_metrics "
+            "  WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
+            "  GROUP BY run_id, mode, model, series_id, metric) per_series "
+            "GROUP BY run_id, mode, model, metric",
+            (run_id, mode),
+        ).rowcount
+    return by_step + overall
 
 
 def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int]) -> dict:

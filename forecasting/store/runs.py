@@ -11,6 +11,7 @@ import pandas as pd
 import psycopg
 
 __all__ = [
+    "airflow_dag_run_upsert",
     "SeriesRecord",
     "ingest_results_insert",
     "ingest_run_finish",
@@ -142,3 +143,17 @@ def quarantine_insert(
                 _batch_json(batch),
             ),
         ).fetchone()[0]
+
+
+def airflow_dag_run_upsert(conn: psycopg.Connection, *, dag_id: str, run_id: str, run_type: str | None, state: str,
+                           started_at, finished_at, n_tasks: int, n_success: int, n_failed: int,
+                           message: str | None) -> None:
+    """Record an Airflow DAG run as the plugin's listener sees it (the newest state wins)."""
+    conn.execute(
+        "INSERT INTO airflow_dag_runs (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, "
+        "n_success, n_failed, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (dag_id, run_id) DO UPDATE SET state = EXCLUDED.state, finished_at = EXCLUDED.finished_at, "
+        "n_tasks = EXCLUDED.n_tasks, n_success = EXCLUDED.n_success, n_failed = EXCLUDED.n_failed, "
+        "message = EXCLUDED.message, recorded_at = now()",
+        (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, n_success, n_failed, message),
+    )
