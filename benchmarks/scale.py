@@ -21,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="partition tasks run at once")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a fresh embedded one)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops the embedded server below
 
     data_dir = None
     url = args.database_url
