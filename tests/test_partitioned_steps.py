@@ -200,7 +200,7 @@ def test_every_registered_model_is_a_forecaster_the_config_accepts(tmp_path):
     from forecasting.models.base import Forecaster
     from forecasting.models.registry import MODELS, build_model, model_class
 
-    assert MODEL_NAMES == tuple(MODELS)
+    assert tuple(MODELS) == MODEL_NAMES
     config = parse_config(_config(tmp_path, {"a": _good(0)}, models={"enabled": list(MODELS)}))
     for name in MODELS:
         cls = model_class(name)

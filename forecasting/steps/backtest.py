@@ -66,7 +66,18 @@ def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progres
                                   "fit_seconds": {m: round(s, 3) for m, s in result.fit_seconds.items()}}
     skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)
     summary["model_skips"] = len(skips)
+    if latest is not None:
+        _log.info("%s backtest per model (%d windows):\n%s", key, len(latest.folds), "\n".join(
+            f"  {model:<18}{seconds:>8.2f} s  {n_failed} failed window(s)"
+            for model, seconds, n_failed in _model_lines(latest)))
     return summary
+
+
+def _model_lines(result: BacktestResult) -> list[tuple[str, float, int]]:
+    failed: dict[str, int] = {}
+    for failure in result.failures:
+        failed[failure["model"]] = failed.get(failure["model"], 0) + 1
+    return [(model, seconds, failed.get(model, 0)) for model, seconds in result.fit_seconds.items()]
 
 
 def _ever_revised(conn: psycopg.Connection, data: PartitionData) -> bool:

@@ -112,6 +112,8 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
                            versions={name: vid for name, (vid, _) in versions.items()})
     skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)
     summary["model_versions"] = {name: vid for name, (vid, _) in versions.items()}
+    _log.info("%s: trained %s; reused %s; failed %s", key, ", ".join(summary["trained"]) or "none",
+              ", ".join(summary["reused"]) or "none", ", ".join(summary["failed"]) or "none")
     if not versions:
         raise RuntimeError(f"partition {key}: every model failed to train: {summary['failed']}")
     return summary
