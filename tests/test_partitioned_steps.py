@@ -209,3 +209,21 @@ def test_every_registered_model_is_a_forecaster_the_config_accepts(tmp_path):
         json.dumps(cls.settings(config, has_exog=False))  # recorded with each model version
     with pytest.raises(KeyError, match="unknown model 'prophet'"):
         model_class("prophet")
+
+
+def test_a_failing_explanation_never_blocks_the_forecasts(database, tmp_path, conn, monkeypatch):
+    import forecasting.steps.predict as predict_step
+
+    def broken(model, *, top_k):
+        raise TypeError("float() argument must be a string or a real number, not 'NoneType'")
+
+    monkeypatch.setattr(predict_step, "explain_forecasts", broken)
+    report = execute(database, parse_config(_config(tmp_path, {"a": _good(0), "b": _good(1)})), command="run")
+    assert report.status == "succeeded"
+    assert conn.execute("SELECT count(*) FROM forecast_explanations").fetchone()[0] == 0
+    lightgbm = conn.execute(
+        "SELECT count(*) FROM forecasts f JOIN model_versions USING (model_version_id) JOIN models m USING (model_id) "
+        "WHERE m.name = 'lightgbm_global'").fetchone()[0]
+    assert lightgbm == 2 * 7
+    noted = [s["explanations"] for s in report.step_summary("predict")]
+    assert noted == ["lightgbm_global: TypeError: float() argument must be a string or a real number, not 'NoneType'"]
