@@ -209,8 +209,12 @@ def train_dag(summary: dict):
             return _permanent(plan_model_run, path, command="train", triggered_by=_label(context),
                               models=context["params"]["models"] or None)
 
-        @task(trigger_rule="all_done")
-        def select(partitions: list[dict]) -> dict:
+        @task(trigger_rule="all_done")  # champions of every partition whose backtest got through
+        def select(partitions: list[dict] | None) -> dict:
+            if not partitions:
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException("the run was not planned (see the plan task)")
             from forecasting.orchestration import select_step
 
             return select_step(partitions[0]["run_id"])

@@ -88,6 +88,9 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
                           "dags": {d.dag_id: {"tags": sorted(d.tags),
                                               "schedule": str(getattr(d.timetable, "summary", d.timetable)),
                                               "retries": [t.retries for t in d.tasks],
+                                              "graph": {t.task_id: {"up": sorted(t.upstream_task_ids),
+                                                                    "rule": getattr(t.trigger_rule, "value", t.trigger_rule)}
+                                                        for t in d.tasks},
                                               "params": {k: d.params.get_param(k).schema for k in d.params}}
                                    for d in bag.dags.values()}}))
     """,
@@ -103,6 +106,15 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
     # "@weekly" becomes a cron trigger: ingest downloads the latest data, it needs no data interval
     assert "expression='0 0 * * 0'" in report["dags"]["forecasting_demo_ingest"]["schedule"]
     assert "Asset" in report["dags"]["forecasting_demo_train"]["schedule"]
+    # the train DAG's graph shows the steps: partitions flow plan -> features -> backtest -> select -> train -> publish;
+    # a partition's failed step never holds back the others (all_done), publish reports it
+    train = report["dags"]["forecasting_demo_train"]["graph"]
+    assert {k: v["up"] for k, v in train.items()} == {
+        "plan": [], "features": ["plan"], "backtest": ["features", "plan"], "select": ["backtest", "plan"],
+        "train": ["plan", "select"], "publish": ["plan", "train"]}
+    assert {k for k, v in train.items() if v["rule"] == "all_done"} == {"backtest", "select", "train", "publish"}
+    predict = report["dags"]["forecasting_demo_predict"]["graph"]
+    assert {k: v["up"] for k, v in predict.items()} == {"plan": [], "predict": ["plan"], "publish": ["plan", "predict"]}
     # trigger parameters are optional and offer the config's series / the model names as choices
     series = report["dags"]["forecasting_demo_ingest"]["params"]["series"]
     assert "null" in series["type"] and series["examples"] == ["co2", "us_realgdp", "us_cpi", "us_unemployment"]
