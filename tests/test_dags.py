@@ -88,9 +88,10 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
                           "dags": {d.dag_id: {"tags": sorted(d.tags),
                                               "schedule": str(getattr(d.timetable, "summary", d.timetable)),
                                               "retries": [t.retries for t in d.tasks],
-                                              "graph": {t.task_id: {"up": sorted(t.upstream_task_ids),
-                                                                    "rule": getattr(t.trigger_rule, "value", t.trigger_rule)}
-                                                        for t in d.tasks},
+                                              "graph": {t.task_id: {
+                                                  "up": sorted(t.upstream_task_ids),
+                                                  "rule": getattr(t.trigger_rule, "value", t.trigger_rule)}
+                                                  for t in d.tasks},
                                               "params": {k: d.params.get_param(k).schema for k in d.params}}
                                    for d in bag.dags.values()}}))
     """,
