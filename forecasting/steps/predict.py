@@ -130,8 +130,8 @@ def _forecast_rows(predicted: pd.DataFrame, data: PartitionData, trained_on: dic
     history = data.panel.merge(first, on=SERIES)
     last = history[history[TS] < history["first_ts"]].groupby(SERIES, sort=True).tail(1).set_index(SERIES)
     out = predicted.rename(columns={SERIES: "series_id"})
-    out["series_version_id"] = out["series_id"].map(
-        lambda i: trained_on.get(i, data.targets[i].version_id))
+    current = {i: s.version_id for i, s in data.targets.items()}
+    out["series_version_id"] = out["series_id"].map(trained_on).fillna(out["series_id"].map(current)).astype("int64")
     out["last_ts"] = out["series_id"].map(last[TS])
     out["last_value"] = out["series_id"].map(last[Y])
     return out

@@ -150,7 +150,8 @@ def partition_models_write(conn: psycopg.Connection, *, run_id: int, partition_k
         )
 
 
-def latest_trained_models(conn: psycopg.Connection, *, config_name: str, partition_key: str) -> tuple[int, dict]:
+def latest_trained_models(conn: psycopg.Connection, *, config_name: str,
+                          partition_key: str) -> tuple[int | None, dict[str, int]]:
     """(run id, {model: model version id}) of the newest succeeded training of this partition, or (None, {})."""
     row = conn.execute(
         "SELECT s.run_id FROM run_steps s JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
