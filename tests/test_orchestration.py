@@ -133,3 +133,30 @@ def test_a_tcp_connection_with_special_characters_becomes_a_valid_libpq_url(monk
     parsed = conninfo_to_dict(database_for_airflow().url)
     assert parsed == {"host": "db.example.org", "port": "6432", "user": "fc user", "password": "p@ss/w:rd?",
                       "dbname": "forecasts", "sslmode": "verify-full"}  # `iam` is the hook's, not libpq's
+
+
+def test_a_retried_shard_still_counts_what_its_first_try_stored(tmp_path, database, monkeypatch):
+    from forecasting.orchestration import changed_series, ingest_shard
+
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    ts = pd.date_range("2022-01-02", periods=30, freq="W-SUN").strftime("%Y-%m-%d")
+    (tmp_path / "a.csv").write_text(pd.DataFrame({"ts": ts, "value": range(30)}).to_csv(index=False))
+    path = tmp_path / "q.yaml"
+    path.write_text("name: q\nseries: [{name: a, source: csv, params: {path: a.csv}}]\n", encoding="utf-8")
+    label = "airflow:forecasting_q_ingest:manual__2026-11-29T00:00:00+00:00"
+    first = ingest_shard(str(path), ["a"], triggered_by=label, final_try=False)
+    retried = ingest_shard(str(path), ["a"], triggered_by=label, final_try=True)  # the task marked failed, retried
+    assert first["outcomes"] == {"a": "initial"} and retried["outcomes"] == {"a": "unchanged"}
+    assert changed_series(label) == ["a"]
+    assert changed_series(label.replace("manual", "scheduled")) == []
+
+
+def test_shard_labels_fit_airflows_column_whatever_the_shard():
+    from forecasting.orchestration import shard_label
+
+    assert shard_label("csv", ["s0", "s1"]) == "csv: s0, s1"
+    names = [f"series_with_a_long_name_{i:05d}" for i in range(250)]
+    expected = "csv: series_with_a_long_name_00000 … series_with_a_long_name_00249 (250 series)"
+    assert shard_label("csv", names) == expected
+    long = shard_label("google_trends", ["x" * 200, "y" * 200])
+    assert len(long) == 250 and long.endswith("…")

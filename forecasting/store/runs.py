@@ -12,6 +12,7 @@ import psycopg
 
 __all__ = [
     "airflow_dag_run_upsert",
+    "ingest_changed_series",
     "SeriesRecord",
     "ingest_results_insert",
     "ingest_run_finish",
@@ -157,3 +158,14 @@ def airflow_dag_run_upsert(conn: psycopg.Connection, *, dag_id: str, run_id: str
         "message = EXCLUDED.message, recorded_at = now()",
         (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, n_success, n_failed, message),
     )
+
+
+def ingest_changed_series(conn: psycopg.Connection, *, triggered_by: str) -> list[str]:
+    """Series that any ingest run with this trigger label (every try of an Airflow DAG run's shard tasks)
+    stored as new, extended or revised."""
+    rows = conn.execute(
+        "SELECT DISTINCT r.series_name FROM ingest_results r JOIN ingest_runs i USING (ingest_run_id) "
+        "WHERE i.triggered_by = %s AND r.outcome IN ('initial', 'extended', 'revised') ORDER BY 1",
+        (triggered_by,),
+    ).fetchall()
+    return [r[0] for r in rows]
