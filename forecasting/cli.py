@@ -128,6 +128,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
         print(_ingest_summary(report.ingest) + "".join(f"\n  {r.series_name}: {r.error}" for r in failed_ingest))
     _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest", report.champions)
     _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')", report.inflation)
+    _print_frame(f"forecasts of pipeline run {report.run_id} per model", report.forecast_counts())
     _print_frame("series skipped, and why", report.skipped_series[["series", "step", "reason"]]
                  if not report.skips.empty else report.skips)
     model_skips = report.skips[report.skips["model"].notna()] if not report.skips.empty else report.skips

@@ -50,6 +50,18 @@ class RunReport:
         rows = self.steps[self.steps["step"] == step] if not self.steps.empty else self.steps
         return [r for r in rows["summary"] if r] if not rows.empty else []
 
+    def forecast_counts(self) -> pd.DataFrame:
+        """Per model: partitions, series and forecast rows the predict step wrote, with the horizon."""
+        rows: dict[str, dict] = {}
+        for summary in self.step_summary("predict"):
+            for model, info in summary.get("models", {}).items():
+                row = rows.setdefault(model, {"model": model, "partitions": 0, "series": 0, "rows": 0,
+                                              "horizon": summary.get("horizon")})
+                row["partitions"] += 1
+                row["series"] += info["series"]
+                row["rows"] += info["rows"]
+        return pd.DataFrame([rows[m] for m in sorted(rows)])
+
     def summary(self) -> dict:
         return {"run_id": self.run_id, "status": self.status, "partitions": len(self.partitions),
                 "skipped_series": sorted(self.skipped_series["series"]) if not self.skips.empty else [],

@@ -122,6 +122,10 @@ def test_predict_with_another_horizon_loads_the_trained_models_and_creates_no_ve
     versions = conn.execute("SELECT array_agg(model_version_id ORDER BY 1) FROM model_versions").fetchone()[0]
     capsys.readouterr()
     assert cli_main(["-q", "predict", "--config", str(path), "--horizon", "30"]) == 0
+    counts = capsys.readouterr().out
+    table = counts[counts.index("per model"):].splitlines()[3:6]
+    assert [line.split() for line in table] == [[m, "1", "2", "60", "30"] for m in
+                                                ("lightgbm_global", "naive", "seasonal_naive")]
     assert conn.execute("SELECT array_agg(model_version_id ORDER BY 1) FROM model_versions").fetchone()[0] == versions
     run_id, steps = conn.execute("SELECT run_id, max(step) FROM forecasts GROUP BY run_id ORDER BY run_id DESC "
                                  "LIMIT 1").fetchone()
