@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecasting.panel import SERIES, STEP, YHAT, Y
 
-__all__ = ["apply_intervals", "conformal_quantiles", "series_scale"]
+__all__ = ["apply_intervals", "conformal_quantiles", "extend_quantiles", "series_scale"]
 
 
 def series_scale(panel: pd.DataFrame) -> pd.Series:
@@ -63,3 +63,25 @@ def apply_intervals(forecasts: pd.DataFrame, quantiles: pd.DataFrame, scale: pd.
         out[f"lo_{level}"] = merged[YHAT].to_numpy() - half
         out[f"hi_{level}"] = merged[YHAT].to_numpy() + half
     return out
+
+
+def extend_quantiles(quantiles: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Quantiles for steps past the backtest's horizon (a prediction may ask for more steps than were backtested).
+
+    Step h beyond the last calibrated step H gets ``q(H) · sqrt(h / H)``: errors of a forecast grow like a random
+    walk's, so the band keeps widening instead of stopping at H. Calibrated steps are left as they are.
+    """
+    if quantiles.empty:
+        return quantiles
+    pieces = [quantiles]
+    for _model, rows in quantiles.groupby("model", sort=True):
+        last = rows.loc[rows[STEP].idxmax()]
+        steps = np.arange(int(last[STEP]) + 1, horizon + 1)
+        if len(steps) == 0:
+            continue
+        factor = np.sqrt(steps / last[STEP])
+        extra = pd.DataFrame({"model": last["model"], STEP: steps, "n_scores": 0})
+        for column in (c for c in quantiles.columns if c.startswith("q_")):
+            extra[column] = last[column] * factor
+        pieces.append(extra)
+    return pd.concat(pieces, ignore_index=True)

@@ -138,6 +138,13 @@ def test_predict_with_another_horizon_loads_the_trained_models_and_creates_no_ve
                              (run_id,)).fetchone()[0]
     assert explained == 2 * 30
     assert conn.execute("SELECT max(step) FROM champion_forecasts").fetchone()[0] == 30
+    # intervals for all 30 steps, though the backtest calibrated 7: past step 7 they keep widening
+    widths = conn.execute(
+        "SELECT f.step, avg(i.hi - i.lo) FROM forecasts f JOIN forecast_intervals i USING (run_id, model_version_id, "
+        "series_id, ts) JOIN model_versions USING (model_version_id) JOIN models m USING (model_id) "
+        "WHERE f.run_id = %s AND m.name = 'naive' GROUP BY f.step ORDER BY f.step", (run_id,)).fetchall()
+    assert [w[0] for w in widths] == list(range(1, 31))
+    assert all(later[1] > earlier[1] for earlier, later in zip(widths[6:], widths[7:], strict=False))
 
 
 def test_partitions_train_their_own_models_and_a_failing_partition_costs_only_itself(database, tmp_path, conn,

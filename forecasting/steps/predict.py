@@ -17,7 +17,7 @@ import psycopg
 
 from forecasting.errors import ForecastingError
 from forecasting.explain import explain_forecasts
-from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.intervals import apply_intervals, conformal_quantiles, extend_quantiles, series_scale
 from forecasting.models.registry import model_class
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.data import PartitionData, load_partition
@@ -107,7 +107,8 @@ def _quantiles(conn: psycopg.Connection, data: PartitionData, scale: pd.Series) 
         _log.warning("partition %s: no stored backtest, so its forecasts get no intervals", data.key)
         return pd.DataFrame()
     backtest = backtest.rename(columns={"series_id": SERIES})
-    return conformal_quantiles(backtest, scale, tuple(data.config.prediction.levels))
+    quantiles = conformal_quantiles(backtest, scale, tuple(data.config.prediction.levels))
+    return extend_quantiles(quantiles, data.config.preprocessing.horizon)
 
 
 def _explain(conn, model, name: str, version_id: int, config, summary: dict) -> pd.DataFrame | None:
