@@ -159,6 +159,11 @@ def test_partitions_train_their_own_models_and_a_failing_partition_costs_only_it
                                                        "D partition 3 of 3 (1 series)"]
     per_partition = conn.execute("SELECT partition_key, count(*) FROM models GROUP BY 1 ORDER BY 1").fetchall()
     assert per_partition == [("D:1/3", 3), ("D:2/3", 3), ("D:3/3", 3)]
+    # a step holds its partition's share of the config, not every series of the run
+    from forecasting.steps.data import load_partition
+
+    data = load_partition(conn, run_id=report.run_id, key="D:2/3")
+    assert [s.name for s in data.config.series] == ["s2", "s3"]
     steps = conn.execute("SELECT step, count(*) FROM run_steps WHERE run_id = %s AND status = 'succeeded' "
                          "GROUP BY step ORDER BY step", (report.run_id,)).fetchall()
     assert steps == [("backtest", 3), ("features", 3), ("predict", 3), ("select", 1), ("train", 3)]

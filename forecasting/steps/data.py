@@ -42,21 +42,24 @@ class PartitionData:
         return self.exog is not None
 
 
-def run_config(conn: psycopg.Connection, run_id: int) -> PipelineConfig:
-    """The config a run was started with (trigger overrides included): every step of a run sees the same."""
-    _, raw = pipeline_run_config(conn, run_id=run_id)
+def run_config(conn: psycopg.Connection, run_id: int, *, target_names: list[str] | None = None) -> PipelineConfig:
+    """The config a run was started with (trigger overrides included): every step of a run sees the same.
+
+    ``target_names``: keep only these targets (and the feature series) in its series list, so a step's memory
+    does not grow with the number of series in the run."""
+    _, raw = pipeline_run_config(conn, run_id=run_id, series_names=target_names)
     return parse_config(raw, origin=f"pipeline run {run_id}")
 
 
 def load_partition(conn: psycopg.Connection, *, run_id: int, key: str,
                    config: PipelineConfig | None = None) -> PartitionData:
     """The partition's current data, screened: series that cannot be modelled are in ``skips``, not ``panel``."""
-    config = config or run_config(conn, run_id)
     planned = partition_read(conn, run_id=run_id, key=key)
     if planned is None:
         raise ForecastingError(f"pipeline run {run_id} has no partition {key!r} (plan the run first)")
     freq, _, _, series_ids = planned
     targets = stored_series_by_id(conn, series_ids=series_ids)
+    config = config or run_config(conn, run_id, target_names=[s.name for s in targets.values()])
     panel = panel_read(conn, series_ids=list(targets))
     if config.preprocessing.missing_timestamps == "ffill":
         panel, filled = fill_gaps(panel, freq)

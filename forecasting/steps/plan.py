@@ -92,7 +92,7 @@ def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | Non
     Views show a run's forecasts only once it is published, so they never show half of a run. Returns the
     status and the errors of the steps that failed (None when none did).
     """
-    command, _ = pipeline_run_config(conn, run_id=run_id)
+    command, _ = pipeline_run_config(conn, run_id=run_id, series_names=[])
     last = [s for s in COMMAND_STEPS[command] if s != "select"][-1]
     steps = step_summaries(conn, run_id=run_id)
     skips = run_skips(conn, run_id=run_id)

@@ -18,7 +18,14 @@ from forecasting.steps.data import run_config
 from forecasting.steps.record import recorded
 from forecasting.store.results import backtest_metrics_aggregate, backtest_metrics_read, champions_write
 from forecasting.store.selectors import series_names
-from forecasting.store.steps import Skip, partition_keys, partition_read, skipped_series_ids, skips_write
+from forecasting.store.steps import (
+    Skip,
+    partition_keys,
+    partition_read,
+    planned_series_ids,
+    skipped_series_ids,
+    skips_write,
+)
 
 __all__ = ["select_champions"]
 
@@ -32,7 +39,8 @@ def select_champions(conn: psycopg.Connection, *, run_id: int) -> dict:
 
 
 def _select(conn: psycopg.Connection, run_id: int) -> dict:
-    config = run_config(conn, run_id)
+    planned = planned_series_ids(conn, run_id=run_id)
+    config = run_config(conn, run_id, target_names=list(series_names(conn, series_ids=planned[:1]).values()))
     for mode in config.backtest.modes:
         backtest_metrics_aggregate(conn, run_id=run_id, mode=mode)
     already = skipped_series_ids(conn, run_id=run_id, partition_key=None)  # skipped earlier, with their reason

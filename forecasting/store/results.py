@@ -102,9 +102,21 @@ def pipeline_run_reopen(conn: psycopg.Connection, *, run_id: int) -> None:
                      "WHERE run_id = %s", (run_id,))
 
 
-def pipeline_run_config(conn: psycopg.Connection, *, run_id: int) -> tuple[str, dict]:
-    """(command, config) a run was started with."""
-    row = conn.execute("SELECT command, config FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
+def pipeline_run_config(conn: psycopg.Connection, *, run_id: int,
+                        series_names: Sequence[str] | None = None) -> tuple[str, dict]:
+    """(command, config) a run was started with. With ``series_names``, the config's series list keeps only
+    those and the feature series: a step over one partition then holds a partition's worth of config, not
+    the 100,000 entries of the whole run."""
+    if series_names is None:
+        row = conn.execute("SELECT command, config FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT command, jsonb_set(config, '{series}', coalesce((SELECT jsonb_agg(e ORDER BY n) "
+            "FROM jsonb_array_elements(config->'series') WITH ORDINALITY AS s(e, n) "
+            "WHERE e->>'role' = 'feature' OR e->>'name' = ANY(%s)), '[]'::jsonb)) "
+            "FROM pipeline_runs WHERE run_id = %s",
+            (list(series_names), run_id),
+        ).fetchone()
     if row is None:
         raise LookupError(f"pipeline run {run_id} does not exist")
     return row[0], row[1]
