@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import logging
 import math
 import os
 import re
@@ -145,6 +146,9 @@ def _import_gx() -> ModuleType:
     # GX 1.24.1 contains no analytics code any more, but older 1.x releases (pyproject allows >=1.3) read
     # this when creating a context. setdefault keeps an operator's explicit opt-in.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # GX logs hundreds of INFO lines on import ("Skipping registering function ...") and per validation
+    # (temporary docs folders): they drowned an ingest task's log. Its warnings and errors still show.
+    logging.getLogger("great_expectations").setLevel(max(logging.WARNING, logging.getLogger().level))
     import great_expectations as gx
     import great_expectations.expectations  # noqa: F401  (fills the expectation registry)
 

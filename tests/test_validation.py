@@ -311,3 +311,19 @@ def test_importing_the_module_does_not_import_gx() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+def test_great_expectations_does_not_flood_the_log_at_info():
+    import subprocess
+    import sys
+
+    code = (
+        "import io, logging\n"
+        "stream = io.StringIO()\n"
+        "logging.basicConfig(level=logging.INFO, stream=stream)\n"
+        "from forecasting.validation import _create_batch_definition\n"
+        "_create_batch_definition()\n"
+        "print(sum('great_expectations' in line for line in stream.getvalue().splitlines()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert int(result.stdout.strip().splitlines()[-1]) <= 1  # was 200+ "Skipping registering function" lines
