@@ -19,6 +19,7 @@ All logic lives in ``forecasting.orchestration``; tasks pass only ids and small 
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from forecasting.model_names import MODEL_NAMES
 from forecasting.orchestration import config_summaries
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[1] / "examples"
+_log = logging.getLogger(__name__)
 
 
 def _config_dir() -> Path:
@@ -166,7 +168,10 @@ def ingest_dag(summary: dict):
             if not changed:  # nothing new: downstream training has nothing to learn from
                 from airflow.sdk.exceptions import AirflowSkipException
 
-                raise AirflowSkipException("no series changed")
+                reason = "no series changed in this run's ingest: the data Asset is not emitted, training does not run"
+                _log.info(reason)
+                raise AirflowSkipException(reason)
+            _log.info("%d series changed: %s", len(changed), ", ".join(changed[:50]))
             return {"changed": changed}
 
         @task(trigger_rule="all_done")

@@ -156,6 +156,7 @@ def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final
     # Airflow retries the task with its own backoff; retrying inside the task as well would multiply waits
     config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"retries": 0})})
     report = ingest(database_for_airflow(), config, series=names, config_path=config_path, triggered_by=triggered_by)
+    _log.info("ingest run %d, per series:\n%s", report.ingest_run_id, _outcome_table(report.records))
     transient = [r for r in report.records if r.outcome == "failed" and r.retryable]
     if transient and not final_try:
         names = ", ".join(r.series_name for r in transient)
@@ -168,6 +169,16 @@ def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final
         "failed": {r.series_name: r.error for r in report.failed},
         "changed": any(r.outcome in ("initial", "extended", "revised") for r in report.records),
     }
+
+
+def _outcome_table(records) -> str:
+    width = max([len(r.series_name) for r in records] + [6])
+    lines = [f"  {'series':<{width}}  {'outcome':<11}  {'rows':>7}  detail"]
+    for r in records:
+        detail = (r.error or "").splitlines()[0][:160] if r.error else ""
+        lines.append(f"  {r.series_name:<{width}}  {r.outcome:<11}  {r.n_rows if r.n_rows is not None else '':>7}  "
+                     f"{detail}")
+    return "\n".join(lines)
 
 
 def with_overrides(config, *, horizon: int | None = None, models: list[str] | None = None):

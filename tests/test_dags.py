@@ -206,16 +206,21 @@ def test_a_series_subset_skips_the_other_sources_and_still_publishes(tmp_path, d
           - {{name: s, source: csv, params: {{path: {data}}}}}
           - {{name: co2, source: sample, params: {{dataset: co2}}, missing_values: drop}}
     """), encoding="utf-8")
-    result, _ = _dag_test(
+    result, output = _dag_test(
         """
         from airflow.dag_processing.dagbag import DagBag
-        run = DagBag(dag_folder="dags").get_dag("forecasting_two_ingest").test(run_conf={"series": ["s"]})
+        dag = DagBag(dag_folder="dags").get_dag("forecasting_two_ingest")
+        run = dag.test(run_conf={"series": ["s"]})
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-        print("RESULT", run.state, states["ingest_sample"], states["publish"], states["check"])
+        again = {ti.task_id: str(ti.state) for ti in dag.test(run_conf={"series": ["s"]}).get_task_instances()}
+        print("RESULT", run.state, states["ingest_sample"], states["publish"], states["check"], again["publish"])
     """,
         _airflow_env(tmp_path, configs, database.url),
     )
-    assert result.split() == ["success", "skipped", "success", "success"]
+    # the second run stores nothing new: publish is skipped and says why
+    assert result.split() == ["success", "skipped", "success", "success", "skipped"]
+    assert "no series changed in this run's ingest: the data Asset is not emitted, training does not run" in output
+    assert "1 series changed: s" in output
     assert conn.execute("SELECT name FROM series ORDER BY 1").fetchall() == [("s",)]
 
 
@@ -283,6 +288,8 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
     assert sorted(k for k in ingest["tasks"] if k.startswith("ingest_")) == [f"ingest_csv[{i}]" for i in range(3)]
     assert "series failed: broken: [csv:broken] CSV file not found" in output
     assert ingest["labels"] == ["ingest_csv: csv: broken, flat", "ingest_csv: csv: s0, s1", "ingest_csv: csv: short"]
+    table = output[output.index("per series:"):].splitlines()  # each shard logs its outcome table
+    assert table[1].split() == ["series", "outcome", "rows", "detail"]
     outcomes = dict(conn.execute("SELECT series_name, outcome FROM ingest_results").fetchall())
     assert outcomes == {"s0": "initial", "s1": "initial", "broken": "failed", "flat": "initial", "short": "initial"}
     triggered = {r[0].split(":")[1] for r in conn.execute("SELECT triggered_by FROM ingest_runs").fetchall()}
