@@ -62,11 +62,6 @@ class RunReport:
                 row["rows"] += info["rows"]
         return pd.DataFrame([rows[m] for m in sorted(rows)])
 
-    def summary(self) -> dict:
-        return {"run_id": self.run_id, "status": self.status, "partitions": len(self.partitions),
-                "skipped_series": sorted(self.skipped_series["series"]) if not self.skips.empty else [],
-                "ingest_run_id": self.ingest.ingest_run_id if self.ingest else None}
-
 
 def execute(database: Database, config: PipelineConfig, *, command: str, config_path: str | None = None,
             force: bool = False, triggered_by: str = "cli", progress: bool = False) -> RunReport:

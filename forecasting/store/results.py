@@ -23,7 +23,6 @@ __all__ = [
     "backtest_metrics_partition",
     "backtest_metrics_read",
     "backtest_metrics_write",
-    "champions_read",
     "champions_set_versions",
     "champions_write",
     "feature_importance_write",
@@ -244,13 +243,6 @@ def champions_set_versions(conn: psycopg.Connection, *, run_id: int, series_ids:
             "UPDATE champions SET model_version_id = %s WHERE run_id = %s AND model = %s AND series_id = ANY(%s)",
             [(vid, run_id, model, [int(i) for i in series_ids]) for model, vid in versions.items()],
         )
-
-
-def champions_read(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
-    """series_id, model, metric, score of a run's champions."""
-    rows = conn.execute("SELECT series_id, model, metric, score FROM champions WHERE run_id = %s ORDER BY series_id",
-                        (run_id,)).fetchall()
-    return pd.DataFrame(rows, columns=["series_id", "model", "metric", "score"])
 
 
 def run_champion_table(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
