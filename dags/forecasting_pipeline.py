@@ -142,8 +142,8 @@ def ingest_dag(summary: dict):
         def plan(source: str, **context) -> list[dict]:
             from forecasting.orchestration import plan_shards
 
-            return plan_shards(path, only=context["params"]["series"], shard_size=summary["shard_size"],
-                               source=source)
+            return _permanent(plan_shards, path, only=context["params"]["series"], shard_size=summary["shard_size"],
+                              source=source)
 
         @task(map_index_template="{{ task.op_kwargs['shard']['label'] }}",
               retry_policy=ExceptionRetryPolicy(rules=[RetryRule(
@@ -176,6 +176,12 @@ def ingest_dag(summary: dict):
 
         @task(trigger_rule="all_done")
         def check(results: list, planned: list) -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            unplanned = [source for source, shards in zip(summary["sources"], planned, strict=True) if shards is None]
+            if unplanned:  # its plan task failed (an invalid config): nothing of that source was ingested
+                raise AirflowFailException("the ingest was not planned for source(s) " + ", ".join(unplanned)
+                                           + " (see the plan task's log)")
             shard_results = _flat(results)
             failed = {n: e for r in shard_results for n, e in r["failed"].items()}
             # a crashed shard task leaves no result (and a failed mapped task alone does not fail the run)
@@ -184,8 +190,6 @@ def ingest_dag(summary: dict):
                 failed.update({n: "its shard task failed (see the ingest task's log)"
                                for n in shard["names"] if n not in reported})
             if failed:
-                from airflow.sdk.exceptions import AirflowFailException
-
                 raise AirflowFailException("series failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
 
         planned = {source: plan.override(task_id=f"plan_{source}")(source) for source in summary["sources"]}

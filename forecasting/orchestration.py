@@ -110,12 +110,18 @@ def _libpq_url_of(url, extras: dict[str, str]) -> str:
 def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,
                 source: str | None = None) -> list[dict]:
     """Series grouped by source into shards of at most ``shard_size``; only ``source``'s when given (each
-    source's shards are one mapped task, in that source's pool)."""
+    source's shards are one mapped task, in that source's pool). An invalid config is a PermanentTaskError:
+    retrying cannot fix it."""
     from forecasting.config import load_config
+    from forecasting.errors import ForecastingError
 
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+        selected = config.select(only or None)
+    except ForecastingError as exc:
+        raise PermanentTaskError(str(exc)) from exc
     by_source: dict[str, list[str]] = {}
-    for spec in config.select(only or None):
+    for spec in selected:
         if source is None or spec.source == source:
             by_source.setdefault(spec.source, []).append(spec.name)
     shards = []

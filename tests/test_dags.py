@@ -497,3 +497,26 @@ def test_listener_records_a_run_inside_the_schedulers_no_commit_guard(tmp_path, 
         "SELECT run_type, state, message FROM airflow_dag_runs WHERE dag_id = 'forecasting_guard_ingest'"
     ).fetchall()
     assert recorded == [("manual", "success", "success")]
+
+
+def test_an_invalid_config_fails_the_ingest_run_at_once_and_says_why(tmp_path, database):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "bad.yaml").write_text(textwrap.dedent("""
+        name: bad
+        series: [{name: s, source: csv, params: {path: s.csv}}]
+        models: {enabled: [prophet]}
+    """), encoding="utf-8")
+    result, output = _dag_test(
+        """
+        from airflow.dag_processing.dagbag import DagBag
+        run = DagBag(dag_folder="dags").get_dag("forecasting_bad_ingest").test()
+        tis = {ti.task_id: ti for ti in run.get_task_instances()}
+        print("RESULT", run.state, tis["plan_csv"].state, tis["plan_csv"].try_number, tis["check"].state)
+    """,
+        _airflow_env(tmp_path, configs, database.url),
+    )
+    # a permanent error: one try, not three; and the run is red, not green
+    assert result.split() == ["failed", "failed", "1", "failed"]
+    assert "models.enabled[0]: Input should be" in output
+    assert "the ingest was not planned for source(s) csv" in output
