@@ -15,6 +15,7 @@ from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError, RateLimitError, SourceError
 from forecasting.sources import get_source
 from forecasting.sources.base import VALUE, FetchResult, SeriesSource, SourceParams
+from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.runs import (
     SeriesRecord,
     ingest_results_insert,
@@ -193,6 +194,7 @@ def ingest(
     validator = FrameValidator()
     with database.connect() as conn:
         apply_migrations(conn)
+        reap_abandoned_runs(conn)
         report = IngestReport(
             ingest_run_id=ingest_run_start(
                 conn, config_name=config.name, config_path=config_path, triggered_by=triggered_by

@@ -74,7 +74,8 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
     with database.connect() as conn:
         apply_migrations(conn)
         run_id, partitions = plan_run(conn, config, command=command, triggered_by=triggered_by,
-                                      ingest_run_id=ingest_report.ingest_run_id if ingest_report else None)
+                                      ingest_run_id=ingest_report.ingest_run_id if ingest_report else None,
+                                      owned=True)
         report = RunReport(run_id=run_id, command=command, ingest=ingest_report,
                            partitions=[p.task(run_id) for p in partitions])
         n_models = len(config.models.enabled)

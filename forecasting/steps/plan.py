@@ -11,6 +11,7 @@ import psycopg
 from forecasting.config import PipelineConfig
 from forecasting.errors import ForecastingError
 from forecasting.partitions import Partition, split_partitions
+from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
     pipeline_run_config,
     pipeline_run_finish,
@@ -43,9 +44,12 @@ _log = logging.getLogger(__name__)
 
 
 def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, triggered_by: str = "cli",
-             ingest_run_id: int | None = None, reuse: bool = False) -> tuple[int, list[Partition]]:
+             ingest_run_id: int | None = None, reuse: bool = False,
+             owned: bool = False) -> tuple[int, list[Partition]]:
     """Start the run and record its partitions. ``reuse``: plan into the newest run of the same command,
-    config, code and trigger label if there is one (Airflow retries and cleared tasks)."""
+    config, code and trigger label if there is one (Airflow retries and cleared tasks). ``owned``: this process
+    runs every step (the CLI); if it dies, the next run marks this one abandoned."""
+    reap_abandoned_runs(conn)
     raw = config.model_dump(mode="json")
     found = pipeline_run_reusable(conn, command=command, config=raw, code_version=code_version(),
                                   triggered_by=triggered_by) if reuse else None
@@ -56,7 +60,7 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     else:
         run_id = pipeline_run_start(conn, command=command, config_name=config.name, config=raw,
                                     code_version=code_version(), triggered_by=triggered_by,
-                                    ingest_run_id=ingest_run_id)
+                                    ingest_run_id=ingest_run_id, owned=owned)
     targets = config.series_with_role("target")
     stored = stored_series(conn, keys=[(s.source, s.name) for s in targets])
     never = [s.name for s in targets if s.name not in stored]

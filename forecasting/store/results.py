@@ -15,6 +15,7 @@ import pandas as pd
 import psycopg
 
 from forecasting.store.jsonsafe import json_dumps
+from forecasting.store.owners import current_owner
 
 __all__ = [
     "backtest_forecasts_latest",
@@ -71,14 +72,17 @@ def _config_text_and_sha256(config: dict) -> tuple[str, str]:
 
 def pipeline_run_start(
     conn: psycopg.Connection, *, command: str, config_name: str, config: dict, code_version: str,
-    triggered_by: str = "cli", ingest_run_id: int | None = None,
+    triggered_by: str = "cli", ingest_run_id: int | None = None, owned: bool = False,
 ) -> int:
+    """Start a run. ``owned``: this process sees it through (the CLI), so if it dies the run is abandoned; an
+    Airflow run spans many task processes and has no owner."""
     text, sha256 = _config_text_and_sha256(config)
+    host, pid = current_owner() if owned else (None, None)
     with conn.transaction():
         return conn.execute(
             "INSERT INTO pipeline_runs (command, config_name, config_sha256, config, code_version, triggered_by, "
-            "ingest_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
-            (command, config_name, sha256, text, code_version, triggered_by, ingest_run_id),
+            "ingest_run_id, owner_host, owner_pid) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING run_id",
+            (command, config_name, sha256, text, code_version, triggered_by, ingest_run_id, host, pid),
         ).fetchone()[0]
 
 

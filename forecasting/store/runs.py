@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
+from forecasting.store.owners import current_owner
+
 __all__ = [
     "airflow_dag_run_upsert",
     "ingest_changed_series",
@@ -43,11 +45,12 @@ class SeriesRecord:
 def ingest_run_start(
     conn: psycopg.Connection, *, config_name: str | None, config_path: str | None, triggered_by: str = "cli"
 ) -> int:
+    host, pid = current_owner()
     with conn.transaction():
         return conn.execute(
-            "INSERT INTO ingest_runs (config_name, config_path, triggered_by) VALUES (%s, %s, %s) "
-            "RETURNING ingest_run_id",
-            (config_name, config_path, triggered_by),
+            "INSERT INTO ingest_runs (config_name, config_path, triggered_by, owner_host, owner_pid) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING ingest_run_id",
+            (config_name, config_path, triggered_by, host, pid),
         ).fetchone()[0]
 
 
