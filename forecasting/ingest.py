@@ -128,7 +128,7 @@ def ingest_series(
     if not checked.success:
         message = checked.message(spec.name)
         with conn.transaction():
-            series_id = series_ensure(conn, meta)
+            series_id = series_ensure(conn, meta, refresh=False)
             quarantine_insert(
                 conn,
                 source=spec.source,

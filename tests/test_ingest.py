@@ -245,3 +245,26 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path, capsys):
     config.write_text("name: p\nseries: []\n", encoding="utf-8")
     assert cli_main(["-q", "ingest", "--config", str(config)]) == 2
     assert "series: List should have at least 1 item" in capsys.readouterr().err
+
+
+def test_a_quarantined_download_changes_nothing_stored_about_the_series(database, tmp_path, conn):
+    from forecasting.run import execute
+
+    ts = pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d").tolist()
+    for name in ("a", "b"):
+        values = (50 + pd.Series(range(60)) * (0.5 if name == "a" else -0.3) + pd.Series(range(60)) % 7).round(3)
+        pd.DataFrame({"ts": ts, "value": values}).to_csv(tmp_path / f"{name}.csv", index=False)
+    config = parse_config({"name": "q", "series": [
+        {"name": n, "source": "csv", "params": {"path": str(tmp_path / f"{n}.csv")}} for n in ("a", "b")],
+        "models": {"enabled": ["naive"]}, "backtest": {"n_windows": 2, "modes": ["latest"]}})
+    ingest(database, config)
+    before = conn.execute("SELECT name, params, frequency, unit, updated_at FROM series ORDER BY name").fetchall()
+    bad = pd.read_csv(tmp_path / "b.csv")
+    bad.loc[40, "ts"] = "2024-02-30"  # not a date: the download fails validation
+    bad.to_csv(tmp_path / "b.csv", index=False)
+    report = ingest(database, config)
+    assert {r.series_name: r.outcome for r in report.records} == {"a": "unchanged", "b": "quarantined"}
+    after = conn.execute("SELECT name, params, frequency, unit, updated_at FROM series ORDER BY name").fetchall()
+    assert after == before and before[1][2] == "D"
+    forecast = execute(database, config, command="train")  # both series still model on what is stored
+    assert forecast.status == "succeeded" and sorted(forecast.champions["series"]) == ["a", "b"]

@@ -73,8 +73,11 @@ def _frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndar
     return ts, values
 
 
-def series_ensure(conn: psycopg.Connection, meta: SeriesMeta) -> int:
-    """Return the series id, creating the row or refreshing its description when it changed."""
+def series_ensure(conn: psycopg.Connection, meta: SeriesMeta, *, refresh: bool = True) -> int:
+    """Return the series id, creating the row or (``refresh``) refreshing its description when it changed.
+
+    A download that is not stored (quarantined) passes ``refresh=False``: it must change nothing stored about
+    the series, or a bad download's inferred frequency would replace the good one."""
     params = json.dumps(meta.params, sort_keys=True, default=str)
     row = conn.execute(
         "SELECT series_id, params, frequency, unit FROM series WHERE source = %s AND name = %s",
@@ -87,10 +90,10 @@ def series_ensure(conn: psycopg.Connection, meta: SeriesMeta) -> int:
             (meta.source, meta.name, params, meta.frequency, meta.unit),
         ).fetchone()
         if row is None:  # a concurrent writer created it between our SELECT and INSERT
-            return series_ensure(conn, meta)
+            return series_ensure(conn, meta, refresh=refresh)
         return row[0]
     series_id, stored_params, frequency, unit = row
-    if (stored_params, frequency, unit) != (json.loads(params), meta.frequency, meta.unit):
+    if refresh and (stored_params, frequency, unit) != (json.loads(params), meta.frequency, meta.unit):
         conn.execute(
             "UPDATE series SET params = %s, frequency = %s, unit = %s, updated_at = now() WHERE series_id = %s",
             (params, meta.frequency, meta.unit, series_id),
