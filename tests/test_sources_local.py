@@ -92,3 +92,36 @@ def test_sample_params_and_bounds():
     assert source.bounds(SampleParams(dataset="co2")) == ValueBounds(min_value=0, strict_min=True)
     assert source.bounds(SampleParams(dataset="macrodata", column="unemp")) == ValueBounds(min_value=0)
     assert source.bounds(SampleParams(dataset="macrodata", column="infl")) == ValueBounds()
+
+
+@pytest.mark.parametrize(("timestamps", "alias"), [
+    (pd.date_range("2024-01-01", periods=100, freq="D").delete(range(40, 54)), "D"),  # a two-week gap
+    (pd.date_range("2020-01-31", periods=40, freq="ME").delete([5, 6]), "ME"),
+    (pd.date_range("2024-01-07", periods=30, freq="W-SUN").delete([3, 10]), "W-SUN"),
+    (pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-05T03:00", "2024-01-09"], format="ISO8601"), None),
+])
+def test_gaps_do_not_hide_the_frequency_but_off_grid_points_do(timestamps, alias):
+    from forecasting.sources.base import infer_frequency
+
+    assert infer_frequency(pd.Series(timestamps)) == alias
+
+
+def test_a_daily_series_with_a_gap_is_stored_as_daily_and_modelled(database, tmp_path, conn, caplog):
+    import logging
+
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+    from forecasting.run import execute
+
+    ts = pd.date_range("2024-01-01", periods=120, freq="D").delete(range(60, 74))
+    pd.DataFrame({"ts": ts.strftime("%Y-%m-%d"), "value": [float(i % 9) for i in range(len(ts))]}).to_csv(
+        tmp_path / "gap.csv", index=False)
+    config = parse_config({"name": "gap", "series": [{"name": "gap", "source": "csv",
+                                                      "params": {"path": str(tmp_path / "gap.csv")}}],
+                           "models": {"enabled": ["naive"]}, "backtest": {"n_windows": 2, "modes": ["latest"]}})
+    ingest(database, config)
+    assert conn.execute("SELECT frequency FROM series WHERE name = 'gap'").fetchone()[0] == "D"
+    with caplog.at_level(logging.INFO, logger="forecasting.steps.data"):
+        report = execute(database, config, command="train")
+    assert report.status == "succeeded"
+    assert "series gap: 14 missing D timestamp(s) forward-filled" in caplog.text

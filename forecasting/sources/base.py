@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -82,11 +83,7 @@ def to_canonical(timestamps: pd.Series | pd.Index, values: pd.Series | pd.Index)
     return frame.sort_values(TS, kind="stable", na_position="last").reset_index(drop=True)
 
 
-def infer_frequency(timestamps: pd.Series) -> str | None:
-    """The pandas frequency alias of regularly spaced timestamps, or None when irregular or too short."""
-    clean = pd.DatetimeIndex(timestamps.dropna().drop_duplicates().sort_values())
-    if len(clean) < 3:
-        return None
+def _infer(clean: pd.DatetimeIndex) -> str | None:
     try:
         try:
             with pd.option_context("future.infer_freq_returns_offset", True):
@@ -97,3 +94,30 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
         return None
     # pandas 3 returns an offset object (a string before); store the alias
     return getattr(offset, "freqstr", offset)
+
+
+def infer_frequency(timestamps: pd.Series) -> str | None:
+    """The pandas frequency alias of the timestamps, or None when irregular or too short.
+
+    Gaps do not make a series irregular: when the whole index has no frequency, the longest run of steps no
+    longer than about the modal step gives one, and it counts if every timestamp lies on that grid (a daily
+    series missing two weeks is daily, with 14 missing timestamps that modeling fills).
+    """
+    clean = pd.DatetimeIndex(timestamps.dropna().drop_duplicates().sort_values())
+    if len(clean) < 3:
+        return None
+    whole = _infer(clean)
+    if whole is not None:
+        return whole
+    steps = np.diff(clean.asi8)
+    modal = pd.Series(steps).mode().iloc[0]
+    breaks = np.flatnonzero(steps > 1.5 * modal)  # a gap: more than half a step beyond the usual
+    bounds = np.r_[0, breaks + 1, len(clean)]
+    start, stop = max(zip(bounds[:-1], bounds[1:], strict=True), key=lambda b: b[1] - b[0])
+    if stop - start < 3:
+        return None
+    alias = _infer(clean[start:stop])
+    if alias is None:
+        return None
+    grid = pd.date_range(clean[0], clean[-1], freq=alias)
+    return alias if clean.isin(grid).all() else None
