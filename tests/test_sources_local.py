@@ -98,6 +98,7 @@ def test_sample_params_and_bounds():
     (pd.date_range("2024-01-01", periods=100, freq="D").delete(range(40, 54)), "D"),  # a two-week gap
     (pd.date_range("2020-01-31", periods=40, freq="ME").delete([5, 6]), "ME"),
     (pd.date_range("2024-01-07", periods=30, freq="W-SUN").delete([3, 10]), "W-SUN"),
+    (pd.bdate_range("2024-01-02", periods=60).delete([13, 40]), "B"),  # trading days with two holidays
     (pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-05T03:00", "2024-01-09"], format="ISO8601"), None),
 ])
 def test_gaps_do_not_hide_the_frequency_but_off_grid_points_do(timestamps, alias):

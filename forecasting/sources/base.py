@@ -101,7 +101,8 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
 
     Gaps do not make a series irregular: when the whole index has no frequency, the longest run of steps no
     longer than about the modal step gives one, and it counts if every timestamp lies on that grid (a daily
-    series missing two weeks is daily, with 14 missing timestamps that modeling fills).
+    series missing two weeks is daily, with 14 missing timestamps that modeling fills; weekdays only over
+    several weeks, as on a trading calendar with holidays, are business days).
     """
     clean = pd.DatetimeIndex(timestamps.dropna().drop_duplicates().sort_values())
     if len(clean) < 3:
@@ -119,5 +120,7 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
     alias = _infer(clean[start:stop])
     if alias is None:
         return None
+    if alias == "D" and (clean.dayofweek < 5).all() and clean[-1] - clean[0] >= pd.Timedelta(days=7):
+        alias = "B"  # weekdays only, over weeks: business days (a trading calendar with its holidays)
     grid = pd.date_range(clean[0], clean[-1], freq=alias)
     return alias if clean.isin(grid).all() else None
