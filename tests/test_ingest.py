@@ -268,3 +268,22 @@ def test_a_quarantined_download_changes_nothing_stored_about_the_series(database
     assert after == before and before[1][2] == "D"
     forecast = execute(database, config, command="train")  # both series still model on what is stored
     assert forecast.status == "succeeded" and sorted(forecast.champions["series"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(("rows", "field"), [
+    ("2024-01-01,1\n2024-01-02,inf\n2024-01-03,3\n", "expect_column_values_to_be_between(value"),
+    ("2024-01-01,1\n2024-01-02,1e309\n2024-01-03,3\n", "expect_column_values_to_be_between(value"),
+    ("2024-01-01,1\n2024-01-02,1e308\n2024-01-03,3\n", "expect_column_values_to_be_between(value"),
+    ("2024-01-01T00:00:00.000000000,1\n2024-01-01T00:00:00.000000001,2\n2024-01-01T00:00:00.000000002,3\n",
+     "expect_column_values_to_be_unique(ts)"),
+])
+def test_values_the_models_cannot_use_and_sub_microsecond_timestamps_are_quarantined(database, tmp_path, conn, rows,
+                                                                                   field):
+    (tmp_path / "x.csv").write_text("ts,value\n" + rows, encoding="utf-8")
+    config = parse_config({"name": "x", "series": [{"name": "x", "source": "csv",
+                                                    "params": {"path": str(tmp_path / "x.csv")}}]})
+    report = ingest(database, config)
+    record = report.records[0]
+    assert record.outcome == "quarantined" and field in record.error and record.error.startswith("series 'x'")
+    assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM quarantine WHERE series_name = 'x'").fetchone()[0] == 1

@@ -132,7 +132,7 @@ def test_zero_fails_a_strict_min_but_passes_a_non_strict_one(validator: FrameVal
     assert strict.failed[0]["partial_unexpected_list"] == [0.0]
     assert strict.message("price") == (
         "series 'price': 1 of 6 expectations failed: "
-        "expect_column_values_to_be_between(value, min 0, strict_min): 1 unexpected (33.3%), e.g. [0.0]"
+        "expect_column_values_to_be_between(value, min 0, max 1e+30, strict_min): 1 unexpected (33.3%), e.g. [0.0]"
     )
     assert inclusive.success
 
@@ -144,11 +144,13 @@ def test_value_below_strict_min_fails(validator: FrameValidator) -> None:
     assert failed_checks(outcome) == [(BETWEEN, "value")]
 
 
-def test_bounds_are_skipped_when_unset(validator: FrameValidator) -> None:
+def test_without_source_bounds_only_the_model_range_applies(validator: FrameValidator) -> None:
     outcome = validator.validate(make_frame([-1e9, 1e9]), series="s", bounds=NO_BOUNDS)
 
     assert outcome.success
-    assert outcome.summary["statistics"]["evaluated_expectations"] == 5
+    assert outcome.summary["statistics"]["evaluated_expectations"] == 6  # ±1e30: what the models compute with
+    beyond = validator.validate(make_frame([1.0, 1e31]), series="s", bounds=NO_BOUNDS)
+    assert failed_checks(beyond) == [(BETWEEN, "value")]
 
 
 def test_strings_in_value_fail(validator: FrameValidator) -> None:

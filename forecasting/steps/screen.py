@@ -9,11 +9,9 @@ import pandas as pd
 from forecasting.config import PipelineConfig
 from forecasting.panel import SERIES, Y
 from forecasting.store.steps import Skip
+from forecasting.validation import MAX_ABS_VALUE
 
-__all__ = ["MAX_ABS_VALUE", "min_points", "screen_series"]
-
-# beyond this, differences, squares and scaled errors overflow float64 (1e308 turned MASE into -inf)
-MAX_ABS_VALUE = 1e30
+__all__ = ["min_points", "screen_series"]
 
 
 def min_points(config: PipelineConfig) -> int:

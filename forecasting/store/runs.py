@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
+from forecasting.store.jsonsafe import json_dumps
 from forecasting.store.owners import current_owner
 
 __all__ = [
@@ -100,6 +101,8 @@ def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, recor
 def _json_cell(value: object) -> object:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return None
+    if isinstance(value, float) and math.isinf(value):  # JSON has no infinity; keep the evidence as text
+        return str(value)
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
@@ -141,8 +144,8 @@ def quarantine_insert(
                 series_name,
                 ingest_run_id,
                 reason,
-                json.dumps(failed_expectations, default=str),
-                json.dumps(validation_result, default=str) if validation_result is not None else None,
+                json_dumps(failed_expectations, as_text=True),
+                json_dumps(validation_result, as_text=True) if validation_result is not None else None,
                 len(batch),
                 _batch_json(batch),
             ),
