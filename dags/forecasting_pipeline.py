@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -274,7 +275,50 @@ def predict_dag(summary: dict):
     return predict()
 
 
+def config_error_dag(summary: dict):
+    """A DAG standing for a config file that cannot be turned into the pipeline's DAGs: it shows the error
+    (description, and the failure of its one task) while the other configs' DAGs load as usual."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", summary["stem"])
+
+    @dag(dag_id=f"forecasting_{stem}_config_error", schedule=None, start_date=START, catchup=False,
+         tags=["forecasting", "config-error"], description=summary["error"][:500],
+         doc_md=f"**This config cannot be loaded**: `{summary['path']}`\n\n```\n{summary['error']}\n```")
+    def config_error():
+        @task(retries=0)
+        def show_error() -> None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(summary["error"])
+
+        show_error()
+
+    return config_error()
+
+
+def _check_schedules(summary: dict) -> None:
+    """Raise on an invalid cron schedule now: Airflow checks it only after the file was imported, and an
+    import error there would drop every pipeline's DAGs."""
+    for key in ("schedule", "predict_schedule"):
+        value = summary[key]
+        if isinstance(value, str) and value not in ("@once", "@continuous"):
+            try:
+                CronTriggerTimetable(value, timezone="UTC").validate()
+            except Exception as exc:
+                raise ValueError(f"{key.replace('predict_', 'prediction.')} {value!r}: {exc}") from exc
+
+
+def _pipeline_dags(summary: dict) -> list:
+    if "error" in summary:
+        return [config_error_dag(summary)]
+    try:
+        _check_schedules(summary)
+        return [factory(summary) for factory in (ingest_dag, train_dag, predict_dag)]
+    except Exception as exc:  # noqa: BLE001 - e.g. an invalid cron schedule: that config alone shows an error
+        _log.warning("config %s: its DAGs cannot be built: %s", summary["path"], exc)
+        return [config_error_dag({"error": f"{Path(summary['path']).name}: {type(exc).__name__}: {exc}",
+                                  "path": summary["path"], "stem": Path(summary["path"]).stem})]
+
+
 for _summary in config_summaries(CONFIG_DIR):
-    for _factory in (ingest_dag, train_dag, predict_dag):
-        _dag = _factory(_summary)
+    for _dag in _pipeline_dags(_summary):
         globals()[_dag.dag_id] = _dag

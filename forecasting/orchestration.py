@@ -52,28 +52,39 @@ class RateLimitedShardError(RetryableShardError):
 
 
 def config_summaries(directory: Path) -> list[dict]:
-    """Name, schedule, path and ingest settings of every pipeline YAML in ``directory``.
+    """Name, schedule, path and ingest settings of every pipeline YAML in ``directory``; for a file that cannot
+    be read, ``{"error": ..., "path": ..., "stem": ...}`` instead, so one broken file never hides the others.
 
     Only the YAML and its ``ingest`` section are read (no pandas, no sources): this runs every time Airflow
     parses the DAG file. The full config is validated inside the tasks.
     """
-    from forecasting.ingest_settings import IngestSettings
-
     out = []
     for path in sorted(directory.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(raw, dict) or "name" not in raw:
-            continue
-        ingest = IngestSettings.model_validate(raw.get("ingest") or {})
-        series = [s for s in raw.get("series") or [] if isinstance(s, dict)]
-        out.append({"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
-                    "description": raw.get("description") or "", "shard_size": ingest.shard_size,
-                    "predict_schedule": (raw.get("prediction") or {}).get("schedule"),
-                    "sources": sorted({str(s["source"]) for s in series if "source" in s}),
-                    "series_names": [str(s["name"]) for s in series if "name" in s],
-                    "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,
-                    "rate_limit_delay_seconds": ingest.rate_limit_backoff_seconds})
+        try:
+            summary = _config_summary(path)
+        except Exception as exc:  # noqa: BLE001 - reported as that file's own error DAG
+            _log.warning("config %s is invalid: %s", path, exc)
+            summary = {"error": f"{path.name}: {exc}", "path": str(path.resolve()), "stem": path.stem}
+        if summary is not None:
+            out.append(summary)
     return out
+
+
+def _config_summary(path: Path) -> dict | None:
+    from forecasting.ingest_settings import IngestSettings
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict) or "name" not in raw:
+        return None
+    ingest = IngestSettings.model_validate(raw.get("ingest") or {})
+    series = [s for s in raw.get("series") or [] if isinstance(s, dict)]
+    return {"name": str(raw["name"]), "schedule": raw.get("schedule"), "path": str(path.resolve()),
+            "description": raw.get("description") or "", "shard_size": ingest.shard_size,
+            "predict_schedule": (raw.get("prediction") or {}).get("schedule"),
+            "sources": sorted({str(s["source"]) for s in series if "source" in s}),
+            "series_names": [str(s["name"]) for s in series if "name" in s],
+            "retries": ingest.retries, "retry_delay_seconds": ingest.retry_backoff_seconds,
+            "rate_limit_delay_seconds": ingest.rate_limit_backoff_seconds}
 
 
 def database_for_airflow():

@@ -520,3 +520,32 @@ def test_an_invalid_config_fails_the_ingest_run_at_once_and_says_why(tmp_path, d
     assert result.split() == ["failed", "failed", "1", "failed"]
     assert "models.enabled[0]: Input should be" in output
     assert "the ingest was not planned for source(s) csv" in output
+
+
+def test_a_broken_config_shows_its_own_error_dag_and_never_hides_the_others(tmp_path):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "demo.yaml").write_text((ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"),
+                                       encoding="utf-8")
+    (configs / "broken.yaml").write_text("name: broken\nseries: [\n", encoding="utf-8")
+    (configs / "zero.yaml").write_text("name: zero\nseries: []\ningest: {shard_size: 0}\n", encoding="utf-8")
+    (configs / "cron.yaml").write_text("name: cron\nschedule: not a cron\nseries: []\n", encoding="utf-8")
+    result = _python(
+        """
+        import json
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder="dags")
+        print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
+                          "dags": {d.dag_id: d.description or "" for d in bag.dags.values()}}))
+    """,
+        _airflow_env(tmp_path, configs),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["errors"] == {}
+    assert sorted(report["dags"]) == [
+        "forecasting_broken_config_error", "forecasting_cron_config_error", "forecasting_demo_ingest",
+        "forecasting_demo_predict", "forecasting_demo_train", "forecasting_zero_config_error"]
+    assert report["dags"]["forecasting_broken_config_error"].startswith("broken.yaml: while parsing")
+    assert "shard_size" in report["dags"]["forecasting_zero_config_error"]
+    assert "not a cron" in report["dags"]["forecasting_cron_config_error"]
