@@ -31,12 +31,9 @@ def _database(args: argparse.Namespace):
     from forecasting.db import resolve_database
 
     database = resolve_database(args.database_url, data_dir=args.data_dir)
-    if database.embedded:
-        pgdata = (args.data_dir or _default_data_dir()) / "pgdata"
-        print(
-            f"Using the embedded PostgreSQL in {pgdata} ('forecasting db url' prints its URL)",
-            file=sys.stderr,
-        )
+    if database.embedded:  # said only with -v: every command would otherwise start with it
+        _log.debug("using the embedded PostgreSQL in %s ('forecasting db url' prints its URL)",
+                   (args.data_dir or _default_data_dir()) / "pgdata")
     return database
 
 
@@ -141,6 +138,18 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 1 if failed_ingest or report.status != "succeeded" else 0
 
 
+def _cmd_series_list(args: argparse.Namespace) -> int:
+    from forecasting.store.selectors import series_list
+
+    with _database(args).connect() as conn:
+        frame = series_list(conn)
+    if frame.empty:
+        print("no series stored yet: run 'forecasting ingest --config FILE'")
+        return 0
+    _print_frame(f"{len(frame)} stored series", frame)
+    return 0
+
+
 def _cmd_series_show(args: argparse.Namespace) -> int:
     from forecasting.store.selectors import series_read, series_versions_list
 
@@ -156,45 +165,71 @@ def _cmd_series_show(args: argparse.Namespace) -> int:
     return 0
 
 
+_EXAMPLES = """examples:
+  forecasting run --config examples/demo.yaml            ingest, backtest, train, predict; print the champions
+  forecasting ingest --config examples/demo.yaml --series co2
+  forecasting predict --config examples/demo.yaml --horizon 26   forecast with the registered models
+  forecasting series list                                stored series: frequency, versions, last point
+  forecasting series show co2 --tail 5                   the current version's last rows
+  forecasting series show co2 --as-of 2026-01-01T00:00Z  the data as it was known then
+  psql "$(forecasting db url)"                           query the views, e.g. SELECT * FROM champion_forecasts
+
+The database is $FORECASTING_DATABASE_URL (or --database-url), else an embedded PostgreSQL started on demand.
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every command takes, before or after the command name (defaults on the top parser only,
+    so a value given after the command is not overwritten)."""
+    keep = {} if defaults else {"default": argparse.SUPPRESS}
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: $FORECASTING_DATABASE_URL, else embedded)",
+                        **keep)
+    parser.add_argument("--data-dir", type=Path, **keep,
+                        help="folder of the embedded server (default: $FORECASTING_DATA_DIR or the user data folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging", **keep)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only", **keep)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forecasting", description=__doc__)
-    parser.add_argument(
-        "--database-url", help="PostgreSQL URL (default: $FORECASTING_DATABASE_URL, else embedded)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="folder of the embedded server (default: $FORECASTING_DATA_DIR or the user data folder)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="forecasting", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES,
+        description="Batch forecasting of many time series: download, validate and store them as versions in "
+                    "PostgreSQL, backtest and train models, forecast with intervals and explanations.")
+    _global_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = commands.add_parser("db", help="database management").add_subparsers(
-        dest="db_command", required=True
-    )
-    db.add_parser("url", help="print the database URL (for psql)").set_defaults(func=_cmd_db_url)
-    db.add_parser("upgrade", help="apply pending schema migrations").set_defaults(func=_cmd_db_upgrade)
-    db.add_parser("stop", help="stop the embedded server").set_defaults(func=_cmd_db_stop)
+    def command(group, name: str, text: str) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".", parents=[common])
 
-    ingest = commands.add_parser("ingest", help="download, validate and store the configured series")
+    db = commands.add_parser("db", help="database management").add_subparsers(dest="db_command", required=True)
+    command(db, "url", "print the database URL (for psql)").set_defaults(func=_cmd_db_url)
+    command(db, "upgrade", "apply pending schema migrations").set_defaults(func=_cmd_db_upgrade)
+    command(db, "stop", "stop the embedded server").set_defaults(func=_cmd_db_stop)
+
+    ingest = command(commands, "ingest", "download, validate and store the configured series")
     ingest.add_argument("--config", required=True, help="pipeline YAML file")
     ingest.add_argument("--series", nargs="+", metavar="NAME", help="only these series")
     ingest.set_defaults(func=_cmd_ingest)
 
-    for name, text in [("run", "ingest, backtest, train, predict and explain"), ("backtest", "backtest the models"),
-                       ("train", "train and register the models"), ("predict", "forecast with the trained models")]:
-        command = commands.add_parser(name, help=text)
-        command.add_argument("--config", required=True, help="pipeline YAML file")
-        command.add_argument("--force", action="store_true", help="retrain and recompute even if nothing changed")
+    for name, text in [("run", "ingest, backtest, train, predict and explain"),
+                       ("backtest", "backtest the models and choose a champion per series"),
+                       ("train", "backtest, choose champions, train and register the models"),
+                       ("predict", "forecast with the registered models (never trains)")]:
+        model = command(commands, name, text)
+        model.add_argument("--config", required=True, help="pipeline YAML file")
+        model.add_argument("--force", action="store_true", help="retrain even if data, config and code are unchanged")
         if name == "predict":
-            command.add_argument("--horizon", type=int, help="steps ahead (default: the config's); never retrains")
-        command.set_defaults(func=_cmd_model)
+            model.add_argument("--horizon", type=int, help="steps ahead (default: the config's)")
+        model.set_defaults(func=_cmd_model)
 
     series = commands.add_parser("series", help="read stored series").add_subparsers(
         dest="series_command", required=True
     )
-    show = series.add_parser("show", help="print a series (current, a version, or as of an instant)")
+    command(series, "list", "list the stored series with frequency, versions and last point").set_defaults(
+        func=_cmd_series_list)
+    show = command(series, "show", "print a series (current, a version, or as of an instant)")
     show.add_argument("name")
     show.add_argument("--source")
     when = show.add_mutually_exclusive_group()

@@ -88,19 +88,19 @@ def test_good_constant_and_short_series_forecast_the_good_one_and_name_the_other
     path.write_text(json.dumps(raw), encoding="utf-8")
     assert cli_main(["-q", "run", "--config", str(path)]) == 1  # partial: not a clean success
     out = capsys.readouterr().out
+    assert "ingest run 1: 3 new, 1 quarantined" in out  # 1e308 never reaches the store (±1e30 at ingest)
     assert "pipeline run 1 partial (1 partition(s))" in out
     skipped = out[out.index("series skipped, and why"):].splitlines()
-    rows = {line.split()[0]: line for line in skipped[3:6]}
-    assert set(rows) == {"flat", "huge", "short"}
+    rows = {line.split()[0]: line for line in skipped[3:5]}
+    assert set(rows) == {"flat", "short"}
     assert "constant series (every value is 42)" in rows["flat"]
     assert "too short: 5 points" in rows["short"]
-    assert "values too large to model" in rows["huge"]
 
     published = conn.execute("SELECT DISTINCT series_name FROM champion_forecasts").fetchall()
     assert published == [("good",)]
     assert conn.execute("SELECT count(*) FROM champion_forecasts").fetchone()[0] == 7
     status, summary = conn.execute("SELECT status, summary FROM pipeline_runs WHERE run_id = 1").fetchone()
-    assert status == "partial" and summary["skipped_series"] == ["flat", "huge", "short"]
+    assert status == "partial" and summary["skipped_series"] == ["flat", "short"]
     # no metric of a skipped series was ever computed, and no stored metric is NaN/inf
     assert conn.execute("SELECT count(*) FROM backtest_metrics WHERE value = 'NaN' OR value = 'Infinity' "
                         "OR value = '-Infinity'").fetchone()[0] == 0

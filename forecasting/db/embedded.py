@@ -51,7 +51,7 @@ def embedded_server_url(data_dir: Path | None = None) -> str:
     data_dir = data_dir or default_data_dir()
     server = _server(data_dir)
     url = server.get_uri()
-    _log.info("embedded PostgreSQL at %s (data in %s)", url, data_dir / "pgdata")
+    _log.debug("embedded PostgreSQL at %s (data in %s)", url, data_dir / "pgdata")
     return url
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "panel_first_known",
     "panel_read",
     "series_id_lookup",
+    "series_list",
     "series_read",
     "series_versions_list",
     "series_names",
@@ -126,6 +127,17 @@ def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]]) -> d
         ([k[0] for k in keys], [k[1] for k in keys]),
     ).fetchall()
     return {r[0]: StoredSeries(*r) for r in rows}
+
+
+def series_list(conn: psycopg.Connection) -> pd.DataFrame:
+    """Every stored series: name, source, frequency, current version, versions, rows, first and last ts."""
+    cur = conn.execute(
+        "SELECT s.name AS series, s.source, s.frequency AS freq, v.version_no AS version, "
+        "(SELECT count(*) FROM series_versions a WHERE a.series_id = s.series_id) AS versions, v.row_count AS rows, "
+        "v.first_ts::date AS first, v.last_ts AS last FROM series s "
+        "LEFT JOIN series_versions v ON v.series_id = s.series_id AND v.is_current ORDER BY s.name, s.source"
+    )
+    return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
 def stored_series_by_id(conn: psycopg.Connection, *, series_ids: Sequence[int]) -> dict[int, StoredSeries]:
