@@ -52,3 +52,14 @@ def test_the_embedded_server_is_not_announced_on_every_command(tmp_path):
     finally:
         subprocess.run([sys.executable, "-m", "forecasting", "-q", "db", "stop"], env=env, capture_output=True,
                        timeout=120)
+
+
+def test_a_bad_as_of_is_a_clear_error_not_a_traceback(database, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    (tmp_path / "a.csv").write_text("ts,value\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 11)))
+    (tmp_path / "p.yaml").write_text("name: p\nseries: [{name: a, source: csv, params: {path: a.csv}}]\n")
+    assert cli_main(["-q", "ingest", "--config", str(tmp_path / "p.yaml")]) == 0
+    assert cli_main(["series", "show", "a", "--as-of", "garbage"]) == 2
+    err = capsys.readouterr().err
+    assert "error: series 'a': as_of 'garbage' is not a timestamp (e.g. 2026-11-01T00:00:00Z)" in err
+    assert "Traceback" not in err

@@ -63,7 +63,11 @@ def series_read(
         raise ValueError("pass either version= or as_of=, not both")
     series_id = series_id_lookup(conn, name=name, source=source)
     if as_of is not None:
-        instant = pd.Timestamp(as_of)
+        try:
+            instant = pd.Timestamp(as_of)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"series {name!r}: as_of {as_of!r} is not a timestamp (e.g. 2026-11-01T00:00:00Z): "
+                             f"{exc}") from None
         instant = instant.tz_localize("UTC") if instant.tzinfo is None else instant
         known = conn.execute(
             "SELECT min(created_at) FROM series_versions WHERE series_id = %s", (series_id,)
