@@ -4,6 +4,7 @@ prediction that never trains, and the records each step leaves."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -243,3 +244,32 @@ def test_a_failing_explanation_never_blocks_the_forecasts(database, tmp_path, co
     assert lightgbm == 2 * 7
     noted = [s["explanations"] for s in report.step_summary("predict")]
     assert noted == ["lightgbm_global: TypeError: float() argument must be a string or a real number, not 'NoneType'"]
+
+
+@pytest.mark.parametrize(("horizon", "message"), [
+    (200, "preprocessing.horizon 200 is not below the length of the longest stored target series (120 points)"),
+])
+def test_a_horizon_the_data_cannot_support_is_refused_before_any_work(database, tmp_path, conn, horizon, message):
+    from forecasting.errors import ForecastingError
+
+    config = parse_config(_config(tmp_path, {"a": _good(0)}))
+    execute(database, config, command="run")
+    runs = conn.execute("SELECT count(*) FROM run_partitions").fetchone()[0]
+    longer = parse_config(_config(tmp_path, {"a": _good(0)}, preprocessing={"horizon": horizon, "target_lags": [1]}))
+    with pytest.raises(ForecastingError, match=re.escape(message)):
+        execute(database, longer, command="predict")
+    assert conn.execute("SELECT count(*) FROM run_partitions").fetchone()[0] == runs  # nothing was planned
+
+
+def test_a_horizon_past_the_year_2262_is_refused(database, tmp_path, conn):
+    from forecasting.errors import ForecastingError
+    from forecasting.ingest import ingest
+
+    ts = pd.date_range("1900-01-07", periods=10_000, freq="W-SUN")  # to 2091
+    pd.DataFrame({"ts": ts.strftime("%Y-%m-%d"), "value": np.arange(10_000) % 17}).to_csv(tmp_path / "w.csv",
+                                                                                          index=False)
+    raw = _config(tmp_path, {}, preprocessing={"horizon": 9_000, "target_lags": [1]})
+    raw["series"] = [{"name": "w", "source": "csv", "params": {"path": str(tmp_path / "w.csv")}}]
+    ingest(database, parse_config(raw))
+    with pytest.raises(ForecastingError, match=r"9000 steps of 'W-SUN' after 2091-.* pass the last date pandas can "):
+        execute(database, parse_config(raw), command="predict")

@@ -81,11 +81,32 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
         raise ForecastingError(f"no target series of {config.name!r} can be modelled"
                                + (" (run ingest first)" if never and not unknown else
                                   ": " + "; ".join(s.reason for s in unknown[:3])))
+    _check_horizon(config, [stored[s.name] for s in targets if s.name in stored], planned)
     partitions = split_partitions(planned, config.modeling.partition_size)
     partitions_write(conn, run_id=run_id, partitions=partitions)
     _log.info("run %d: %d target series in %d partition(s): %s", run_id, len(planned), len(partitions),
               ", ".join(p.label for p in partitions))
     return run_id, partitions
+
+
+def _check_horizon(config: PipelineConfig, stored: list, planned: list[tuple[int, str]]) -> None:
+    """Refuse, before any work, a horizon no stored series can support: longer than the longest series, or
+    reaching past the last timestamp pandas can represent (year 2262)."""
+    import pandas as pd
+
+    horizon = config.preprocessing.horizon
+    longest = max(s.row_count for s in stored)
+    if horizon >= longest:
+        raise ForecastingError(f"{config.name!r}: preprocessing.horizon {horizon} is not below the length of the "
+                               f"longest stored target series ({longest} points): nothing can be backtested or "
+                               "forecast that far")
+    last = {s.series_id: s.last_ts for s in stored}
+    for series_id, freq in planned:
+        try:
+            pd.date_range(last[series_id], periods=horizon + 1, freq=freq).as_unit("ns")  # the models work in ns
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            raise ForecastingError(f"{config.name!r}: preprocessing.horizon {horizon} steps of {freq!r} after "
+                                   f"{last[series_id]} pass the last date pandas can represent (2262-04-11)") from None
 
 
 def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | None]:
