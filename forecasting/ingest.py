@@ -23,7 +23,7 @@ from forecasting.store.runs import (
     ingest_run_start,
     quarantine_insert,
 )
-from forecasting.store.writers import SeriesMeta, series_ensure, series_upsert
+from forecasting.store.writers import SeriesMeta, series_ensure, series_identity_conflict, series_upsert
 from forecasting.validation import FrameValidator, check_expectation_specs
 
 __all__ = ["IngestReport", "ingest", "ingest_series"]
@@ -80,13 +80,14 @@ def _apply_missing_policy(frame: pd.DataFrame, spec: SeriesConfig) -> pd.DataFra
     return frame
 
 
-def _meta(spec: SeriesConfig, params: SourceParams, fetched: FetchResult) -> SeriesMeta:
+def _meta(spec: SeriesConfig, params: SourceParams, fetched: FetchResult | None, config_name: str) -> SeriesMeta:
     return SeriesMeta(
         source=spec.source,
         name=spec.name,
         params=params.model_dump(mode="json"),
-        frequency=spec.frequency or fetched.frequency,
-        unit=spec.unit or fetched.unit,
+        frequency=spec.frequency or (fetched.frequency if fetched else None),
+        unit=spec.unit or (fetched.unit if fetched else None),
+        config_name=config_name,
     )
 
 
@@ -106,6 +107,13 @@ def ingest_series(
     source = get_source(spec.source)
     params = spec.source_params()
     base = SeriesRecord(source=spec.source, series_name=spec.name, outcome="failed")
+    other = series_identity_conflict(conn, _meta(spec, params, None, config.name))
+    if other is not None:  # checked before downloading: storing it would overwrite the other config's series
+        message = (f"series {spec.name!r} ({spec.source}) is already stored by config {other!r} with other "
+                   f"parameters; series are identified by (source, name) across configs: rename it in config "
+                   f"{config.name!r} or give it the same parameters as in {other!r}")
+        _log.error("%s", message)
+        return replace(base, error=message, retryable=False), None
     try:
         fetched = _fetch(
             source,
@@ -121,7 +129,7 @@ def ingest_series(
                        rate_limited=isinstance(exc, RateLimitError)), None
 
     frame = _apply_missing_policy(fetched.frame, spec)
-    meta = _meta(spec, params, fetched)
+    meta = _meta(spec, params, fetched, config.name)
     checked = validator.validate(
         frame, series=spec.name, bounds=source.bounds(params), extra=spec.expectations
     )

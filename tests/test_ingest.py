@@ -287,3 +287,24 @@ def test_values_the_models_cannot_use_and_sub_microsecond_timestamps_are_quarant
     assert record.outcome == "quarantined" and field in record.error and record.error.startswith("series 'x'")
     assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM quarantine WHERE series_name = 'x'").fetchone()[0] == 1
+
+
+def test_two_configs_cannot_give_one_series_different_parameters(database, tmp_path, conn):
+    for name, level in (("one", 10), ("two", 500)):
+        (tmp_path / f"{name}.csv").write_text(
+            "ts,value\n" + "".join(f"2024-01-{d:02d},{level + d}\n" for d in range(1, 21)), encoding="utf-8")
+    first = parse_config({"name": "first", "series": [
+        {"name": "g0", "source": "csv", "params": {"path": str(tmp_path / "one.csv")}}]})
+    second = parse_config({"name": "second", "series": [
+        {"name": "g0", "source": "csv", "params": {"path": str(tmp_path / "two.csv")}}]})
+    assert ingest(database, first).records[0].outcome == "initial"
+    refused = ingest(database, second).records[0]
+    assert refused.outcome == "failed" and not refused.retryable
+    assert refused.error.startswith("series 'g0' (csv) is already stored by config 'first' with other parameters")
+    assert "rename it in config 'second'" in refused.error
+    assert ingest(database, first).records[0].outcome == "unchanged"  # the owner's series is untouched
+    assert conn.execute("SELECT count(*), max(config_name) FROM series_versions JOIN series USING (series_id)"
+                        ).fetchone() == (1, "first")
+    shared = parse_config({"name": "third", "series": [  # the same parameters: one series, shared
+        {"name": "g0", "source": "csv", "params": {"path": str(tmp_path / "one.csv")}}]})
+    assert ingest(database, shared).records[0].outcome == "unchanged"

@@ -15,7 +15,7 @@ from forecasting.sources.base import TS, VALUE
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 from forecasting.store.diff import Outcome, VersionDiff, diff_versions, download_sha256
 
-__all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "series_ensure", "series_upsert"]
+__all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "series_ensure", "series_identity_conflict", "series_upsert"]
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class SeriesMeta:
     params: dict = field(default_factory=dict)
     frequency: str | None = None
     unit: str | None = None
+    config_name: str | None = None  # the config that stores it (recorded by the first one)
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ def series_ensure(conn: psycopg.Connection, meta: SeriesMeta, *, refresh: bool =
     ).fetchone()
     if row is None:
         row = conn.execute(
-            "INSERT INTO series (source, name, params, frequency, unit) VALUES (%s, %s, %s, %s, %s) "
+            "INSERT INTO series (source, name, params, frequency, unit, config_name) VALUES (%s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (source, name) DO NOTHING RETURNING series_id, params, frequency, unit",
-            (meta.source, meta.name, params, meta.frequency, meta.unit),
+            (meta.source, meta.name, params, meta.frequency, meta.unit, meta.config_name),
         ).fetchone()
         if row is None:  # a concurrent writer created it between our SELECT and INSERT
             return series_ensure(conn, meta, refresh=refresh)
@@ -98,7 +99,21 @@ def series_ensure(conn: psycopg.Connection, meta: SeriesMeta, *, refresh: bool =
             "UPDATE series SET params = %s, frequency = %s, unit = %s, updated_at = now() WHERE series_id = %s",
             (params, meta.frequency, meta.unit, series_id),
         )
+    if refresh and meta.config_name:  # a series stored before owners were recorded is claimed by its next writer
+        conn.execute("UPDATE series SET config_name = %s WHERE series_id = %s AND config_name IS NULL",
+                     (meta.config_name, series_id))
     return series_id
+
+
+def series_identity_conflict(conn: psycopg.Connection, meta: SeriesMeta) -> str | None:
+    """The name of another config that stores (source, name) with other parameters, if there is one: series
+    are identified by (source, name) across configs, so two configs must agree on what a series is."""
+    row = conn.execute("SELECT config_name, params FROM series WHERE source = %s AND name = %s",
+                       (meta.source, meta.name)).fetchone()
+    if row is None or row[0] is None or meta.config_name is None or row[0] == meta.config_name:
+        return None
+    same = row[1] == json.loads(json.dumps(meta.params, sort_keys=True, default=str))
+    return None if same else row[0]
 
 
 def _lock_series(conn: psycopg.Connection, series_id: int) -> None:
