@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Airflow standalone (scheduler, dag-processor, api-server, triggerer) on this repository's dags/ and plugins/,
-# with the forecast store on the embedded PostgreSQL (or $FORECASTING_DATABASE_URL). UI: http://localhost:8080
+# with the forecast store on the embedded PostgreSQL (or $FORECASTING_DATABASE_URL). UI: http://127.0.0.1:8080
 # (or $AIRFLOW__API__PORT; user admin, the generated password is printed and kept in
 # $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated). $AIRFLOW_BIN picks another install's airflow.
 set -euo pipefail
@@ -12,6 +12,8 @@ export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$PWD/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"
+# loopback unless asked otherwise: standalone's UI and API would otherwise listen on every interface
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 # task supervisors report to the API server: follow its port (the default assumes 8080)
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"  # one worker process each; 32 by default

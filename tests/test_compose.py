@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
 AIRFLOW = [name for name in SERVICES if name.startswith("airflow-")]
-VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::-[^}]*)?\}")  # $${X} is the container's own
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::[-?][^}]*)?\}")  # $${X} is the container's own
 
 
 def _env(service: str) -> dict:
@@ -53,7 +53,7 @@ def test_long_running_services_have_health_checks_and_wait_for_init():
 
 def test_every_airflow_component_shares_one_jwt_secret_and_the_forecast_connection():
     secrets = {_env(name)["AIRFLOW__API_AUTH__JWT_SECRET"] for name in AIRFLOW}
-    assert secrets == {"${AIRFLOW_JWT_SECRET}"}
+    assert secrets == {"${AIRFLOW_JWT_SECRET:?set AIRFLOW_JWT_SECRET in .env (see .env.example)}"}
     for name in AIRFLOW:
         assert _env(name)["AIRFLOW_CONN_FORECASTING_DB"].startswith("postgresql://forecasting:${")
 
@@ -111,3 +111,65 @@ def test_docker_compose_config_resolves_the_file_with_the_example_env():
     for name in AIRFLOW:
         depends = resolved["services"][name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_every_secret_is_required_and_independent():
+    text = (ROOT / "docker-compose.yaml").read_text(encoding="utf-8")
+    for name in ("POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "FORECASTING_DB_PASSWORD", "GRAFANA_READER_PASSWORD",
+                 "GRAFANA_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_VIEWER_PASSWORD", "AIRFLOW_JWT_SECRET",
+                 "AIRFLOW_API_SECRET_KEY", "AIRFLOW_FERNET_KEY"):
+        uses = re.findall(r"(?<!\$)\$\{" + name + r"(:\?[^}]*|:-[^}]*)?\}", text)
+        assert uses and all(u.startswith(":?") for u in uses), f"{name} must be required (${{{name}:?...}})"
+    assert "-viewer" not in text  # the viewer's password is its own, not derived from the admin's
+
+
+def test_compose_refuses_to_start_without_a_secret(tmp_path):
+    command = _compose_command()
+    if command is None:
+        pytest.skip("no Docker Compose client (scripts/install-test-tools.sh installs Debian's docker-compose)")
+    env = [line for line in (ROOT / ".env.example").read_text().splitlines() if not line.startswith("AIRFLOW_FERNET")]
+    (tmp_path / ".env").write_text("\n".join(env) + "\nAIRFLOW_FERNET_KEY=\n", encoding="utf-8")
+    result = subprocess.run([*command, "--env-file", str(tmp_path / ".env"), "config"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "set AIRFLOW_FERNET_KEY in .env" in result.stdout + result.stderr
+
+
+def test_the_init_script_passes_passwords_as_quoted_literals(tmp_path):
+    import psycopg
+
+    from forecasting.db.embedded import embedded_server_url, stop_embedded_server
+
+    data_dir = Path(__import__("tempfile").mkdtemp(prefix="forecasting-init-"))  # not under pytest's 0700 root
+    try:
+        url = embedded_server_url(data_dir)
+        nasty = "it's\"; DROP ROLE postgres; --"
+        env = {"PATH": "/usr/bin:/bin", "POSTGRES_USER": "postgres", "PGHOST": str(data_dir / "pgdata"),
+               "PGDATABASE": "postgres", "AIRFLOW_DB_PASSWORD": nasty, "FORECASTING_DB_PASSWORD": "f$(id)`x`",
+               "GRAFANA_READER_PASSWORD": "r\\:'x'"}
+        result = subprocess.run(["bash", str(ROOT / "docker" / "postgres-init.sh")], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        with psycopg.connect(url) as conn:
+            roles = dict(conn.execute("SELECT rolname, rolpassword IS NOT NULL FROM pg_authid WHERE rolname IN "
+                                      "('airflow', 'forecasting', 'grafana_reader', 'postgres')").fetchall())
+            databases = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
+        assert roles == {"airflow": True, "forecasting": True, "grafana_reader": True, "postgres": False}
+        assert {"airflow", "forecasting"} <= databases
+    finally:
+        stop_embedded_server(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_local_airflow_script_binds_loopback_unless_told_otherwise(tmp_path):
+    stub = tmp_path / "airflow"  # stands in for airflow: records what standalone would bind
+    stub.write_text('#!/bin/sh\n[ "$1" = standalone ] && echo "host=$AIRFLOW__API__HOST port=$AIRFLOW__API__PORT"\n'
+                    "exit 0\n", encoding="utf-8")
+    stub.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_BIN": str(stub), "AIRFLOW_HOME": str(tmp_path / "home")}
+    script = str(ROOT / "scripts" / "airflow-local.sh")
+    default = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=60)
+    assert default.stdout.strip() == "host=127.0.0.1 port=8080", default.stderr
+    chosen = subprocess.run(["bash", script], env={**env, "AIRFLOW__API__HOST": "0.0.0.0"}, capture_output=True,
+                            text=True, timeout=60)
+    assert chosen.stdout.strip() == "host=0.0.0.0 port=8080"
