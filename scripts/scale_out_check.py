@@ -519,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # not under pytest's or another 0700 tree: the embedded server's system user must reach its data folder
     work = Path(tempfile.mkdtemp(prefix="scale-out-check-"))
+    # run as root, the server's system user must traverse this folder to reach work/postgres; it is ours,
+    # so open it (traverse only) rather than have the embedded server refuse a private parent
+    work.chmod(0o711)
     (work / "logs").mkdir()
     log.info("working in %s", work)
     stack = Stack(work=work, processes=Processes(work / "logs"))

@@ -42,8 +42,12 @@ def test_series_list_and_a_quiet_start(database, tmp_path, capsys, monkeypatch):
     assert lines[3].split()[:7] == ["a", "csv", "D", "1", "1", "10", "2024-01-01"]
 
 
-def test_the_embedded_server_is_not_announced_on_every_command(tmp_path):
-    env = {"FORECASTING_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+def test_the_embedded_server_is_not_announced_on_every_command():
+    import shutil
+    import tempfile
+
+    data_dir = tempfile.mkdtemp(prefix="forecasting-cli-")  # not under pytest's private tmp root
+    env = {"FORECASTING_DATA_DIR": data_dir, "PATH": "/usr/bin:/bin"}
     try:
         result = subprocess.run([sys.executable, "-m", "forecasting", "db", "url"], env=env, capture_output=True,
                                 text=True, timeout=120)
@@ -52,6 +56,7 @@ def test_the_embedded_server_is_not_announced_on_every_command(tmp_path):
     finally:
         subprocess.run([sys.executable, "-m", "forecasting", "-q", "db", "stop"], env=env, capture_output=True,
                        timeout=120)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_a_bad_as_of_is_a_clear_error_not_a_traceback(database, tmp_path, capsys, monkeypatch):
