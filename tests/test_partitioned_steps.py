@@ -163,7 +163,7 @@ def test_partitions_train_their_own_models_and_a_failing_partition_costs_only_it
     # a step holds its partition's share of the config, not every series of the run
     from forecasting.steps.data import load_partition
 
-    data = load_partition(conn, run_id=report.run_id, key="D:2/3")
+    data = load_partition(conn, run_id=report.run_id, key="D:2/3", step="train")
     assert [s.name for s in data.config.series] == ["s2", "s3"]
     steps = conn.execute("SELECT step, count(*) FROM run_steps WHERE run_id = %s AND status = 'succeeded' "
                          "GROUP BY step ORDER BY step", (report.run_id,)).fetchall()
@@ -273,3 +273,17 @@ def test_a_horizon_past_the_year_2262_is_refused(database, tmp_path, conn):
     ingest(database, parse_config(raw))
     with pytest.raises(ForecastingError, match=r"9000 steps of 'W-SUN' after 2091-.* pass the last date pandas can "):
         execute(database, parse_config(raw), command="predict")
+
+
+def test_a_retried_step_keeps_the_skips_it_recorded(database, tmp_path, conn):
+    from forecasting.steps.dispatch import run_partition_step
+    from forecasting.store.steps import run_skips
+
+    config = parse_config(_config(tmp_path, {"good": _good(0), "flat": np.full(DAYS, 42.0)}))
+    execute(database, config, command="run")
+    report = execute(database, config, command="predict")
+    assert report.skipped_series[["series", "step"]].values.tolist() == [["flat", "predict"]]
+    run_partition_step(conn, "predict", run_id=report.run_id, key="D:1/1")  # the task retried
+    again = run_skips(conn, run_id=report.run_id)
+    assert again[["series", "step"]].values.tolist() == [["flat", "predict"]]
+    assert again["reason"].iloc[0].startswith("constant series")

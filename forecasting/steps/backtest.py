@@ -22,7 +22,7 @@ from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.results import backtest_forecasts_write, backtest_metrics_write
 from forecasting.store.selectors import panel_first_known
-from forecasting.store.steps import Skip, series_revised_any, skipped_series_ids, skips_write
+from forecasting.store.steps import Skip, series_revised_any, skips_write
 
 __all__ = ["backtest_partition"]
 
@@ -37,11 +37,9 @@ def backtest_partition(conn: psycopg.Connection, *, run_id: int, key: str, progr
 
 
 def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progress | None) -> dict:
-    data = load_partition(conn, run_id=run_id, key=key)
-    skipped = skipped_series_ids(conn, run_id=run_id, partition_key=key)
-    panel = data.panel[~data.panel[SERIES].isin(skipped)].reset_index(drop=True)
-    data.panel = panel
-    skips: list[Skip] = []
+    data = load_partition(conn, run_id=run_id, key=key, step="backtest")
+    panel = data.panel
+    skips: list[Skip] = list(data.skips)
     summary: dict = {"key": key, "n_series": int(panel[SERIES].nunique()), "modes": {}}
     if panel.empty:
         skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)

@@ -14,7 +14,7 @@ from forecasting.panel import fill_gaps
 from forecasting.steps.screen import screen_series
 from forecasting.store.results import pipeline_run_config
 from forecasting.store.selectors import StoredSeries, panel_read, stored_series, stored_series_by_id
-from forecasting.store.steps import Skip, partition_read
+from forecasting.store.steps import Skip, partition_read, skipped_series_ids
 
 __all__ = ["PartitionData", "load_partition", "run_config"]
 
@@ -28,10 +28,11 @@ class PartitionData:
     freq: str
     config: PipelineConfig
     targets: dict[int, StoredSeries]        # every stored target of the partition, by series id
-    panel: pd.DataFrame                     # the modellable targets (series = series id), gaps filled
+    panel: pd.DataFrame                     # the targets this step models (series = series id), gaps filled
     exog: pd.DataFrame | None               # feature series (series = name: they name feature columns)
     features: dict[str, StoredSeries]
-    skips: list[Skip] = field(default_factory=list)   # targets screened out, with their reasons
+    # targets this step's screening left out that no other step of the run had skipped yet: the step records them
+    skips: list[Skip] = field(default_factory=list)
 
     @property
     def series_ids(self) -> list[int]:
@@ -51,9 +52,10 @@ def run_config(conn: psycopg.Connection, run_id: int, *, target_names: list[str]
     return parse_config(raw, origin=f"pipeline run {run_id}")
 
 
-def load_partition(conn: psycopg.Connection, *, run_id: int, key: str,
+def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str,
                    config: PipelineConfig | None = None) -> PartitionData:
-    """The partition's current data, screened: series that cannot be modelled are in ``skips``, not ``panel``."""
+    """The partition's current data for ``step``, screened: series that cannot be modelled, and series another
+    step of this run already skipped, are not in ``panel``; ``skips`` holds the newly screened-out ones."""
     planned = partition_read(conn, run_id=run_id, key=key)
     if planned is None:
         raise ForecastingError(f"pipeline run {run_id} has no partition {key!r} (plan the run first)")
@@ -66,6 +68,10 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str,
         for series_id, count in filled.items():
             _log.info("series %s: %d missing %s timestamp(s) forward-filled", targets[series_id].name, count, freq)
     panel, skips = screen_series(panel, config)
+    already = skipped_series_ids(conn, run_id=run_id, partition_key=key, excluding_step=step)
+    if already:
+        panel = panel[~panel["series"].isin(already)].reset_index(drop=True)
+        skips = [s for s in skips if s.series_id not in already]
     features = stored_series(conn, keys=[(s.source, s.name) for s in config.series_with_role("feature")])
     exog = None
     if features:

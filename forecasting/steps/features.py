@@ -30,7 +30,7 @@ def features_partition(conn: psycopg.Connection, *, run_id: int, key: str) -> di
 
 
 def _features(conn: psycopg.Connection, run_id: int, key: str) -> dict:
-    data = load_partition(conn, run_id=run_id, key=key)
+    data = load_partition(conn, run_id=run_id, key=key, step="features")
     skips = list(data.skips)
     n_rows = n_features = 0
     if not data.panel.empty:

@@ -24,7 +24,7 @@ from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.registry import model_version_load, model_version_series
 from forecasting.store.results import backtest_forecasts_latest, feature_importance_write, forecasts_write
-from forecasting.store.steps import Skip, latest_trained_models, skipped_series_ids, skips_write
+from forecasting.store.steps import Skip, latest_trained_models, skips_write
 
 __all__ = ["MissingModelError", "predict_partition"]
 
@@ -41,11 +41,10 @@ def predict_partition(conn: psycopg.Connection, *, run_id: int, key: str,
 
 
 def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
-    data = load_partition(conn, run_id=run_id, key=key)
+    data = load_partition(conn, run_id=run_id, key=key, step="predict")
     config = data.config
     horizon = config.preprocessing.horizon
-    already = skipped_series_ids(conn, run_id=run_id, partition_key=key)  # by this run's earlier steps
-    skips = [s for s in data.skips if s.series_id not in already]
+    skips = list(data.skips)
     if data.panel.empty:  # nothing here can be modelled: the skips say why, and there is nothing to load
         skips_write(conn, run_id=run_id, step="predict", partition_key=key, skips=skips)
         return {"key": key, "horizon": horizon, "models": {}, "n_skips": len(skips)}

@@ -43,7 +43,8 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
     config = run_config(conn, run_id, target_names=list(series_names(conn, series_ids=planned[:1]).values()))
     for mode in config.backtest.modes:
         backtest_metrics_aggregate(conn, run_id=run_id, mode=mode)
-    already = skipped_series_ids(conn, run_id=run_id, partition_key=None)  # skipped earlier, with their reason
+    # skipped by the partition steps, with their reason
+    already = skipped_series_ids(conn, run_id=run_id, partition_key=None, excluding_step="select")
     counts: dict[str, int] = {}
     scores: list[pd.Series] = []
     shown: list[tuple[int, str, float]] = []

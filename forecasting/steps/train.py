@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from forecasting.models.registry import build_model, model_class, model_settings
-from forecasting.panel import SERIES, TS
+from forecasting.panel import TS
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.jsonsafe import json_safe
@@ -28,7 +28,7 @@ from forecasting.store.registry import (
     pipeline_run_data_insert,
 )
 from forecasting.store.results import backtest_metrics_partition, champions_set_versions
-from forecasting.store.steps import Skip, partition_models_write, skipped_series_ids, skips_write
+from forecasting.store.steps import Skip, partition_models_write, skips_write
 from forecasting.version import code_version
 
 __all__ = ["fingerprint", "train_partition"]
@@ -44,16 +44,11 @@ def train_partition(conn: psycopg.Connection, *, run_id: int, key: str, force: b
 
 def fingerprint(name: str, data: PartitionData, code: str) -> str:
     """What a fitted model depends on: its settings, gap handling, the partition and its data versions, code."""
-    versions = sorted((s.version_id, s.row_count) for s in _used(data).values())
+    versions = sorted((d.series_version_id, d.row_count) for d in _data_versions(data))
     payload = {"model": name, "settings": model_settings(name, data.config, has_exog=data.has_exog),
                "missing_timestamps": data.config.preprocessing.missing_timestamps, "freq": data.freq,
                "partition": data.key, "data": versions, "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _used(data: PartitionData) -> dict:
-    targets = {f"t{i}": data.targets[i] for i in data.series_ids}
-    return {**targets, **{f"f{n}": s for n, s in data.features.items()}}
 
 
 def _data_versions(data: PartitionData) -> list[DataVersion]:
@@ -63,10 +58,8 @@ def _data_versions(data: PartitionData) -> list[DataVersion]:
 
 
 def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progress) -> dict:
-    data = load_partition(conn, run_id=run_id, key=key)
-    already = skipped_series_ids(conn, run_id=run_id, partition_key=key)  # by this run's earlier steps
-    data.panel = data.panel[~data.panel[SERIES].isin(already)].reset_index(drop=True)
-    skips = [s for s in data.skips if s.series_id not in already]
+    data = load_partition(conn, run_id=run_id, key=key, step="train")
+    skips = list(data.skips)
     summary: dict = {"key": key, "n_series": len(data.series_ids), "trained": [], "reused": [], "failed": {}}
     if data.panel.empty:
         skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)

@@ -118,12 +118,16 @@ def skips_write(conn: psycopg.Connection, *, run_id: int, step: str, partition_k
         )
 
 
-def skipped_series_ids(conn: psycopg.Connection, *, run_id: int, partition_key: str | None) -> set[int]:
-    """Series a step of this run skipped as a whole (model NULL) in this partition (None: in any)."""
+def skipped_series_ids(conn: psycopg.Connection, *, run_id: int, partition_key: str | None,
+                       excluding_step: str) -> set[int]:
+    """Series the other steps of this run skipped as a whole (model NULL) in this partition (None: in any).
+
+    The asking step's own skips are left out: a retried step records them again, and skips_write replaces
+    what that step wrote before."""
     rows = conn.execute(
-        "SELECT DISTINCT series_id FROM series_skips WHERE run_id = %s AND model IS NULL "
+        "SELECT DISTINCT series_id FROM series_skips WHERE run_id = %s AND model IS NULL AND step <> %s "
         "AND (%s::text IS NULL OR partition_key = %s)",
-        (run_id, partition_key, partition_key),
+        (run_id, excluding_step, partition_key, partition_key),
     ).fetchall()
     return {r[0] for r in rows}
 
