@@ -38,11 +38,10 @@ import psycopg
 from forecasting.config import parse_config
 from forecasting.db import apply_migrations
 from forecasting.db.embedded import embedded_server_url, stop_embedded_server
+from forecasting.steps.dispatch import PARTITION_STEPS
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.select import select_champions
 from forecasting.store.writers import SeriesMeta, series_upsert
-
-PARTITION_STEPS = ("features", "backtest", "train", "predict")
 
 
 def synthetic(index: int, points: int) -> pd.DataFrame:

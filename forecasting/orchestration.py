@@ -234,17 +234,11 @@ def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon
 def model_step(step: str, partition: dict, *, force: bool = False) -> dict:
     """One step (features, backtest, train, predict) over one partition of a planned run; a small summary."""
     from forecasting.errors import ForecastingError
-    from forecasting.steps.backtest import backtest_partition
-    from forecasting.steps.features import features_partition
-    from forecasting.steps.predict import predict_partition
-    from forecasting.steps.train import train_partition
+    from forecasting.steps.dispatch import run_partition_step
 
-    functions = {"features": features_partition, "backtest": backtest_partition, "train": train_partition,
-                 "predict": predict_partition}
-    kwargs = {"force": force} if step == "train" else {}
     try:
         with database_for_airflow().connect() as conn:
-            return functions[step](conn, run_id=partition["run_id"], key=partition["key"], **kwargs)
+            return run_partition_step(conn, step, run_id=partition["run_id"], key=partition["key"], force=force)
     except ForecastingError as exc:
         raise PermanentTaskError(f"{partition['label']}: {exc}") from exc
 
@@ -265,8 +259,6 @@ def publish_run(run_id: int) -> dict:
         status, error = finish_run(conn, run_id=run_id)
         skips = run_skips(conn, run_id=run_id)
     whole = skips[skips["model"].isna()] if not skips.empty else skips
-    for row in whole.itertuples(index=False):
-        _log.warning("series %s skipped (%s): %s", row.series, row.step, row.reason)
     return {"run_id": run_id, "status": status, "error": error,
             "skipped": {r.series: r.reason for r in whole.itertuples(index=False)},
             "model_skips": int(len(skips) - len(whole))}

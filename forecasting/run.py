@@ -15,12 +15,9 @@ import pandas as pd
 from forecasting.config import PipelineConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.ingest import IngestReport, ingest
-from forecasting.steps.backtest import backtest_partition
-from forecasting.steps.features import features_partition
+from forecasting.steps.dispatch import run_partition_step
 from forecasting.steps.plan import COMMAND_STEPS, finish_run, plan_run
-from forecasting.steps.predict import predict_partition
 from forecasting.steps.select import select_champions
-from forecasting.steps.train import train_partition
 from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
 from forecasting.store.steps import run_skips, step_summaries
 
@@ -90,8 +87,9 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
                 with _bar(step, total if per_model else len(partitions), enabled=progress) as tick:
                     for partition in partitions:
                         if partition.key not in broken:
-                            _guarded(step, broken, partition.key, _run_step, conn, step, run_id, partition.key,
-                                     force=force, tick=tick if per_model else None)
+                            _guarded(step, broken, partition.key, run_partition_step, conn, step,
+                                     run_id=run_id, key=partition.key, force=force,
+                                     progress=tick if per_model else None)
                         if not per_model:
                             tick("")
         finally:
@@ -101,28 +99,16 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
         report.skips = run_skips(conn, run_id=run_id)
         report.champions = _champion_table(conn, run_id)
         report.inflation = _inflation_table(conn, run_id)
-    for row in report.skipped_series.itertuples(index=False):
-        _log.warning("run %d: series %s skipped (%s): %s", run_id, row.series, row.step, row.reason)
     return report
 
 
-def _guarded(step: str, broken: dict[str, str], key: str, work, *args, **kwargs) -> None:
+def _guarded(step: str, broken: dict[str, str], broken_key: str, work, *args, **kwargs) -> None:
     """Run one step of one partition; a failure is logged with its traceback and marks the partition broken."""
     try:
         work(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - recorded in run_steps; the run ends partial or failed
-        _log.exception("%s of %s failed", step, key or "the run")
-        broken[key] = f"{step}: {type(exc).__name__}: {exc}"
-
-
-def _run_step(conn, step: str, run_id: int, key: str, *, force: bool, tick) -> dict:
-    if step == "features":
-        return features_partition(conn, run_id=run_id, key=key)
-    if step == "backtest":
-        return backtest_partition(conn, run_id=run_id, key=key, progress=tick)
-    if step == "train":
-        return train_partition(conn, run_id=run_id, key=key, force=force, progress=tick)
-    return predict_partition(conn, run_id=run_id, key=key, progress=tick)
+        _log.exception("%s of %s failed", step, broken_key or "the run")
+        broken[broken_key] = f"{step}: {type(exc).__name__}: {exc}"
 
 
 def _fits_per_model(config: PipelineConfig) -> int:

@@ -139,4 +139,6 @@ def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | Non
                if failed.empty or k not in set(failed["partition_key"])]
     error = "; ".join(errors) or None
     pipeline_run_finish(conn, run_id=run_id, status=status, summary=summary, error=error)
+    for row in (skips[skips["model"].isna()] if not skips.empty else skips).itertuples(index=False):
+        _log.warning("run %d: series %s skipped (%s): %s", run_id, row.series, row.step, row.reason)
     return status, error

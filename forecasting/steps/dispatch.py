@@ -1,0 +1,34 @@
+"""One step of one partition by name: the CLI's composer and the Airflow tasks both go through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+
+__all__ = ["PARTITION_STEPS", "run_partition_step"]
+
+PARTITION_STEPS = ("features", "backtest", "train", "predict")
+
+
+def run_partition_step(conn: psycopg.Connection, step: str, *, run_id: int, key: str, force: bool = False,
+                       progress: Callable[[str], None] | None = None) -> dict:
+    """Run ``step`` over partition ``key`` of run ``run_id``; ``force`` retrains (train only); ``progress`` is
+    called once per model (fit, for the backtest)."""
+    if step == "features":
+        from forecasting.steps.features import features_partition
+
+        return features_partition(conn, run_id=run_id, key=key)
+    if step == "backtest":
+        from forecasting.steps.backtest import backtest_partition
+
+        return backtest_partition(conn, run_id=run_id, key=key, progress=progress)
+    if step == "train":
+        from forecasting.steps.train import train_partition
+
+        return train_partition(conn, run_id=run_id, key=key, force=force, progress=progress)
+    if step == "predict":
+        from forecasting.steps.predict import predict_partition
+
+        return predict_partition(conn, run_id=run_id, key=key, progress=progress)
+    raise ValueError(f"unknown step {step!r}; partition steps: {', '.join(PARTITION_STEPS)}")
