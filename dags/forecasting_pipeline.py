@@ -96,6 +96,15 @@ def _permanent(call, *args, **kwargs):
 _PARTITION_LABEL = "{{ task.op_kwargs['partition']['label'] }}"
 
 
+def _planned_run_id(partitions: list[dict] | None) -> int:
+    """The pipeline run the plan task started; a task after a failed plan (trigger rule all_done) fails."""
+    if not partitions:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("the run was not planned (see the plan task)")
+    return partitions[0]["run_id"]
+
+
 def _step_task(step: str, **task_kwargs):
     """A task running one modeling step over one partition, mapped over the run's partitions."""
 
@@ -117,9 +126,7 @@ def _publish_task(outlets: list | None = None):
 
         from forecasting.orchestration import publish_run
 
-        if not partitions:
-            raise AirflowFailException("the run was not planned (see the plan task)")
-        result = publish_run(partitions[0]["run_id"])
+        result = publish_run(_planned_run_id(partitions))
         if result["status"] == "failed" or result["error"]:
             raise AirflowFailException(f"pipeline run {result['run_id']} {result['status']}: {result['error']}")
         return result
@@ -222,13 +229,9 @@ def train_dag(summary: dict):
 
         @task(trigger_rule="all_done")  # champions of every partition whose backtest got through
         def select(partitions: list[dict] | None) -> dict:
-            if not partitions:
-                from airflow.sdk.exceptions import AirflowFailException
-
-                raise AirflowFailException("the run was not planned (see the plan task)")
             from forecasting.orchestration import select_step
 
-            return select_step(partitions[0]["run_id"])
+            return select_step(_planned_run_id(partitions))
 
         partitions = plan()
         # every step reads what it needs from the store and screens its partition itself, so a partition whose
