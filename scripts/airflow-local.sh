@@ -21,4 +21,25 @@ export FORECASTING_CONFIG_DIR="${FORECASTING_CONFIG_DIR:-$PWD/examples}"
 "$AIRFLOW_BIN" db migrate
 "$AIRFLOW_BIN" pools set google_trends 1 "pytrends rate limit"
 "$AIRFLOW_BIN" pools set yahoo_finance 2 "Yahoo Finance scraping"
-exec "$AIRFLOW_BIN" standalone
+# standalone runs in a session of its own, so a stop reaches every component it started (scheduler,
+# dag-processor, api-server, triggerer and their task processes) whichever way this script is stopped:
+# a TERM or HUP to this script alone, or Ctrl+C. Non-interactive bash starts background jobs with SIGINT
+# ignored, so signals are forwarded explicitly instead of relying on the terminal's process group.
+setsid "$AIRFLOW_BIN" standalone &
+standalone=$!
+stop_standalone() {
+    trap - INT TERM HUP EXIT
+    kill -TERM -- "-$standalone" 2>/dev/null || return 0
+    for _ in $(seq 1 "${AIRFLOW_LOCAL_STOP_TIMEOUT:-30}"); do
+        kill -0 -- "-$standalone" 2>/dev/null || return 0
+        sleep 1
+    done
+    echo "airflow-local: components still running after ${AIRFLOW_LOCAL_STOP_TIMEOUT:-30} s; killing them" >&2
+    kill -KILL -- "-$standalone" 2>/dev/null || true
+}
+trap 'stop_standalone; exit 130' INT
+trap 'stop_standalone; exit 143' TERM HUP
+trap stop_standalone EXIT
+status=0
+wait "$standalone" || status=$?
+exit "$status"

@@ -7,9 +7,13 @@ installed by scripts/install-test-tools.sh), which interpolate `.env.example` wi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +177,46 @@ def test_the_local_airflow_script_binds_loopback_unless_told_otherwise(tmp_path)
     chosen = subprocess.run(["bash", script], env={**env, "AIRFLOW__API__HOST": "0.0.0.0"}, capture_output=True,
                             text=True, timeout=60)
     assert chosen.stdout.strip() == "host=0.0.0.0 port=8080"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a killed child the stub never reaped shows as a zombie until init collects it
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_local_airflow_script_stops_every_component(tmp_path, stop_signal):
+    pids = tmp_path / "pids"
+    stub = tmp_path / "airflow"  # stands in for standalone: starts two long-lived components, as it does
+    stub.write_text('#!/bin/sh\n[ "$1" = standalone ] || exit 0\n'
+                    f'sleep 300 & echo $! >> {pids}\nsleep 300 & echo $! >> {pids}\nwait\n', encoding="utf-8")
+    stub.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_BIN": str(stub), "AIRFLOW_HOME": str(tmp_path / "home"),
+           "AIRFLOW_LOCAL_STOP_TIMEOUT": "10"}
+    script = subprocess.Popen(["bash", str(ROOT / "scripts" / "airflow-local.sh")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and len(pids.read_text().split()) == 2):
+            assert time.monotonic() < deadline and script.poll() is None, "the stub's components never started"
+            time.sleep(0.1)
+        components = [int(pid) for pid in pids.read_text().split()]
+        assert all(_pid_alive(pid) for pid in components)
+        script.send_signal(stop_signal)  # to the script alone, as a service manager or `kill` would
+        script.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while any(_pid_alive(pid) for pid in components) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in components if _pid_alive(pid)], "components outlived the script"
+        assert script.returncode == 128 + stop_signal
+    finally:
+        if script.poll() is None:
+            script.kill()
+        for pid in [int(p) for p in pids.read_text().split()] if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from test_pipeline import _config
 
+from forecasting.db import apply_migrations
 from forecasting.run import execute
 
 VIEWS = [
@@ -62,3 +63,16 @@ def test_grafana_reader_reads_views_only(after_run):
             conn.execute("CREATE TABLE sneaky (id int)")
     finally:
         conn.execute("RESET ROLE")
+
+
+def test_grafana_reader_cannot_create_temporary_tables(database):
+    # a fresh clone of the template: database privileges are not copied, so the upgrade must restore them
+    with database.connect() as conn:
+        apply_migrations(conn)
+        conn.commit()
+    with database.connect() as conn:
+        conn.execute("CREATE TEMP TABLE owner_scratch (id int)")  # the owner keeps it
+    with database.connect() as conn:  # a session checks the privilege once, at its first temporary table
+        conn.execute("SET ROLE grafana_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="temporary"):
+            conn.execute("CREATE TEMP TABLE sneaky (id int)")

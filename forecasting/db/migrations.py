@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 __all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
 
@@ -107,7 +108,28 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
                 )
             _log.info("applied migration %s", migration.path.name)
             applied.append(migration.path.name)
+        _restrict_temporary_tables(conn)
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK_KEY,))
         conn.autocommit = was_autocommit
+
+
+def _restrict_temporary_tables(conn: psycopg.Connection) -> None:
+    """Only the schema's owner may create temporary tables in this database.
+
+    Every role gets TEMPORARY through PUBLIC by default, the read-only dashboard role included, and a reader
+    that can create objects is not read-only. Database privileges are not copied by CREATE DATABASE ...
+    TEMPLATE and are not part of a dump, so this is re-applied on every upgrade rather than once in a
+    migration. A role that does not own the database cannot change them; it is then left to the owner.
+    """
+    owner = conn.execute(
+        "SELECT pg_get_userbyid(d.datdba) = current_user OR r.rolsuper FROM pg_database d "
+        "JOIN pg_roles r ON r.rolname = current_user WHERE d.datname = current_database()"
+    ).fetchone()
+    if not owner or not owner[0]:
+        _log.debug("not the database owner: leaving the TEMPORARY privilege to the owner")
+        return
+    database = sql.Identifier(conn.info.dbname)
+    conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+    conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO CURRENT_USER").format(database))
