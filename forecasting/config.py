@@ -57,6 +57,12 @@ class StorageSettings(_Strict):
     revision_tolerance: float = Field(default=1e-9, ge=0)
 
 
+# the pandas aliases a series' frequency is given with; a multiple (15min, 2W-MON) works for each
+FREQUENCY_ALIASES = ("s", "min", "h", "D", "B", "W-MON … W-SUN", "MS", "ME", "QS", "QE", "YS", "YE")
+FREQUENCY_HINT = ("a pandas frequency alias: " + ", ".join(FREQUENCY_ALIASES)
+                  + " (with a multiple such as 15min or 2W-MON where needed)")
+
+
 class SeriesConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=200)
     source: str
@@ -84,7 +90,7 @@ class SeriesConfig(_Strict):
             try:
                 to_offset(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a pandas frequency alias (e.g. 'D', 'W-SUN', 'MS')") from None
+                raise ValueError(f"{value!r} is not {FREQUENCY_HINT}") from None
         return value
 
     def source_params(self) -> SourceParams:

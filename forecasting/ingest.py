@@ -10,11 +10,12 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 import psycopg
 
-from forecasting.config import PipelineConfig, SeriesConfig
+from forecasting.config import FREQUENCY_HINT, PipelineConfig, SeriesConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError, RateLimitError, SourceError
+from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
 from forecasting.sources import get_source
-from forecasting.sources.base import VALUE, FetchResult, SeriesSource, SourceParams
+from forecasting.sources.base import TS, VALUE, FetchResult, SeriesSource, SourceParams
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.runs import (
     SeriesRecord,
@@ -165,6 +166,7 @@ def ingest_series(
         ingest_run_id=ingest_run_id,
         rtol=config.tolerance(spec),
     )
+    _warn_about_shape(spec, frame, meta.frequency, stored)
     record = replace(
         base,
         outcome=stored.outcome.value,
@@ -176,6 +178,25 @@ def ingest_series(
         n_removed=stored.n_removed,
     )
     return record, stored.version_no
+
+
+def _warn_about_shape(spec: SeriesConfig, frame: pd.DataFrame, frequency: str | None, stored) -> None:
+    """Say what a stored download will mean for modeling: no frequency, gaps, or a revision that drops points."""
+    if stored.outcome.value == "revised" and stored.n_removed:
+        _log.warning("series %r: the download has %d point(s) and drops %d stored point(s); stored as version %d "
+                     "(earlier versions stay readable); if the source truncated its answer, re-ingest once it is "
+                     "whole", spec.name, len(frame), stored.n_removed, stored.version_no)
+    if frequency is None:
+        _log.warning("series %r: no frequency can be inferred from its %d timestamp(s) (fewer than 3, or on no "
+                     "regular grid); modeling will skip it until 'frequency' is set in the config to %s",
+                     spec.name, len(frame), FREQUENCY_HINT)
+        return
+    if stored.outcome.value in ("initial", "revised") and len(frame) > 1:
+        expected = len(pd.date_range(frame[TS].iloc[0], frame[TS].iloc[-1], freq=frequency))
+        if expected > len(frame):
+            _log.info("series %r: %s, with %d missing timestamp(s) between %s and %s (preprocessing."
+                      "missing_timestamps decides how modeling treats them)", spec.name, frequency,
+                      expected - len(frame), frame[TS].iloc[0], frame[TS].iloc[-1])
 
 
 def _check_expectations(specs: Iterable[SeriesConfig]) -> None:
@@ -196,8 +217,13 @@ def ingest(
     progress: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> IngestReport:
-    """Run one ingest over the selected series; every series gets an outcome, none stops the others."""
-    selected = config.select(series)
+    """Run one ingest over the selected series; every series gets an outcome, none stops the others.
+
+    A block with a series-id column (``series_column``) is one series per id in its file; a file that cannot be
+    read is that block's failed outcome."""
+    unlisted: list[GroupFailure] = []
+    config = expand_groups(config, values_from_source, on_failure=unlisted.append)
+    selected = config.select([n for n in series if n not in {f.spec.name for f in unlisted}] if series else series)
     _check_expectations(selected)
     validator = FrameValidator()
     with database.connect() as conn:
@@ -208,6 +234,12 @@ def ingest(
                 conn, config_name=config.name, config_path=config_path, triggered_by=triggered_by
             )
         )
+        for failure in unlisted:
+            _log.error("series block %r: cannot list its series: %s", failure.spec.name, failure.error)
+            record = SeriesRecord(failure.spec.source, failure.spec.name, "failed", error=str(failure.error),
+                                  retryable=failure.error.retryable)
+            ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=[record])
+            report.records.append(record)
         for spec in _progress(selected, enabled=progress):
             started = time.perf_counter()
             try:
@@ -231,7 +263,8 @@ def ingest(
             if version_no is not None:
                 report.version_numbers[spec.name] = version_no
         ingest_run_finish(
-            conn, ingest_run_id=report.ingest_run_id, n_series=len(selected), n_failed=len(report.failed)
+            conn, ingest_run_id=report.ingest_run_id, n_series=len(selected) + len(unlisted),
+            n_failed=len(report.failed)
         )
     return report
 

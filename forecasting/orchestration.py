@@ -124,12 +124,17 @@ def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,
     source's shards are one mapped task, in that source's pool). An invalid config is a PermanentTaskError:
     retrying cannot fix it."""
     from forecasting.config import load_config
-    from forecasting.errors import ForecastingError
+    from forecasting.errors import ForecastingError, SourceError
+    from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
 
     try:
-        config = load_config(config_path)
+        config = expand_groups(load_config(config_path), values_from_source)
         selected = config.select(only or None)
-    except ForecastingError as exc:
+    except GroupFailure as exc:  # a long file that cannot be read: its series cannot even be listed
+        if exc.error.retryable:
+            raise
+        raise PermanentTaskError(f"series block {exc.spec.name!r}: {exc.error}") from exc
+    except (ForecastingError, SourceError) as exc:
         raise PermanentTaskError(str(exc)) from exc
     by_source: dict[str, list[str]] = {}
     for spec in selected:

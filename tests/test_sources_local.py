@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -126,3 +127,103 @@ def test_a_daily_series_with_a_gap_is_stored_as_daily_and_modelled(database, tmp
         report = execute(database, config, command="train")
     assert report.status == "succeeded"
     assert "series gap: 14 missing D timestamp(s) forward-filled" in caplog.text
+
+
+def _long_csv(tmp_path, ids: list[str], *, periods: int = 60):
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, series_id in enumerate(ids):
+        for i, day in enumerate(pd.date_range("2024-01-01", periods=periods, freq="D")):
+            noise = 0.0 if i < 2 else round(float(rng.normal(0, 1)), 2)
+            rows.append({"store": series_id, "day": day.strftime("%Y-%m-%d"), "sales": 10.0 * (k + 1) + i % 7 + noise})
+    path = tmp_path / "sales.csv"
+    pd.DataFrame(rows).sample(frac=1.0, random_state=0).to_csv(path, index=False)  # rows in any order
+    return path
+
+
+def _long_config(path, **params):
+    from forecasting.config import parse_config
+
+    return parse_config({"name": "long", "series": [{"name": "stores", "source": "csv", "params": {
+        "path": str(path), "series_column": "store", "timestamp_column": "day", "value_column": "sales", **params}}],
+        "models": {"enabled": ["naive", "linear"]}, "backtest": {"n_windows": 2, "modes": ["latest"]}})
+
+
+def test_a_series_column_makes_one_series_per_value_reading_the_file_once(database, conn, tmp_path, monkeypatch):
+    from forecasting.ingest import ingest
+    from forecasting.run import execute
+    from forecasting.sources import csv_file
+
+    path = _long_csv(tmp_path, ["007", "A 1", "b"])
+    reads = []
+    original = csv_file.pd.read_csv
+    monkeypatch.setattr(csv_file.pd, "read_csv", lambda *a, **k: reads.append(a[0]) or original(*a, **k))
+    config = _long_config(path, series_prefix="store_")
+    report = ingest(database, config)
+    assert sorted((r.series_name, r.outcome) for r in report.records) == [
+        ("store_007", "initial"), ("store_A_1", "initial"), ("store_b", "initial")]
+    assert reads == [str(path)], "the long file must be read once for all its series"
+    rows = conn.execute("SELECT name, frequency, params->>'filter_value' FROM series ORDER BY name").fetchall()
+    assert rows == [("store_007", "D", "007"), ("store_A_1", "D", "A 1"), ("store_b", "D", "b")]
+    stored = conn.execute("SELECT value FROM observations o JOIN series s USING (series_id) "
+                          "WHERE s.name = 'store_b' ORDER BY ts LIMIT 2").fetchall()
+    assert [v for (v,) in stored] == [30.0, 31.0]  # the third id's own rows, in time order
+
+    run = execute(database, config, command="train")  # modeling lists the members from the store
+    assert run.status == "succeeded", conn.execute("SELECT * FROM series_skips").fetchall()
+    assert sorted(run.champions["series"]) == ["store_007", "store_A_1", "store_b"]
+
+
+def test_series_column_values_that_make_no_valid_name_are_refused(database, tmp_path):
+    from forecasting.errors import ConfigError
+    from forecasting.ingest import ingest
+
+    path = _long_csv(tmp_path, ["-1", "ok"])
+    with pytest.raises(ConfigError, match=r"value '-1' of column 'store' gives the series name '-1'.*series_prefix"):
+        ingest(database, _long_config(path))
+    with pytest.raises(ValidationError, match="cannot be combined with filter_column"):
+        CsvParams(path="x.csv", series_column="store", filter_column="store", filter_value="a")
+
+
+def test_a_missing_long_file_fails_its_block_by_name(database, tmp_path):
+    from forecasting.ingest import ingest
+    from forecasting.series_groups import GroupFailure
+
+    with pytest.raises(GroupFailure, match=r"series block 'stores': cannot list its series: .*CSV file not found"):
+        ingest(database, _long_config(tmp_path / "absent.csv"))
+
+
+def test_ingest_warns_about_a_download_that_drops_stored_points(database, conn, tmp_path, caplog):
+    import logging
+
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+
+    path = tmp_path / "short.csv"
+    days = pd.date_range("2024-01-01", periods=40, freq="D")
+    pd.DataFrame({"ts": days.strftime("%Y-%m-%d"), "value": range(40)}).to_csv(path, index=False)
+    config = parse_config({"name": "short", "series": [{"name": "s", "source": "csv", "params": {"path": str(path)}}]})
+    ingest(database, config)
+    pd.DataFrame({"ts": days[:5].strftime("%Y-%m-%d"), "value": [9.0] * 5}).to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="forecasting.ingest"):
+        report = ingest(database, config)
+    assert report.records[0].outcome == "revised"
+    assert "series 's': the download has 5 point(s) and drops 35 stored point(s); stored as version 2" in caplog.text
+    pd.DataFrame({"ts": ["2024-01-01", "2024-01-02"], "value": [1.0, 2.0]}).to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="forecasting.ingest"):
+        ingest(database, config)
+    assert "series 's': no frequency can be inferred from its 2 timestamp(s)" in caplog.text
+    assert "W-MON … W-SUN" in caplog.text  # the valid aliases are listed
+
+
+def test_airflow_ingest_shards_list_the_members_of_a_long_file(tmp_path):
+    import yaml
+
+    from forecasting.orchestration import plan_shards
+
+    path = _long_csv(tmp_path, ["a", "b", "c"])
+    config_path = tmp_path / "long.yaml"
+    config_path.write_text(yaml.safe_dump({"name": "long", "series": [{"name": "stores", "source": "csv", "params": {
+        "path": str(path), "series_column": "store", "timestamp_column": "day", "value_column": "sales"}}]}))
+    shards = plan_shards(str(config_path), only=None, shard_size=2)
+    assert [shard["names"] for shard in shards] == [["a", "b"], ["c"]]

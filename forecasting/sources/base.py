@@ -30,6 +30,11 @@ class SourceParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @property
+    def is_group(self) -> bool:
+        """Whether these parameters stand for many series (see ``SeriesSource.group_values``)."""
+        return False
+
 
 @dataclass(frozen=True)
 class ValueBounds:
@@ -68,6 +73,15 @@ class SeriesSource:
     def prepare_params(self, params: dict, *, base_dir: Path) -> dict:
         """Adjust raw config parameters before validation (e.g. make file paths config-relative)."""
         return params
+
+    def group_values(self, params: SourceParams, *, series: str) -> list[str] | None:
+        """The member values of a config block that yields one series per value (a long CSV file with a
+        series-id column), or None for a block that is one series."""
+        return None
+
+    def member_params(self, params: dict, value: str) -> dict:
+        """The parameters of the group member ``value``, a series of its own."""
+        raise NotImplementedError(f"source {self.name!r} has no series groups")
 
 
 def to_canonical(timestamps: pd.Series | pd.Index, values: pd.Series | pd.Index) -> pd.DataFrame:

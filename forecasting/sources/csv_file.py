@@ -1,14 +1,17 @@
-"""Series from a CSV file or URL, with column mapping, date format and an optional filter for long files."""
+"""Series from a CSV file or URL, with column mapping, date format, and for long files (one row per series and
+timestamp) either a filter that picks one series or a series-id column that makes one series per value."""
 
 from __future__ import annotations
 
+import functools
 import urllib.error
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from pydantic import model_validator
 
-from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError
+from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
 from forecasting.sources.base import (
     FetchResult,
     SeriesSource,
@@ -39,28 +42,96 @@ class CsvParams(SourceParams):
     min_value: float | None = None
     max_value: float | None = None
 
+    # a long file: one series per distinct value of this column, named series_prefix + value
+    series_column: str | None = None
+    series_prefix: str = ""
+
     @model_validator(mode="after")
     def _filter_pair(self) -> CsvParams:
         if (self.filter_column is None) != (self.filter_value is None):
             raise ValueError("filter_column and filter_value go together")
+        if self.series_column is not None and self.filter_column is not None:
+            raise ValueError("series_column makes one series per value; it cannot be combined with filter_column")
+        if self.series_prefix and self.series_column is None:
+            raise ValueError("series_prefix names the series of a series_column; set series_column too")
         return self
 
+    @property
+    def is_group(self) -> bool:
+        return self.series_column is not None
 
-def _read(params: CsvParams, series: str) -> pd.DataFrame:
-    err = {"series": series, "source": "csv"}
+    @property
+    def id_column(self) -> str | None:
+        return self.series_column or self.filter_column
+
+
+@dataclass
+class _LongFile:
+    """A read CSV file and, per id column, where each id's rows are: the members of a long file are found
+    without scanning it once per series."""
+
+    data: pd.DataFrame
+    rows_by_id: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def rows(self, column: str) -> dict[str, object]:
+        if column not in self.rows_by_id:
+            self.rows_by_id[column] = self.data.groupby(column, sort=True, dropna=True).indices
+        return self.rows_by_id[column]
+
+
+def _file_stamp(path: str) -> tuple[int, int] | None:
+    """(mtime, size) of a local file: a changed file is read again. None for URLs, which are never cached."""
+    if _is_url(path):
+        return None
     try:
-        # values are read as text-or-number exactly as written: validation decides what is acceptable
-        return pd.read_csv(params.path, sep=params.separator, dtype={params.timestamp_column: str})
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _read(params: CsvParams, series: str) -> _LongFile:
+    """The file, read once while it is unchanged (a shard's series of one long file share one read)."""
+    stamp = _file_stamp(params.path)
+    try:
+        if stamp is None:
+            return _read_file(params.path, params.separator, params.timestamp_column, params.id_column)
+        return _read_cached(params.path, params.separator, params.timestamp_column, params.id_column, stamp)
+    except _ReadError as exc:
+        raise exc.error_type(exc.message, series=series, source="csv") from exc.__cause__
+
+
+class _ReadError(Exception):
+    """A failed read, named for a series by the caller (the cached read is shared by many series)."""
+
+    def __init__(self, error_type: type[SourceError], message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+@functools.lru_cache(maxsize=2)
+def _read_cached(path: str, separator: str, ts_column: str, id_column: str | None,
+                 stamp: tuple[int, int]) -> _LongFile:
+    return _read_file(path, separator, ts_column, id_column)
+
+
+def _read_file(path: str, separator: str, ts_column: str, id_column: str | None) -> _LongFile:
+    # values are read as text-or-number exactly as written: validation decides what is acceptable; ids as
+    # text, so '007' stays '007'
+    dtypes = {ts_column: str} | ({id_column: str} if id_column else {})
+    try:
+        return _LongFile(pd.read_csv(path, sep=separator, dtype=dtypes))
     except FileNotFoundError:
-        raise PermanentSourceError(f"CSV file not found: {params.path}", **err) from None
+        raise _ReadError(PermanentSourceError, f"CSV file not found: {path}") from None
     except urllib.error.HTTPError as exc:
         error_type = RetryableSourceError if exc.code in _RETRYABLE_HTTP else PermanentSourceError
         error_type = RateLimitError if exc.code == 429 else error_type
-        raise error_type(f"HTTP {exc.code} fetching {params.path}", **err) from exc
+        raise _ReadError(error_type, f"HTTP {exc.code} fetching {path}") from exc
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise RetryableSourceError(f"network error fetching {params.path}: {exc}", **err) from exc
+        raise _ReadError(RetryableSourceError, f"network error fetching {path}: {exc}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PermanentSourceError(f"cannot parse CSV {params.path}: {exc}", **err) from exc
+        raise _ReadError(PermanentSourceError, f"cannot parse CSV {path}: {exc}") from exc
 
 
 def _timestamps(raw: pd.Series, params: CsvParams) -> pd.Series:
@@ -84,28 +155,46 @@ class CsvSource(SeriesSource):
         return params
 
     def fetch(self, params: CsvParams, *, series: str) -> FetchResult:
-        data = _read(params, series)
-        wanted = [params.timestamp_column, params.value_column] + (
-            [params.filter_column] if params.filter_column else []
-        )
-        missing = [c for c in wanted if c not in data.columns]
-        if missing:
-            raise PermanentSourceError(
-                f"column(s) {', '.join(map(repr, missing))} not in {params.path} "
-                f"(columns: {', '.join(map(str, data.columns))})",
-                series=series,
-                source="csv",
-            )
+        if params.series_column is not None:
+            raise PermanentSourceError(f"{params.path} holds one series per {params.series_column!r}: fetch its "
+                                       "members (the config expands the block into them)", series=series, source="csv")
+        long_file = _read(params, series)
+        _require_columns(long_file.data, params, [params.timestamp_column, params.value_column], series=series)
+        data = long_file.data
         if params.filter_column:
-            data = data[data[params.filter_column].astype(str) == str(params.filter_value)]
-            if data.empty:
+            positions = long_file.rows(params.filter_column).get(str(params.filter_value))
+            if positions is None:
                 raise PermanentSourceError(
                     f"no rows in {params.path} where {params.filter_column} == {params.filter_value!r}",
                     series=series,
                     source="csv",
                 )
+            data = data.iloc[positions]
         frame = to_canonical(_timestamps(data[params.timestamp_column], params), data[params.value_column])
         return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))
 
+    def group_values(self, params: CsvParams, *, series: str) -> list[str] | None:
+        if params.series_column is None:
+            return None
+        long_file = _read(params, series)
+        _require_columns(long_file.data, params, [params.timestamp_column, params.value_column], series=series)
+        return list(long_file.rows(params.series_column))
+
+    def member_params(self, params: dict, value: str) -> dict:
+        member = {k: v for k, v in params.items() if k not in ("series_column", "series_prefix")}
+        return {**member, "filter_column": params["series_column"], "filter_value": value}
+
     def bounds(self, params: CsvParams) -> ValueBounds:
         return ValueBounds(min_value=params.min_value, max_value=params.max_value)
+
+
+def _require_columns(data: pd.DataFrame, params: CsvParams, columns: list[str], *, series: str) -> None:
+    wanted = columns + ([params.id_column] if params.id_column else [])
+    missing = [c for c in wanted if c not in data.columns]
+    if missing:
+        raise PermanentSourceError(
+            f"column(s) {', '.join(map(repr, missing))} not in {params.path} "
+            f"(columns: {', '.join(map(str, data.columns))})",
+            series=series,
+            source="csv",
+        )

@@ -8,9 +8,10 @@ import logging
 
 import psycopg
 
-from forecasting.config import PipelineConfig
+from forecasting.config import FREQUENCY_HINT, PipelineConfig
 from forecasting.errors import ForecastingError
 from forecasting.partitions import Partition, split_partitions
+from forecasting.series_groups import expand_groups, values_from_store
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
     pipeline_run_config,
@@ -50,6 +51,8 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     config, code and trigger label if there is one (Airflow retries and cleared tasks). ``owned``: this process
     runs every step (the CLI); if it dies, the next run marks this one abandoned."""
     reap_abandoned_runs(conn)
+    # a series_column block stands for the series ingest stored from it; the run records them one by one
+    config = expand_groups(config, values_from_store(conn, config.name))
     raw = config.model_dump(mode="json")
     found = pipeline_run_reusable(conn, command=command, config=raw, code_version=code_version(),
                                   triggered_by=triggered_by) if reuse else None
@@ -73,8 +76,9 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
             if freq:
                 planned.append((stored[spec.name].series_id, freq))
             else:
-                unknown.append(Skip(stored[spec.name].series_id, "unknown frequency: set 'frequency' in the "
-                                                                  "config (a pandas alias such as 'D', 'W-SUN', 'MS')"))
+                unknown.append(Skip(stored[spec.name].series_id,
+                                    "unknown frequency: its timestamps lie on no regular grid (or there are fewer "
+                                    f"than 3); set 'frequency' in the config to {FREQUENCY_HINT}"))
     skips_write(conn, run_id=run_id, step="features", partition_key="", skips=unknown)
     if not planned:
         pipeline_run_finish(conn, run_id=run_id, status="failed", error="no target series to model")

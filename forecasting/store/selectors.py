@@ -21,6 +21,7 @@ __all__ = [
     "series_read",
     "series_versions_list",
     "series_names",
+    "series_params_of_config",
     "stored_series",
     "stored_series_by_id",
 ]
@@ -131,6 +132,12 @@ def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]]) -> d
         ([k[0] for k in keys], [k[1] for k in keys]),
     ).fetchall()
     return {r[0]: StoredSeries(*r) for r in rows}
+
+
+def series_params_of_config(conn: psycopg.Connection, *, config_name: str, source: str) -> list[tuple[str, dict]]:
+    """(name, params) of every series of ``source`` that config ``config_name`` stores."""
+    return conn.execute("SELECT name, params FROM series WHERE config_name = %s AND source = %s ORDER BY name",
+                        (config_name, source)).fetchall()
 
 
 def series_list(conn: psycopg.Connection) -> pd.DataFrame:
