@@ -1,22 +1,29 @@
-"""Store benchmark: version-aware upsert of many series against a bare COPY floor (not a test).
+"""Ingest benchmark: download (CSV), validation and version-aware storage of N series, against the COPY floor.
 
-    python benchmarks/ingest.py                    # 1,000 series x 1,000 points on a fresh embedded server
-    python benchmarks/ingest.py --series 200 --points 500 --database-url postgresql://...
+    python benchmarks/ingest.py                                  # 1,000 series x 1,000 points
+    python benchmarks/ingest.py --series 10000 --points 200
+    python benchmarks/ingest.py --series 1000 --points 200 --compare faaa0ff   # before/after in one run
+    python benchmarks/ingest.py --series 10000 --points 200 --long           # one long CSV, series_column
 
-Phases, each timed with its peak resident memory above the phase's start:
-  before       the previous writer (psycopg text COPY, one write_row per row) and its text COPY floor
-  floor        one bare binary COPY of all rows into an unindexed table (the fastest the server takes them)
-  first load   series_upsert of every series (one transaction per series, version 1)
-  unchanged    the same downloads again: nothing to write
-  revised      the same downloads with a fraction of the series rewritten (10 past values each)
-Series are generated one at a time, so memory should stay near one series batch; the whole data set
-in memory is printed for comparison. Validation (Great Expectations) is not part of this benchmark.
+Writes N CSV files of P daily points (one config block each; with --long, one file with a series-id column
+and one block), then times, each on a fresh embedded PostgreSQL unless --database-url is given:
+  floor       one bare binary COPY of the same rows into an unindexed table (the fastest the server takes them)
+  first       `forecasting ingest` of every series: read, validate (Great Expectations), store version 1
+  unchanged   the same files again: nothing changed
+  revised     --revised-fraction of the files rewritten (10 past values each): new versions
+Peak RSS is this process's resident memory, sampled during each phase. --compare REF runs the same
+benchmark on the code of git ref REF (a temporary worktree) in a subprocess first, and prints both.
+The last line reads
+  ingest N=... P=... first_s=... copy_floor_s=... first_vs_copy=... unchanged_ms_per_series=... peak_rss_mb=...
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,30 +40,54 @@ import pandas as pd
 import psutil
 import psycopg
 
-from forecasting.db import apply_migrations
-from forecasting.db.connection import _libpq_url
+from forecasting.config import parse_config
+from forecasting.db import Database, apply_migrations
 from forecasting.db.embedded import embedded_server_url, stop_embedded_server
-from forecasting.store import writers
+from forecasting.ingest import ingest
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
-from forecasting.store.writers import SeriesMeta, series_upsert
 
+ROOT = Path(__file__).resolve().parents[1]
 START = np.datetime64("2015-01-01")
 
 
-def series_frame(index: int, points: int, *, revised: bool = False) -> pd.DataFrame:
+def series_values(index: int, points: int, *, revised: bool = False) -> np.ndarray:
     rng = np.random.default_rng(index)
     values = (100 + rng.normal(0, 1, points).cumsum()).round(4)
     if revised:  # a renormalisation-like rewrite of 10 past values
-        positions = rng.choice(points - 1, size=10, replace=False)
+        positions = rng.choice(points - 1, size=min(10, points - 1), replace=False)
         values[positions] = (values[positions] * 1.05).round(4)
-    ts = START + np.arange(points).astype("timedelta64[D]")
-    return pd.DataFrame({"ts": ts.astype("datetime64[ns]"), "value": values})
+    return values
+
+
+def day_strings(points: int) -> np.ndarray:
+    return np.datetime_as_string(START + np.arange(points).astype("timedelta64[D]"), unit="D")
+
+
+def write_files(folder: Path, n: int, points: int, *, long: bool, revised: set[int] = frozenset()) -> list[dict]:
+    """The CSV files and the config's series blocks."""
+    days = day_strings(points)
+    if long:
+        path = folder / "long.csv"
+        with path.open("w", encoding="utf-8") as out:
+            out.write("id,ts,value\n")
+            for i in range(n):
+                values = series_values(i, points, revised=i in revised)
+                pd.DataFrame({"id": f"s{i:06d}", "ts": days, "value": values}).to_csv(out, header=False, index=False)
+        return [{"name": "all", "source": "csv", "params": {"path": str(path), "series_column": "id"}}]
+    blocks = []
+    for i in range(n):
+        path = folder / f"s{i:06d}.csv"
+        if not revised or i in revised:
+            values = series_values(i, points, revised=i in revised)
+            pd.DataFrame({"ts": days, "value": values}).to_csv(path, index=False)
+        blocks.append({"name": f"s{i:06d}", "source": "csv", "params": {"path": str(path)}})
+    return blocks
 
 
 class PeakRss:
-    """Samples this process's resident memory in a thread; cheap enough not to disturb timings."""
+    """Samples this process's resident memory in a thread."""
 
-    def __init__(self, interval: float = 0.01) -> None:
+    def __init__(self, interval: float = 0.02) -> None:
         self._proc = psutil.Process()
         self._interval = interval
         self.peak = 0
@@ -69,8 +100,7 @@ class PeakRss:
             time.sleep(self._interval)
 
     def __enter__(self) -> PeakRss:
-        self.start = self._proc.memory_info().rss
-        self.peak = self.start
+        self.peak = self._proc.memory_info().rss
         self._thread.start()
         return self
 
@@ -84,86 +114,39 @@ class PeakRss:
 class Phase:
     name: str
     seconds: float
-    rows: int
-    rss_growth_mb: float
     peak_rss_mb: float
     note: str = ""
 
 
-def measure(name: str, rows: int, work: Callable[[], str]) -> Phase:
+def measure(name: str, work: Callable[[], str]) -> Phase:
     with PeakRss() as mem:
         started = time.perf_counter()
         note = work()
         seconds = time.perf_counter() - started
-    return Phase(name, seconds, rows, (mem.peak - mem.start) / 2**20, mem.peak / 2**20, note)
+    return Phase(name, seconds, mem.peak / 2**20, note)
 
 
-def _bare_table(conn: psycopg.Connection, name: str) -> None:
-    conn.execute(
-        f"CREATE TABLE {name} (series_id bigint, ts timestamp, value double precision, valid_from int, "
-        "ingest_run_id bigint)"
-    )
+def bare_copy(url: str, n: int, points: int) -> str:
+    """The floor: every row in one binary COPY into an unindexed table, with the store's own encoder."""
+    ts_us = (START + np.arange(points).astype("timedelta64[D]")).astype("datetime64[us]").astype("int64")
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE bare (series_id bigint, ts timestamp, value double precision, valid_from int, "
+                     "ingest_run_id bigint)")
+        with conn.cursor() as cur, cur.copy("COPY bare FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(COPY_HEADER)
+            for i in range(n):
+                copy.write(observation_records(series_id=i, ts_us=ts_us, values=series_values(i, points),
+                                               valid_from=1, ingest_run_id=None))
+            copy.write(COPY_TRAILER)
+    return f"{n * points:,} rows"
 
 
-def bare_copy_binary(conn: psycopg.Connection, n_series: int, points: int) -> str:
-    """The floor: every row in one binary COPY stream into an unindexed table, same encoder as the store."""
-    _bare_table(conn, "bare_binary")
-    with conn.transaction(), conn.cursor() as cur, cur.copy("COPY bare_binary FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(COPY_HEADER)
-        for i in range(n_series):
-            frame = series_frame(i, points)
-            ts_us = frame["ts"].to_numpy(dtype="datetime64[us]").astype("int64")
-            copy.write(
-                observation_records(
-                    series_id=i, ts_us=ts_us, values=frame["value"].to_numpy(), valid_from=1, ingest_run_id=None
-                )
-            )
-        copy.write(COPY_TRAILER)
-    return ""
-
-
-def bare_copy_text(conn: psycopg.Connection, n_series: int, points: int) -> str:
-    """The same floor with psycopg's per-row text COPY (what the store used before the binary encoder)."""
-    _bare_table(conn, "bare_text")
-    with conn.transaction(), conn.cursor() as cur, cur.copy("COPY bare_text FROM STDIN") as copy:
-        for i in range(n_series):
-            frame = series_frame(i, points)
-            stamps = frame["ts"].to_numpy(dtype="datetime64[us]").tolist()
-            for stamp, value in zip(stamps, frame["value"].tolist(), strict=True):
-                copy.write_row((i, stamp, value, 1, None))
-    return ""
-
-
-def _text_copy_rows(conn, *, series_id, ts, values, valid_from, ingest_run_id) -> int:
-    """The store's previous row writer (text COPY, one write_row per row), kept to show before/after."""
-    stamps = ts.astype("datetime64[us]").tolist()
-    sql = "COPY observations (series_id, ts, value, valid_from, ingest_run_id) FROM STDIN"
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        for stamp, value in zip(stamps, values.tolist(), strict=True):
-            copy.write_row((series_id, stamp, value, valid_from, ingest_run_id))
-    return len(ts)
-
-
-def first_load_text_writer(conn: psycopg.Connection, n_series: int, points: int) -> str:
-    real = writers._copy_rows
-    writers._copy_rows = _text_copy_rows
-    try:
-        return upsert_all(conn, n_series, points, source="bench_text")
-    finally:
-        writers._copy_rows = real
-
-
-def upsert_all(
-    conn: psycopg.Connection, n_series: int, points: int, revised: set[int] | None = None, source: str = "bench"
-) -> str:
+def run_ingest(database: Database, config) -> str:
+    report = ingest(database, config)
     outcomes: dict[str, int] = {}
-    written = 0
-    for i in range(n_series):
-        frame = series_frame(i, points, revised=revised is not None and i in revised)
-        result = series_upsert(conn, meta=SeriesMeta(source=source, name=f"s{i}"), frame=frame)
-        outcomes[result.outcome.value] = outcomes.get(result.outcome.value, 0) + 1
-        written += result.n_written
-    return ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) + f"; rows written={written}"
+    for record in report.records:
+        outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+    return ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items()))
 
 
 @contextmanager
@@ -172,7 +155,6 @@ def scratch_database(url: str | None) -> Iterator[str]:
     if url is None:
         tmp = Path(tempfile.mkdtemp(prefix="forecasting-bench-"))
         url = embedded_server_url(tmp)
-    url = _libpq_url(url)
     name = "bench_" + uuid.uuid4().hex[:8]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
@@ -186,55 +168,76 @@ def scratch_database(url: str | None) -> Iterator[str]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def benchmark(args: argparse.Namespace) -> list[Phase]:
+    n, points = args.series, args.points
+    rng = np.random.default_rng(0)
+    revised = set(rng.choice(n, size=max(1, int(n * args.revised_fraction)), replace=False).tolist())
+    folder = Path(tempfile.mkdtemp(prefix="forecasting-bench-csv-"))
+    try:
+        blocks = write_files(folder, n, points, long=args.long)
+        config = parse_config({"name": "bench", "series": blocks, "ingest": {"retries": 0}})
+        with scratch_database(args.database_url) as url:
+            with psycopg.connect(url) as conn:
+                apply_migrations(conn)
+            database = Database(url=url)
+            phases = [measure("bare COPY (floor)", lambda: bare_copy(url, n, points)),
+                      measure("first", lambda: run_ingest(database, config)),
+                      measure("unchanged", lambda: run_ingest(database, config))]
+            write_files(folder, n, points, long=args.long, revised=revised)
+            phases.append(measure(f"revised ({len(revised)})", lambda: run_ingest(database, config)))
+        return phases
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def report(phases: list[Phase], n: int, points: int, label: str) -> str:
+    print(f"\n{label}: {n:,} series x {points:,} points")
+    print(f"{'phase':<20}{'seconds':>9}{'ms/series':>11}{'peak RSS MB':>13}  outcome")
+    for p in phases:
+        print(f"{p.name:<20}{p.seconds:>9.2f}{p.seconds * 1000 / n:>11.2f}{p.peak_rss_mb:>13.0f}  {p.note}")
+    floor, first, unchanged = phases[:3]
+    peak = max(p.peak_rss_mb for p in phases[1:])
+    return (f"ingest N={n} P={points} first_s={first.seconds:.1f} copy_floor_s={floor.seconds:.2f} "
+            f"first_vs_copy={first.seconds / floor.seconds:.2f} "
+            f"unchanged_ms_per_series={unchanged.seconds * 1000 / n:.2f} peak_rss_mb={peak:.0f}")
+
+
+def compare(ref: str, argv: list[str]) -> str:
+    """The same benchmark on ``ref``'s package, in a subprocess; returns its last line."""
+    worktree = Path(tempfile.mkdtemp(prefix="forecasting-bench-ref-"))
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), ref], check=True,
+                   capture_output=True)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(worktree), "FORECASTING_SQL_DIR": str(worktree / "sql")}
+        out = subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv, "--label", f"before ({ref})"],
+                             cwd=worktree, env=env, check=True, capture_output=True, text=True)
+        print(out.stdout, end="")
+        return out.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", type=int, default=1000)
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--revised-fraction", type=float, default=0.05)
+    parser.add_argument("--long", action="store_true", help="one long CSV with a series-id column")
     parser.add_argument("--database-url", help="server to use (default: a fresh embedded PostgreSQL)")
+    parser.add_argument("--compare", metavar="REF", help="also run the benchmark on git ref REF, first")
+    parser.add_argument("--label", default="after", help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    n, points = args.series, args.points
-    total = n * points
-    rng = np.random.default_rng(0)
-    revised = set(rng.choice(n, size=max(1, int(n * args.revised_fraction)), replace=False).tolist())
-
-    with scratch_database(args.database_url) as url, psycopg.connect(url, autocommit=True) as conn:
-        apply_migrations(conn)
-        before = [
-            measure("bare COPY, text", total, lambda: bare_copy_text(conn, n, points)),
-            measure("first load, text writer", total, lambda: first_load_text_writer(conn, n, points)),
-        ]
-        phases = [
-            measure("bare COPY (floor)", total, lambda: bare_copy_binary(conn, n, points)),
-            measure("first load", total, lambda: upsert_all(conn, n, points)),
-            measure("unchanged reload", total, lambda: upsert_all(conn, n, points)),
-            measure(f"reload, {len(revised)} revised", total, lambda: upsert_all(conn, n, points, revised)),
-        ]
-        stored = conn.execute(
-            "SELECT count(*) FROM observations WHERE series_id IN (SELECT series_id FROM series WHERE source = 'bench')"
-        ).fetchone()[0]
-
-    whole = series_frame(0, points).memory_usage(deep=True).sum() * n / 2**20
-    print(
-        f"\n{n:,} series x {points:,} points = {total:,} rows; whole data set in memory ~{whole:.0f} MB; "
-        f"one series ~{whole / n * 1024:.0f} KB"
-    )
-    print(f"{'phase':<24}{'seconds':>9}{'rows/s':>12}{'RSS growth MB':>15}{'peak RSS MB':>13}  outcome")
-    for p in before + phases:
-        print(
-            f"{p.name:<24}{p.seconds:>9.2f}{p.rows / p.seconds:>12,.0f}{p.rss_growth_mb:>15.1f}"
-            f"{p.peak_rss_mb:>13.0f}  {p.note}"
-        )
-    floor, first, unchanged, rev = phases
-    print(
-        f"\nbefore (text COPY writer): first load {before[1].seconds:.2f}s = "
-        f"{before[1].seconds / before[0].seconds:.2f}x its text floor; after: {first.seconds:.2f}s "
-        f"({before[1].seconds / first.seconds:.1f}x faster)"
-    )
-    print(f"\nfirst load / bare binary COPY = {first.seconds / floor.seconds:.2f}x   (target <= 3x)")
-    print(f"first load / bare text COPY   = {first.seconds / before[0].seconds:.2f}x")
-    print(f"first load / unchanged        = {first.seconds / unchanged.seconds:.1f}x   (target >= 5x)")
-    print(f"observation rows stored       = {stored:,} (first load {total:,} + revised rows only)")
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("forecasting").setLevel(logging.ERROR)  # per-series warnings are not the point here
+    before = None
+    if args.compare:
+        own = [a for i, a in enumerate(argv) if a != "--compare" and (i == 0 or argv[i - 1] != "--compare")]
+        before = compare(args.compare, own)
+    line = report(benchmark(args), args.series, args.points, args.label if before is None else "after (this tree)")
+    if before is not None:
+        print("\n" + before.replace("ingest ", "before: ingest ", 1))
+    print(line)
     return 0
 
 

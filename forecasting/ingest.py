@@ -1,10 +1,15 @@
-"""Ingest: download, validate and store each configured series, one series failing never stopping the rest."""
+"""Ingest: download, validate and store each configured series, one series failing never stopping the rest.
+
+Series go through in batches (``ingest.batch_size``): each batch is downloaded, then validated in one Great
+Expectations run and stored in a few transactions. A download identical to the stored version skips both.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -14,8 +19,10 @@ from forecasting.config import FREQUENCY_HINT, PipelineConfig, SeriesConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError, RateLimitError, SourceError
 from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
+from forecasting.shard_validation import ValidationItem, validate_shard
 from forecasting.sources import get_source
-from forecasting.sources.base import TS, VALUE, FetchResult, SeriesSource, SourceParams
+from forecasting.sources.base import TS, VALUE, FetchResult, SeriesSource, SourceParams, ValueBounds
+from forecasting.store.batch_writer import UpsertItem, series_upsert_many
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.runs import (
     SeriesRecord,
@@ -24,10 +31,11 @@ from forecasting.store.runs import (
     ingest_run_start,
     quarantine_insert,
 )
-from forecasting.store.writers import SeriesMeta, series_ensure, series_identity_conflict, series_upsert
-from forecasting.validation import FrameValidator, check_expectation_specs
+from forecasting.store.states import series_states
+from forecasting.store.writers import SeriesMeta, UpsertResult, series_ensure
+from forecasting.validation import FrameValidator, ValidationOutcome, check_expectation_specs
 
-__all__ = ["IngestReport", "ingest", "ingest_series"]
+__all__ = ["IngestReport", "ingest", "ingest_batch"]
 
 _log = logging.getLogger(__name__)
 
@@ -92,92 +100,130 @@ def _meta(spec: SeriesConfig, params: SourceParams, fetched: FetchResult | None,
     )
 
 
-def ingest_series(
+@dataclass
+class _Download:
+    """A fetched series waiting for validation and storage."""
+
+    spec: SeriesConfig
+    meta: SeriesMeta
+    frame: pd.DataFrame
+    bounds: ValueBounds
+    fetch_ms: int
+
+
+def _download(conn_state: dict, spec: SeriesConfig, *, config: PipelineConfig,
+              sleep: Callable[[float], None]) -> _Download | SeriesRecord:
+    """Fetch one series; its failed record when it cannot be, or its unchanged record when the download is
+    byte for byte the last accepted version (nothing to validate or write)."""
+    started = time.perf_counter()
+    source = get_source(spec.source)
+    params = spec.source_params()
+    base = SeriesRecord(source=spec.source, series_name=spec.name, outcome="failed")
+    state = conn_state.get((spec.source, spec.name))
+    if state is not None and state.config_name not in (None, config.name) and not state.same_params(params):
+        # checked before downloading: storing it would overwrite the other config's series
+        message = (f"series {spec.name!r} ({spec.source}) is already stored by config {state.config_name!r} with "
+                   f"other parameters; series are identified by (source, name) across configs: rename it in "
+                   f"config {config.name!r} or give it the same parameters as in {state.config_name!r}")
+        _log.error("%s", message)
+        return replace(base, error=message, retryable=False, duration_ms=_ms_since(started))
+    try:
+        fetched = _fetch(source, params, spec, retries=config.ingest.retries,
+                         backoff=config.ingest.retry_backoff_seconds, sleep=sleep)
+    except SourceError as exc:
+        _log.error("series %r: download failed: %s", spec.name, exc)
+        return replace(base, error=str(exc), retryable=exc.retryable, rate_limited=isinstance(exc, RateLimitError),
+                       duration_ms=_ms_since(started))
+    frame = _apply_missing_policy(fetched.frame, spec)
+    meta = _meta(spec, params, fetched, config.name)
+    if state is not None and state.unchanged(meta, frame):
+        return replace(base, outcome="unchanged", series_id=state.series_id, version_id=state.version_id,
+                       version_no=state.version_no, n_rows=state.row_count, duration_ms=_ms_since(started))
+    return _Download(spec, meta, frame, source.bounds(params), _ms_since(started))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _quarantine(conn: psycopg.Connection, download: _Download, checked: ValidationOutcome,
+                ingest_run_id: int | None) -> SeriesRecord:
+    message = checked.message(download.spec.name)
+    with conn.transaction():
+        series_id = series_ensure(conn, download.meta, refresh=False)
+        quarantine_insert(conn, source=download.spec.source, series_name=download.spec.name, series_id=series_id,
+                          ingest_run_id=ingest_run_id, reason=message, failed_expectations=checked.failed,
+                          validation_result=checked.summary, batch=download.frame)
+    _log.error("quarantined: %s", message)
+    return SeriesRecord(download.spec.source, download.spec.name, "quarantined", series_id=series_id, error=message,
+                        retryable=False, n_rows=len(download.frame))
+
+
+def _stored_record(download: _Download, stored: UpsertResult | Exception) -> SeriesRecord:
+    if isinstance(stored, Exception):
+        return SeriesRecord(download.spec.source, download.spec.name, "failed",
+                            error=f"{type(stored).__name__}: {stored}")
+    _warn_about_shape(download.spec, download.frame, download.meta.frequency, stored)
+    return SeriesRecord(download.spec.source, download.spec.name, stored.outcome.value, series_id=stored.series_id,
+                        version_id=stored.version_id, version_no=stored.version_no, n_rows=stored.n_rows,
+                        n_added=stored.n_added,
+                        n_changed=stored.n_changed, n_removed=stored.n_removed)
+
+
+def ingest_batch(
     conn: psycopg.Connection,
-    spec: SeriesConfig,
+    specs: Sequence[SeriesConfig],
     *,
     config: PipelineConfig,
     ingest_run_id: int | None,
     validator: FrameValidator,
     sleep: Callable[[float], None] = time.sleep,
-) -> tuple[SeriesRecord, int | None]:
-    """Fetch, validate and store one series. Returns its outcome record and the current version number.
+    progress: Callable[[SeriesConfig], None] = lambda spec: None,
+) -> list[SeriesRecord]:
+    """Fetch, validate and store a batch of series; one outcome record per series, in order.
 
-    Source errors and failed validation are outcomes, not exceptions; anything else is a bug and raises.
+    Downloads identical to the stored version are recorded ``unchanged`` without validation. The others are
+    validated in one Great Expectations run; failures go to quarantine, the rest are stored in a few
+    transactions. Source errors and failed validation are outcomes, not exceptions.
     """
-    source = get_source(spec.source)
-    params = spec.source_params()
-    base = SeriesRecord(source=spec.source, series_name=spec.name, outcome="failed")
-    other = series_identity_conflict(conn, _meta(spec, params, None, config.name))
-    if other is not None:  # checked before downloading: storing it would overwrite the other config's series
-        message = (f"series {spec.name!r} ({spec.source}) is already stored by config {other!r} with other "
-                   f"parameters; series are identified by (source, name) across configs: rename it in config "
-                   f"{config.name!r} or give it the same parameters as in {other!r}")
-        _log.error("%s", message)
-        return replace(base, error=message, retryable=False), None
-    try:
-        fetched = _fetch(
-            source,
-            params,
-            spec,
-            retries=config.ingest.retries,
-            backoff=config.ingest.retry_backoff_seconds,
-            sleep=sleep,
-        )
-    except SourceError as exc:
-        _log.error("series %r: download failed: %s", spec.name, exc)
-        return replace(base, error=str(exc), retryable=exc.retryable,
-                       rate_limited=isinstance(exc, RateLimitError)), None
+    states = series_states(conn, keys=[(s.source, s.name) for s in specs])
+    records: dict[str, SeriesRecord] = {}
+    downloads: list[_Download] = []
+    for spec in specs:
+        try:
+            outcome = _download(states, spec, config=config, sleep=sleep)
+        except Exception as exc:  # a bug in one series must not hide the others
+            _log.exception("series %r: unexpected error", spec.name)
+            outcome = SeriesRecord(spec.source, spec.name, "failed", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, SeriesRecord):
+            records[spec.name] = outcome
+        else:
+            downloads.append(outcome)
+        progress(spec)
+    if downloads:
+        _validate_and_store(conn, downloads, records, config=config, ingest_run_id=ingest_run_id, validator=validator)
+    return [records[spec.name] for spec in specs]
 
-    frame = _apply_missing_policy(fetched.frame, spec)
-    meta = _meta(spec, params, fetched, config.name)
-    checked = validator.validate(
-        frame, series=spec.name, bounds=source.bounds(params), extra=spec.expectations
-    )
-    if not checked.success:
-        message = checked.message(spec.name)
-        with conn.transaction():
-            series_id = series_ensure(conn, meta, refresh=False)
-            quarantine_insert(
-                conn,
-                source=spec.source,
-                series_name=spec.name,
-                series_id=series_id,
-                ingest_run_id=ingest_run_id,
-                reason=message,
-                failed_expectations=checked.failed,
-                validation_result=checked.summary,
-                batch=frame,
-            )
-        _log.error("quarantined: %s", message)
-        return replace(
-            base,
-            outcome="quarantined",
-            series_id=series_id,
-            error=message,
-            retryable=False,
-            n_rows=len(frame),
-        ), None
 
-    stored = series_upsert(
-        conn,
-        meta=meta,
-        frame=frame.astype({VALUE: "float64"}),
-        ingest_run_id=ingest_run_id,
-        rtol=config.tolerance(spec),
-    )
-    _warn_about_shape(spec, frame, meta.frequency, stored)
-    record = replace(
-        base,
-        outcome=stored.outcome.value,
-        series_id=stored.series_id,
-        version_id=stored.version_id,
-        n_rows=stored.n_rows,
-        n_added=stored.n_added,
-        n_changed=stored.n_changed,
-        n_removed=stored.n_removed,
-    )
-    return record, stored.version_no
+def _validate_and_store(conn: psycopg.Connection, downloads: list[_Download], records: dict[str, SeriesRecord], *,
+                        config: PipelineConfig, ingest_run_id: int | None, validator: FrameValidator) -> None:
+    started = time.perf_counter()
+    checked = validate_shard(validator, [ValidationItem(d.spec.name, d.frame, d.bounds, d.spec.expectations)
+                                         for d in downloads])
+    passed = []
+    for download, outcome in zip(downloads, checked, strict=True):
+        if outcome.success:
+            passed.append(download)
+        else:
+            records[download.spec.name] = _quarantine(conn, download, outcome, ingest_run_id)
+    stored = series_upsert_many(conn, [UpsertItem(d.meta, d.frame, config.tolerance(d.spec)) for d in passed],
+                                ingest_run_id=ingest_run_id)
+    for download, result in zip(passed, stored, strict=True):
+        records[download.spec.name] = _stored_record(download, result)
+    shared_ms = _ms_since(started) / len(downloads)  # the batch's validation and storage, shared out
+    for download in downloads:
+        records[download.spec.name] = replace(records[download.spec.name],
+                                              duration_ms=int(download.fetch_ms + shared_ms))
 
 
 def _warn_about_shape(spec: SeriesConfig, frame: pd.DataFrame, frequency: str | None, stored) -> None:
@@ -235,33 +281,19 @@ def ingest(
             )
         )
         for failure in unlisted:
-            _log.error("series block %r: cannot list its series: %s", failure.spec.name, failure.error)
+            _log.error("%s", failure)
             record = SeriesRecord(failure.spec.source, failure.spec.name, "failed", error=str(failure.error),
                                   retryable=failure.error.retryable)
             ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=[record])
             report.records.append(record)
-        for spec in _progress(selected, enabled=progress):
-            started = time.perf_counter()
-            try:
-                record, version_no = ingest_series(
-                    conn,
-                    spec,
-                    config=config,
-                    ingest_run_id=report.ingest_run_id,
-                    validator=validator,
-                    sleep=sleep,
-                )
-            except Exception as exc:  # a bug or a database fault in one series must not hide the others
-                _log.exception("series %r: unexpected error", spec.name)
-                record, version_no = (
-                    SeriesRecord(spec.source, spec.name, "failed", error=f"{type(exc).__name__}: {exc}"),
-                    None,
-                )
-            record = replace(record, duration_ms=int((time.perf_counter() - started) * 1000))
-            ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=[record])
-            report.records.append(record)
-            if version_no is not None:
-                report.version_numbers[spec.name] = version_no
+        with _progress(len(selected), enabled=progress) as advance:
+            for start in range(0, len(selected), config.ingest.batch_size):
+                records = ingest_batch(conn, selected[start:start + config.ingest.batch_size], config=config,
+                                       ingest_run_id=report.ingest_run_id, validator=validator, sleep=sleep,
+                                       progress=advance)
+                ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=records)
+                report.records.extend(records)
+                report.version_numbers.update({r.series_name: r.version_no for r in records if r.version_no})
         ingest_run_finish(
             conn, ingest_run_id=report.ingest_run_id, n_series=len(selected) + len(unlisted),
             n_failed=len(report.failed)
@@ -269,13 +301,17 @@ def ingest(
     return report
 
 
-def _progress(items: list[SeriesConfig], *, enabled: bool) -> Iterable[SeriesConfig]:
+@contextlib.contextmanager
+def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[SeriesConfig], None]]:
+    """A callback that advances a progress bar by one downloaded series (nothing when disabled)."""
     if not enabled:
-        yield from items
+        yield lambda spec: None
         return
     from tqdm import tqdm
 
-    with tqdm(items, desc="ingest", unit="series") as bar:
-        for spec in bar:
+    with tqdm(total=total, desc="ingest", unit="series") as bar:
+        def advance(spec: SeriesConfig) -> None:
             bar.set_postfix_str(spec.name)
-            yield spec
+            bar.update()
+
+        yield advance

@@ -17,6 +17,9 @@ class IngestSettings(BaseModel):
     retries: Annotated[StrictInt, Field(ge=0)] = 2
     # series per mapped Airflow task: Airflow slows down past a few hundred mapped tasks (1,024 at most)
     shard_size: Annotated[StrictInt, Field(ge=1)] = 25
+    # series downloaded, then validated in one Great Expectations run and stored in a few transactions; an
+    # ingest holds one batch of downloads in memory at a time
+    batch_size: Annotated[StrictInt, Field(ge=1)] = 500
     # first retry delay, doubled each time
     retry_backoff_seconds: float = Field(default=5.0, ge=0)
     # after an HTTP 429 Airflow waits this long before retrying the shard (Google Trends throttles by IP)

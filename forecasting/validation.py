@@ -107,7 +107,7 @@ def check_expectation_specs(specs: Sequence[ExpectationSpec]) -> list[str]:
 MAX_ABS_VALUE = 1e30
 
 
-def _at_store_resolution(frame: pd.DataFrame) -> pd.DataFrame:
+def at_store_resolution(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its timestamps as PostgreSQL will keep them (microseconds)."""
     if TS not in frame.columns or not pd.api.types.is_datetime64_any_dtype(frame[TS]):
         return frame
@@ -137,24 +137,24 @@ class FrameValidator:
         Raises:
             ConfigError: an extra expectation is unknown to GX or has kwargs GX rejects.
         """
-        gx = _import_gx()
-        expectations = _standard_expectations(bounds) + _extra_expectations(extra, series=series)
+        gx = import_gx()
+        expectations = standard_expectations(bounds) + extra_expectations(extra, series=series)
         # A suite is rebuilt per call on purpose: it costs ~0.2 ms against ~28 ms for the validation
         # itself, so caching suites by (bounds, extras) would not be measurably faster.
         suite = gx.ExpectationSuite(name=f"forecasting.{series}", expectations=expectations)
-        batch = self._get_batch_definition().get_batch(batch_parameters={"dataframe": _at_store_resolution(frame)})
+        batch = self.batch_definition().get_batch(batch_parameters={"dataframe": at_store_resolution(frame)})
         # GX catches exceptions per expectation (catch_exceptions defaults to true), so a column of
         # strings or a missing column becomes a failed result with exception_info, not a crash.
         result = batch.validate(suite, result_format=_RESULT_FORMAT)
         return _to_outcome(result, expectations)
 
-    def _get_batch_definition(self) -> BatchDefinition:
+    def batch_definition(self) -> BatchDefinition:
         if self._batch_definition is None:
             self._batch_definition = _create_batch_definition()
         return self._batch_definition
 
 
-def _import_gx() -> ModuleType:
+def import_gx() -> ModuleType:
     # GX 1.24.1 contains no analytics code any more, but older 1.x releases (pyproject allows >=1.3) read
     # this when creating a context. setdefault keeps an operator's explicit opt-in.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -168,7 +168,7 @@ def _import_gx() -> ModuleType:
 
 
 def _create_batch_definition() -> BatchDefinition:
-    gx = _import_gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -178,13 +178,13 @@ def _create_batch_definition() -> BatchDefinition:
     return asset.add_batch_definition_whole_dataframe("whole_frame")
 
 
-def _standard_expectations(bounds: ValueBounds) -> list[Expectation]:
+def standard_expectations(bounds: ValueBounds) -> list[Expectation]:
     import great_expectations.expectations as gxe
 
     expectations: list[Expectation] = [
         gxe.ExpectTableRowCountToBeBetween(min_value=1, max_value=None),
         gxe.ExpectColumnValuesToNotBeNull(column=TS),
-        # checked at the store's resolution (see ``_at_store_resolution``): two timestamps within one
+        # checked at the store's resolution (see ``at_store_resolution``): two timestamps within one
         # microsecond would become one row
         gxe.ExpectColumnValuesToBeUnique(column=TS),
         # GX column-map expectations skip nulls, so null values need their own expectation.
@@ -201,7 +201,7 @@ def _standard_expectations(bounds: ValueBounds) -> list[Expectation]:
     return expectations
 
 
-def _extra_expectations(specs: Sequence[ExpectationSpec], *, series: str) -> list[Expectation]:
+def extra_expectations(specs: Sequence[ExpectationSpec], *, series: str) -> list[Expectation]:
     expectations, problems = _build_extras(specs)
     if problems:
         raise ConfigError(f"series {series!r}: invalid extra expectations: " + "; ".join(problems))
@@ -221,7 +221,7 @@ def _build_extras(specs: Sequence[ExpectationSpec]) -> tuple[list[Expectation], 
 
 def _build_expectation(spec: ExpectationSpec) -> tuple[Expectation | None, list[str]]:
     """The GX expectation for ``spec``, or None and the reasons GX refused it."""
-    _import_gx()
+    import_gx()
     from great_expectations.compatibility.pydantic import ValidationError
     from great_expectations.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.registry import get_expectation_impl
@@ -265,21 +265,21 @@ def _to_outcome(
     result: ExpectationSuiteValidationResult, expectations: Sequence[Expectation]
 ) -> ValidationOutcome:
     suite_order = [(e.expectation_type, e.configuration.kwargs) for e in expectations]
-    failed = [_failure_entry(r) for r in result.results if not r.success]
+    failed = [failure_entry(r) for r in result.results if not r.success]
     # GX lists results whose metrics raised first; report in suite order so messages are stable.
     failed.sort(key=lambda entry: _position(entry, suite_order))
     return ValidationOutcome(
-        success=bool(result.success), failed=failed, summary=_jsonable(result.describe_dict())
+        success=bool(result.success), failed=failed, summary=jsonable(result.describe_dict())
     )
 
 
-def _failure_entry(result: Any) -> dict[str, Any]:
+def failure_entry(result: Any) -> dict[str, Any]:
     config = result.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
-    entry: dict[str, Any] = {"expectation_type": config.type, "kwargs": _jsonable(kwargs)}
+    entry: dict[str, Any] = {"expectation_type": config.type, "kwargs": jsonable(kwargs)}
     for key in _RESULT_KEYS:
         if key in (result.result or {}):
-            entry[key] = _jsonable(result.result[key])
+            entry[key] = jsonable(result.result[key])
     error = _exception_message(result.exception_info or {})
     if error is not None:
         entry["exception"] = error
@@ -298,12 +298,12 @@ def _exception_message(info: Mapping[str, Any]) -> str | None:
 
 def _position(entry: Mapping[str, Any], suite_order: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
     for index, (expectation_type, kwargs) in enumerate(suite_order):
-        if expectation_type == entry["expectation_type"] and _jsonable(kwargs) == entry["kwargs"]:
+        if expectation_type == entry["expectation_type"] and jsonable(kwargs) == entry["kwargs"]:
             return index
     return len(suite_order)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON data: timestamps as ISO strings, NaN/NaT/NA/inf as None, numpy scalars unwrapped.
 
     PostgreSQL jsonb rejects NaN, so json.dumps' default NaN output is not good enough.
@@ -311,9 +311,9 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, np.ndarray)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (pd.Timestamp, np.datetime64, dt.date)):  # also datetime and NaT
         stamp = pd.Timestamp(value)
         return None if pd.isna(stamp) else stamp.isoformat()
@@ -321,7 +321,7 @@ def _jsonable(value: Any) -> Any:
         delta = pd.Timedelta(value)
         return None if pd.isna(delta) else delta.isoformat()
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     if isinstance(value, (int, float, Decimal)):
         number = value if isinstance(value, int) else float(value)
         return number if math.isfinite(number) else None

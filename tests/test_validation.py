@@ -329,3 +329,53 @@ def test_great_expectations_does_not_flood_the_log_at_info():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert int(result.stdout.strip().splitlines()[-1]) <= 1  # was 200+ "Skipping registering function" lines
+
+
+def _bad_values_item(series: str, values: list, **kwargs):
+    from forecasting.shard_validation import ValidationItem
+
+    return ValidationItem(series, make_frame(values, kwargs.pop("timestamps", None)), kwargs.pop("bounds", BOUNDS),
+                          **kwargs)
+
+
+def test_a_shard_validates_at_once_with_the_per_series_outcomes(validator: FrameValidator) -> None:
+    from forecasting.shard_validation import validate_shard
+
+    day = pd.Timestamp("2024-01-01")
+    max_below_50 = [ExpectationSpec(type="expect_column_max_to_be_between", kwargs={"column": "value",
+                                                                                      "max_value": 50})]
+    items = [
+        _bad_values_item("good", [1.0, 2.0, 3.0]),
+        _bad_values_item("too_high", [1.0, 140.0, 150.0, 2.0]),
+        _bad_values_item("nan", [1.0, np.nan, 3.0]),
+        _bad_values_item("dup", [1.0, 2.0, 3.0], timestamps=[day, day + pd.Timedelta(days=1),
+                                                              day + pd.Timedelta(days=1)]),
+        _bad_values_item("text", [1.0, "n/a", 3.0]),  # not representable in the long frame: validated alone
+        _bad_values_item("empty", []),
+        _bad_values_item("own_rule_fails", [1.0, 60.0], extra=max_below_50),
+        _bad_values_item("own_rule_holds", [1.0, 40.0], extra=max_below_50),
+        _bad_values_item("other_bounds", [140.0, 150.0], bounds=NO_BOUNDS),
+    ]
+    shard = validate_shard(validator, items)
+    alone = [validator.validate(i.frame, series=i.series, bounds=i.bounds, extra=i.extra) for i in items]
+    for item, together, single in zip(items, shard, alone, strict=True):
+        assert together.success == single.success, item.series
+        assert together.message(item.series) == single.message(item.series), item.series
+        assert together.summary["statistics"]["evaluated_expectations"] == \
+            single.summary["statistics"]["evaluated_expectations"]
+    assert [o.success for o in shard] == [True, False, False, False, False, False, False, True, True]
+    assert "2 unexpected (50%), e.g. [140.0, 150.0]" in shard[1].message("too_high")
+    assert failed_checks(shard[3]) == [(UNIQUE, "ts")]
+    assert json.loads(json.dumps(shard[1].failed, allow_nan=False))  # stored as jsonb in quarantine
+
+
+def test_a_shard_is_one_great_expectations_run(validator: FrameValidator, monkeypatch) -> None:
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    from forecasting.shard_validation import validate_shard
+
+    runs = []
+    original = Batch.validate
+    monkeypatch.setattr(Batch, "validate", lambda self, *a, **k: runs.append(1) or original(self, *a, **k))
+    outcomes = validate_shard(validator, [_bad_values_item(f"s{i}", [1.0, 2.0, float(i % 90)]) for i in range(200)])
+    assert all(o.success for o in outcomes) and len(runs) == 1

@@ -135,12 +135,28 @@ def _read_file(path: str, separator: str, ts_column: str, id_column: str | None)
 
 
 def _timestamps(raw: pd.Series, params: CsvParams) -> pd.Series:
+    ts = _iso_timestamps(raw) if params.date_format is None else None
+    if ts is None:
+        ts = _parsed_timestamps(raw, params)
+    if params.timezone and not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_localize(params.timezone, ambiguous="NaT", nonexistent="NaT")
+    return ts
+
+
+def _iso_timestamps(raw: pd.Series) -> pd.Series | None:
+    """ISO 8601 timestamps, the common case, parsed without guessing a format per file (half the cost of a
+    small file's read); None when any value is not ISO 8601 or the offsets are mixed."""
+    try:
+        return pd.to_datetime(raw, format="ISO8601")
+    except (ValueError, TypeError):
+        return None
+
+
+def _parsed_timestamps(raw: pd.Series, params: CsvParams) -> pd.Series:
     try:
         ts = pd.to_datetime(raw, format=params.date_format, errors="coerce")
     except ValueError:  # mixed UTC offsets in one column
         ts = pd.to_datetime(raw, format=params.date_format, errors="coerce", utc=True)
-    if params.timezone and not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ts = ts.dt.tz_localize(params.timezone, ambiguous="NaT", nonexistent="NaT")
     return ts
 
 

@@ -41,6 +41,7 @@ class SeriesRecord:
     retryable: bool | None = None
     duration_ms: int | None = None
     rate_limited: bool = False  # the source answered HTTP 429 (not stored: it steers Airflow's retry delay)
+    version_no: int | None = None  # the series' current version after this ingest (not stored: version_id is)
 
 
 def ingest_run_start(

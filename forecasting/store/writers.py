@@ -57,7 +57,7 @@ class _Current:
     row_count: int
 
 
-def _frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
+def frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
     """Microsecond timestamps and float values; refuses frames that break the storage contract."""
     if list(frame.columns[:2]) != [TS, VALUE]:
         raise StoreError(f"series {series!r}: frame must have columns ['ts', 'value'], got {list(frame.columns)}")
@@ -279,7 +279,7 @@ def series_upsert(
     Runs in its own transaction (a savepoint when the caller already holds one) under a per-series
     advisory lock: either everything below is written or nothing is.
     """
-    ts, values = _frame_arrays(frame, meta.name)
+    ts, values = frame_arrays(frame, meta.name)
     if len(ts) == 0:
         raise StoreError(f"series {meta.name!r}: refusing to store an empty download")
     sha = download_sha256(ts, values)

@@ -1,0 +1,67 @@
+"""What the store knows of a batch of series before ingest writes them: identity, owner, current version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import psycopg
+
+from forecasting.errors import StoreError
+from forecasting.sources.base import SourceParams
+from forecasting.store.diff import download_sha256
+from forecasting.store.writers import SeriesMeta, frame_arrays
+
+__all__ = ["SeriesState", "series_states"]
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    series_id: int
+    config_name: str | None
+    params: dict
+    frequency: str | None
+    unit: str | None
+    version_id: int | None
+    version_no: int | None
+    row_count: int | None
+    download_sha256: str | None
+
+    def same_params(self, params: SourceParams) -> bool:
+        return self.params == _json(params.model_dump(mode="json"))
+
+    def unchanged(self, meta: SeriesMeta, frame: pd.DataFrame) -> bool:
+        """Whether storing ``frame`` under ``meta`` would change nothing: the same description, owner and
+        content hash as the current version. A frame that is not canonical (text, NaN, unsorted) is never
+        unchanged: validation must see it."""
+        if self.download_sha256 is None or self.config_name != meta.config_name:
+            return False
+        if (self.params, self.frequency, self.unit) != (_json(meta.params), meta.frequency, meta.unit):
+            return False
+        try:
+            ts, values = frame_arrays(frame, meta.name)
+        except StoreError:
+            return False
+        return len(ts) > 0 and download_sha256(ts, values) == self.download_sha256
+
+
+def _json(params: dict) -> dict:
+    # as stored: jsonb of json.dumps(default=str)
+    return json.loads(json.dumps(params, sort_keys=True, default=str))
+
+
+def series_states(conn: psycopg.Connection, *, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SeriesState]:
+    """The stored state of each (source, name) that is stored, in one query."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT s.source, s.name, s.series_id, s.config_name, s.params, s.frequency, s.unit, v.version_id, "
+        "v.version_no, v.row_count, v.download_sha256 "
+        "FROM series s JOIN unnest(%s::text[], %s::text[]) AS k(source, name) "
+        "ON s.source = k.source AND s.name = k.name "
+        "LEFT JOIN series_versions v ON v.series_id = s.series_id AND v.is_current",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    ).fetchall()
+    return {(row[0], row[1]): SeriesState(*row[2:]) for row in rows}
