@@ -72,11 +72,19 @@ class _LongFile:
 
     data: pd.DataFrame
     rows_by_id: dict[str, dict[str, object]] = field(default_factory=dict)
+    parsed: dict[tuple, pd.Series] = field(default_factory=dict)
 
     def rows(self, column: str) -> dict[str, object]:
         if column not in self.rows_by_id:
             self.rows_by_id[column] = self.data.groupby(column, sort=True, dropna=True).indices
         return self.rows_by_id[column]
+
+    def timestamps(self, params: CsvParams) -> pd.Series:
+        """The timestamp column parsed once for every series of the file."""
+        key = (params.timestamp_column, params.date_format, params.timezone)
+        if key not in self.parsed:
+            self.parsed[key] = _timestamps(self.data[params.timestamp_column], params)
+        return self.parsed[key]
 
 
 def _file_stamp(path: str) -> tuple[int, int] | None:
@@ -176,7 +184,7 @@ class CsvSource(SeriesSource):
                                        "members (the config expands the block into them)", series=series, source="csv")
         long_file = _read(params, series)
         _require_columns(long_file.data, params, [params.timestamp_column, params.value_column], series=series)
-        data = long_file.data
+        timestamps, values = long_file.timestamps(params), long_file.data[params.value_column]
         if params.filter_column:
             positions = long_file.rows(params.filter_column).get(str(params.filter_value))
             if positions is None:
@@ -185,8 +193,8 @@ class CsvSource(SeriesSource):
                     series=series,
                     source="csv",
                 )
-            data = data.iloc[positions]
-        frame = to_canonical(_timestamps(data[params.timestamp_column], params), data[params.value_column])
+            timestamps, values = timestamps.iloc[positions], values.iloc[positions]
+        frame = to_canonical(timestamps, values)
         return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))
 
     def group_values(self, params: CsvParams, *, series: str) -> list[str] | None:
