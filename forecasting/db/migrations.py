@@ -2,7 +2,8 @@
 
 Each file runs in its own transaction together with its bookkeeping row, so a failing migration leaves
 no trace. A session advisory lock serialises concurrent upgrades (two Airflow tasks starting at once).
-An applied file whose content changed afterwards is an error: history must not be rewritten.
+An applied file whose content changed afterwards is an error: history must not be rewritten. After the
+migrations, the views of ``sql/views`` are re-created if their text changed (``forecasting.db.views``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from forecasting.db.views import apply_views, views_dir
 
 __all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
 
@@ -90,7 +93,7 @@ def pending_migrations(conn: psycopg.Connection, directory: Path | None = None) 
 
 
 def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
-    """Bring the schema up to date; returns the file names applied (empty when already current)."""
+    """Bring the schema and the views up to date; returns the migration files applied (empty when current)."""
     was_autocommit = conn.autocommit
     if not was_autocommit:
         conn.commit()
@@ -107,6 +110,9 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
                 )
             _log.info("applied migration %s", migration.path.name)
             applied.append(migration.path.name)
+        views = views_dir(directory or migrations_dir())
+        if views.is_dir():  # a test's own migrations folder has no views next to it
+            apply_views(conn, views)
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK_KEY,))
