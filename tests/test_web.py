@@ -194,7 +194,9 @@ def test_series_page_chart_draws_what_the_api_returns(client):
     forecast = client.get("/api/v1/series/s0/forecast").json()
     page = client.get("/series/s0")
     assert page.status_code == 200
-    svg = re.search(r"<svg .*?</svg>", page.text, re.S).group(0)
+    svg = re.search(r'<svg [^>]*class="forecast-chart".*?</svg>', page.text, re.S).group(0)
+    recent = re.search(r'<svg [^>]*class="forecast-chart-recent".*?</svg>', page.text, re.S).group(0)
+    assert recent.count('class="actual-point"') == 40 and recent.count('class="forecast-point"') == 4
     assert svg.count('class="actual-point"') == history["n_points"] == 150
     assert svg.count('class="forecast-point"') == len(forecast["points"]) == 4
     assert re.findall(r'<path class="band" data-level="(\d+)"', svg) == ["95", "80", "50"]  # one band per level

@@ -64,6 +64,7 @@ def forecast_chart_svg(
     title: str,
     width: int = 960,
     height: int = 360,
+    css_class: str = "forecast-chart",
 ) -> str:
     """Actuals (line and points), the forecast (line and points) and one band per interval level."""
     times = [t for t, _ in history] + [t for t, _ in forecast]
@@ -71,7 +72,7 @@ def forecast_chart_svg(
     for rows in bands.values():
         times += [t for t, _, _ in rows]
         values += [v for _, lo, hi in rows for v in (lo, hi)]
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="forecast-chart" viewBox="0 0 {width} {height}" '
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{css_class}" viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
             "<style>.axis{stroke:#555}.grid{stroke:#ddd}.tick{font:11px sans-serif;fill:#444}"
             ".actual-line{fill:none;stroke:#1f4e79;stroke-width:1.2}.actual-point{fill:#1f4e79}"

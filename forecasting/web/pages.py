@@ -22,6 +22,8 @@ from forecasting.web.errors import NotFound
 
 __all__ = ["error_page", "router"]
 
+_RECENT_POINTS = 40  # actual points in the recent-past chart (more when the horizon is long)
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
@@ -83,11 +85,17 @@ def series_page(request: Request, conn: Conn, name: str, source: Source = None,
     bands = {int(level): [(p["ts"], p["intervals"][str(level)]["lower"], p["intervals"][str(level)]["upper"])
                           for p in points if str(level) in p["intervals"]]
              for level in (forecast["levels"] if forecast else [])}
-    chart = forecast_chart_svg(history=[(p["ts"], p["value"]) for p in history["points"]],
-                               forecast=[(p["ts"], p["yhat"]) for p in points], bands=bands,
-                               title=f"{history['series']}: actual vs forecast")
+    actual = [(p["ts"], p["value"]) for p in history["points"]]
+    predicted = [(p["ts"], p["yhat"]) for p in points]
+    chart = forecast_chart_svg(history=actual, forecast=predicted, bands=bands,
+                               title=f"{history['series']}: actual vs forecast, whole history")
+    # the whole history of a long series leaves the forecast a few pixels wide: the recent past, next to it
+    recent = forecast_chart_svg(history=actual[-max(_RECENT_POINTS, 4 * len(points)):], forecast=predicted,
+                                bands=bands, title=f"{history['series']}: the recent past and the forecast",
+                                css_class="forecast-chart-recent")
     return _render(request, "series.html", history=history, forecast=forecast, board=board, features=features,
-                   versions=queries.series_versions(conn, **key), chart=Markup(chart))  # built and escaped by charts.py
+                   versions=queries.series_versions(conn, **key),
+                   chart=Markup(chart), recent_chart=Markup(recent))  # built and escaped by charts.py
 
 
 @router.get("/runs", response_class=HTMLResponse)
