@@ -12,7 +12,7 @@ from html import escape
 
 __all__ = ["forecast_chart_svg"]
 
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 64, 16, 28, 32
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 64, 40, 28, 32
 _BAND_OPACITY = {0: 0.18, 1: 0.30, 2: 0.42, 3: 0.54}  # widest (highest level) band palest, by rank
 
 
