@@ -67,6 +67,15 @@ def series_backtest(conn: Conn, name: str, source: Source = None,
     return queries.backtest_leaderboard(conn, name=name, source=source, run=run, mode=mode, metric=metric)
 
 
+@router.get("/series/{name}/signal",
+            summary="Price series only: expected return, P(up), an up/down/hold signal and its backtest record "
+                    "(analysis, not advice)")
+def series_signal(conn: Conn, name: str, source: Source = None,
+                  threshold: Annotated[float, Query(gt=0.5, lt=1, description="P(up) needed for 'up'")] = 0.6
+                  ) -> dict:
+    return queries.price_signal(conn, name=name, source=source, threshold=threshold)
+
+
 @router.get("/runs", summary="The newest model, ingest and Airflow runs")
 def runs(conn: Conn, pipeline: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
     return queries.runs_list(conn, pipeline=pipeline, limit=limit)

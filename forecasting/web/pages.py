@@ -43,8 +43,13 @@ def _num(value: object) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:+.2f}%"
+
+
 templates.env.filters["age"] = _age
 templates.env.filters["num"] = _num
+templates.env.filters["pct"] = _pct
 
 
 def _render(request: Request, template: str, **context) -> HTMLResponse:
@@ -66,7 +71,8 @@ def index(request: Request, conn: Conn) -> HTMLResponse:
 
 @router.get("/series/{name}", response_class=HTMLResponse)
 def series_page(request: Request, conn: Conn, name: str, source: Source = None,
-                run: Annotated[int | None, Query()] = None) -> HTMLResponse:
+                run: Annotated[int | None, Query()] = None,
+                threshold: Annotated[float, Query(gt=0.5, lt=1)] = 0.6) -> HTMLResponse:
     history = queries.series_history(conn, name=name, source=source)
     key = {"name": history["series"], "source": history["source"]}
     try:
@@ -79,6 +85,9 @@ def series_page(request: Request, conn: Conn, name: str, source: Source = None,
         board = queries.backtest_leaderboard(conn, **key)
     except NotFound:
         board = None
+    price = None
+    if forecast is not None and history["source"] == queries.PRICE_SOURCE:
+        price = queries.price_signal(conn, **key, threshold=threshold)
     features = queries.top_features(conn, **key, run_id=forecast["run_id"],
                                     model_version_id=forecast["model_version_id"]) if forecast else []
     points = forecast["points"] if forecast else []
@@ -94,6 +103,7 @@ def series_page(request: Request, conn: Conn, name: str, source: Source = None,
                                 bands=bands, title=f"{history['series']}: the recent past and the forecast",
                                 css_class="forecast-chart-recent")
     return _render(request, "series.html", history=history, forecast=forecast, board=board, features=features,
+                   price=price,
                    versions=queries.series_versions(conn, **key),
                    chart=Markup(chart), recent_chart=Markup(recent))  # built and escaped by charts.py
 

@@ -13,12 +13,14 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
+from forecasting import signals
 from forecasting.web.errors import InvalidRequest, NotFound
 
 __all__ = [
     "backtest_leaderboard",
     "forecast_read",
     "pipelines_list",
+    "price_signal",
     "runs_list",
     "series_history",
     "series_identity",
@@ -241,4 +243,49 @@ def runs_list(conn: psycopg.Connection, *, pipeline: str | None = None, limit: i
                                     "n_tasks, n_success, n_failed FROM v_airflow_runs "
                                     "WHERE %(p)s::text IS NULL OR dag_id LIKE 'forecasting\\_' || %(p)s || '\\_%%' "
                                     "ORDER BY started_at DESC NULLS LAST LIMIT %(n)s", {"p": pipeline, "n": limit}),
+    }
+
+
+PRICE_SOURCE = "yahoo_finance"
+
+
+def price_signal(conn: psycopg.Connection, *, name: str, source: str | None = None,
+                 threshold: float = signals.DEFAULT_THRESHOLD) -> dict:
+    """For a price series: the expected return over the horizon, P(up), the up/down/hold signal, and the hit rate,
+    strategy vs buy-and-hold return, volatility and 95% VaR over the champion's backtest windows."""
+    if not 0.5 < threshold < 1:
+        raise InvalidRequest(f"threshold must be between 0.5 and 1 (exclusive), got {threshold}")
+    series = series_identity(conn, name=name, source=source)
+    if series["source"] != PRICE_SOURCE:
+        raise NotFound(f"series {name!r} is not a price series (source {PRICE_SOURCE})")
+    key = {"name": series["series_name"], "source": series["source"]}
+    found = _rows(conn, "SELECT * FROM v_price_forecasts WHERE series_name = %(name)s AND source = %(source)s", key)
+    if not found:
+        raise NotFound(f"series {name!r} has no champion forecast from any successful run")
+    fc = found[0]
+    levels = _rows(conn, "SELECT level, lower, upper FROM v_forecast_intervals WHERE run_id = %(run)s "
+                         "AND model_version_id = %(mv)s AND series_name = %(name)s AND source = %(source)s "
+                         "AND ts = %(ts)s", {**key, "run": fc["run_id"], "mv": fc["model_version_id"],
+                                             "ts": fc["horizon_ts"]})
+    bounds = {row["level"]: (row["lower"], row["upper"]) for row in levels}
+    p_up = signals.up_probability(last_value=fc["last_value"], forecast=fc["yhat"], bounds=bounds)
+    windows = _rows(
+        conn,
+        "SELECT DISTINCT ON (window_no) run_id, window_no, origin_value, y, yhat FROM v_backtest_forecasts "
+        "WHERE series_name = %(name)s AND source = %(source)s AND model = %(model)s AND mode = 'latest' "
+        "AND origin_value IS NOT NULL AND run_id = (SELECT max(run_id) FROM v_backtest_forecasts "
+        "WHERE series_name = %(name)s AND source = %(source)s AND model = %(model)s AND mode = 'latest') "
+        "ORDER BY window_no, step DESC", {**key, "model": fc["model"]})
+    stats = signals.backtest_signal_stats(
+        [signals.BacktestWindow(origin_value=w["origin_value"], actual=w["y"], forecast=w["yhat"]) for w in windows])
+    expected = fc["expected_return"]
+    return {
+        "series": series["series_name"], "source": series["source"], "run_id": fc["run_id"], "model": fc["model"],
+        "last_ts": fc["last_ts"], "last_value": fc["last_value"], "horizon": fc["horizon"],
+        "horizon_ts": fc["horizon_ts"], "forecast": fc["yhat"], "expected_return": expected,
+        "p_up": p_up, "threshold": threshold, "signal": signals.direction_signal(p_up, threshold=threshold),
+        "backtest": {"run_id": windows[0]["run_id"] if windows else None, **stats,
+                     "var_95": signals.value_at_risk_95(expected, stats["var_95_error"])
+                     if expected is not None else None},
+        "disclaimer": signals.DISCLAIMER,
     }
