@@ -178,6 +178,9 @@ def test_unknown_series_is_a_json_404_naming_it(client):
         response = client.get(path)
         assert response.status_code == 404 and response.headers["content-type"] == "application/json"
         assert response.json() == {"error": {"status": 404, "message": "series 'no_such' is not stored"}}
+    not_a_price = client.get("/api/v1/series/s0/signal")
+    assert not_a_price.status_code == 404
+    assert not_a_price.json()["error"]["message"] == "series 's0' is not a price series (source yahoo_finance)"
     page = client.get("/series/no_such")
     assert page.status_code == 404 and "series &#39;no_such&#39; is not stored" in page.text
 
@@ -185,7 +188,7 @@ def test_unknown_series_is_a_json_404_naming_it(client):
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/pipelines", "/api/v1/series", "/api/v1/series/{name}", "/api/v1/series/{name}/forecast",
-            "/api/v1/series/{name}/backtest", "/api/v1/runs"} == set(paths)
+            "/api/v1/series/{name}/backtest", "/api/v1/series/{name}/signal", "/api/v1/runs"} == set(paths)
     assert client.get("/docs").status_code == 200
 
 
