@@ -64,3 +64,18 @@ def test_a_view_file_must_define_the_view_it_is_named_after(tmp_path):
     (tmp_path / "v_one.sql").write_text("CREATE VIEW v_one AS SELECT 1 AS x;\n")
     with pytest.raises(ValueError, match="must look like 10_v_name.sql: v_one.sql"):
         discover_views(tmp_path)
+
+
+def test_column_comments_give_the_units(conn):
+    def comment(view: str, column: str) -> str:
+        return conn.execute(
+            "SELECT col_description(%s::regclass, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attname = %s", (view, view, column)).fetchone()[0] or ""
+
+    for view in ("v_backtest_metrics", "v_backtest_accuracy"):
+        assert "smape and mape in percent" in comment(view, "value")
+        assert "coverage_<level> a fraction" in comment(view, "value")
+    assert comment("v_realised_accuracy", "smape") == "symmetric MAPE, in percent"
+    assert "target's unit" in comment("champion_forecasts", "yhat")
+    assert "percent" in comment("v_forecast_intervals", "level")
+    assert "a fraction" in comment("v_price_forecasts", "expected_return")
