@@ -271,3 +271,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_read_only_is_added_to_the_options_a_url_carries(store):
+    database, _ = store
+    url = database.url + "&options=-c%20statement_timeout%3D12345"
+    with create_app(url).state.reader.connect() as conn:
+        assert conn.execute("SELECT current_setting('statement_timeout'), current_setting('transaction_read_only')"
+                            ).fetchone() == ("12345ms", "on")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from forecasting.db import Database
 from forecasting.db.views import READER_ROLE
@@ -50,7 +51,10 @@ class ReadOnlyDatabase:
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        conn = psycopg.connect(self.database.url, autocommit=True, options="-c default_transaction_read_only=on")
+        settings = conninfo_to_dict(self.database.url)
+        # added to any options the URL carries (a search_path, say), not in place of them
+        settings["options"] = (str(settings.get("options", "")) + " -c default_transaction_read_only=on").strip()
+        conn = psycopg.connect(autocommit=True, **settings)
         try:
             if self._role and self._may_become_role(conn):
                 conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self._role)))
