@@ -56,6 +56,16 @@ def test_a_changed_view_is_recreated_with_its_dependents_and_grants(conn, tmp_pa
     assert recorded["stg_observations_current"] == discover_views(sql_dir / "views")[0].checksum
 
 
+def test_a_migration_that_replaces_a_view_is_followed_by_the_view_files(conn, tmp_path):
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(migrations_dir(), sql_dir / "migrations")
+    shutil.copytree(VIEWS, sql_dir / "views")
+    (sql_dir / "migrations" / "9999_old_style_view.sql").write_text(
+        "DROP VIEW v_runs CASCADE;\nCREATE VIEW v_runs AS SELECT 1 AS stale;\n", encoding="utf-8")
+    assert apply_migrations(conn, sql_dir / "migrations") == ["9999_old_style_view.sql"]
+    assert "stale" not in _columns(conn, "v_runs") and "interval_levels" in _columns(conn, "v_runs")
+
+
 def test_a_view_file_must_define_the_view_it_is_named_after(tmp_path):
     (tmp_path / "10_v_one.sql").write_text("CREATE VIEW v_other AS SELECT 1 AS x;\n")
     with pytest.raises(ValueError, match="10_v_one.sql must define the view v_one"):

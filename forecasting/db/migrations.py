@@ -112,7 +112,7 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
             applied.append(migration.path.name)
         views = views_dir(directory or migrations_dir())
         if views.is_dir():  # a test's own migrations folder has no views next to it
-            apply_views(conn, views)
+            apply_views(conn, views, force=bool(applied))  # a migration may have replaced or dropped a view
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK_KEY,))

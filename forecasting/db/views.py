@@ -74,13 +74,14 @@ def discover_views(directory: Path) -> list[ViewFile]:
     return found
 
 
-def apply_views(conn: psycopg.Connection, directory: Path) -> list[str]:
-    """Re-create the views of ``directory`` if any file changed since the last time; returns the views created
-    (empty when nothing changed). ``conn`` must be in autocommit mode (the caller holds the upgrade lock)."""
+def apply_views(conn: psycopg.Connection, directory: Path, *, force: bool = False) -> list[str]:
+    """Re-create the views of ``directory`` if any file changed since the last time, or always with ``force``
+    (after a migration, which may have replaced or dropped one); returns the views created (empty when nothing
+    changed). ``conn`` must be in autocommit mode (the caller holds the upgrade lock)."""
     views = discover_views(directory)
     conn.execute(_BOOKKEEPING)
     recorded = dict(conn.execute("SELECT name, checksum FROM schema_views").fetchall())
-    if recorded == {v.name: v.checksum for v in views}:
+    if not force and recorded == {v.name: v.checksum for v in views}:
         return []
     with conn.transaction():
         # the recorded views and any a migration made under a managed name; CASCADE takes dependents along
