@@ -165,6 +165,22 @@ def _cmd_series_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from forecasting.web import create_app
+
+    # a dedicated read-only login (e.g. grafana_reader's URL) wins over the pipeline's own database URL
+    url = os.environ.get("FORECASTING_WEB_DATABASE_URL") or args.database_url
+    database = _database(argparse.Namespace(database_url=url, data_dir=args.data_dir))
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _log.warning("serving on %s: the app has no login of its own; put it behind one", args.host)
+    uvicorn.run(create_app(database), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 _EXAMPLES = """examples:
   forecasting run --config examples/demo.yaml            ingest, backtest, train, predict; print the champions
   forecasting ingest --config examples/demo.yaml --series co2
@@ -172,6 +188,7 @@ _EXAMPLES = """examples:
   forecasting series list                                stored series: frequency, versions, last point
   forecasting series show co2 --tail 5                   the current version's last rows
   forecasting series show co2 --as-of 2026-01-01T00:00Z  the data as it was known then
+  forecasting serve                                      web pages and JSON API on http://127.0.0.1:8765
   psql "$(forecasting db url)"                           query the views, e.g. SELECT * FROM champion_forecasts
 
 The database is $FORECASTING_DATABASE_URL (or --database-url), else an embedded PostgreSQL started on demand.
@@ -239,6 +256,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--tail", type=int, help="only the last N rows")
     show.add_argument("--csv", action="store_true", help="CSV output")
     show.set_defaults(func=_cmd_series_show)
+
+    serve = command(commands, "serve", "serve the read-only web pages and JSON API (/api/v1, docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -1,5 +1,8 @@
 """Airflow plugin of the forecasting pipeline.
 
+- The forecasting web app (``forecasting.web``: read-only pages and JSON API) mounted in Airflow's API server under
+  ``/forecasts``, behind Airflow's own login, with a "Forecasts" entry in the UI's navigation that shows it in the
+  Airflow UI.
 - Links from the Airflow UI navigation to the Grafana dashboards (``$GRAFANA_URL``, default
   http://localhost:3000), under a "Forecasting" menu.
 - A listener that records every run of the forecasting DAGs (state, times, task counts) in the forecast
@@ -28,10 +31,64 @@ DASHBOARDS = {
 }
 
 
+FORECASTS_PREFIX = "/forecasts"
+
+
 def grafana_links(base_url: str) -> list[dict]:
     base = base_url.rstrip("/")
     return [{"name": title, "href": f"{base}/d/{uid}", "destination": "nav", "category": "Forecasting"}
             for title, uid in DASHBOARDS.items()]
+
+
+def forecasts_view() -> dict:
+    """The "Forecasts" navigation entry: the web app's pages in an iframe of the Airflow UI (at /plugin/forecasts)."""
+    return {"name": "Forecasts", "href": f"{FORECASTS_PREFIX}/", "destination": "nav", "url_route": "forecasts",
+            "nav_top_level": True}
+
+
+def _web_database():
+    """The forecast store for the web app: ``$FORECASTING_WEB_DATABASE_URL`` (a read-only login) if set, else the
+    store the DAGs use (the ``forecasting_db`` connection, else ``$FORECASTING_DATABASE_URL`` or the embedded
+    server)."""
+    from forecasting.db import Database, resolve_database
+    from forecasting.orchestration import database_for_airflow
+
+    if url := os.environ.get("FORECASTING_WEB_DATABASE_URL"):
+        return Database(url=url)
+    try:
+        return database_for_airflow()
+    except Exception:  # a connection lookup the API server cannot make must not take the pages down
+        _log.exception("could not resolve the forecasting_db connection; using the default database resolution")
+        return resolve_database()
+
+
+def build_forecasts_app():
+    """The web app, every route behind Airflow's login (the JWT cookie the UI sets, or a Bearer token) and the
+    permission to see the Airflow website."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import requires_access_view
+    from fastapi import Depends
+
+    from forecasting.web import create_app
+
+    return create_app(_web_database, dependencies=[Depends(requires_access_view(AccessView.WEBSITE))])
+
+
+class LazyAsgiApp:
+    """An ASGI app built on its first request. Every Airflow component imports the plugin (the scheduler for its
+    listener); only the API server serves the app, so only it pays for importing FastAPI and the web package."""
+
+    def __init__(self, factory) -> None:
+        self._factory = factory
+        self._app = None
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = self._factory()
+        await self._app(scope, receive, send)
 
 
 class DagRunRecorder:
@@ -111,5 +168,6 @@ class DagRunRecorder:
 
 class ForecastingPlugin(AirflowPlugin):
     name = "forecasting"
-    external_views = grafana_links(os.environ.get("GRAFANA_URL", "http://localhost:3000"))
+    fastapi_apps = [{"app": LazyAsgiApp(build_forecasts_app), "url_prefix": FORECASTS_PREFIX, "name": "Forecasts"}]
+    external_views = [forecasts_view(), *grafana_links(os.environ.get("GRAFANA_URL", "http://localhost:3000"))]
     listeners = [DagRunRecorder()]

@@ -1,7 +1,9 @@
 """Browser check of the Airflow UI: start ``scripts/airflow-local.sh`` (Airflow standalone on this repository's
 DAGs and plugin), log in headless in Debian's chromium, unpause the train and predict DAGs, trigger the ingest DAG
 from its trigger form, wait until ingest, train (on the data Asset) and predict (on the model Asset) succeed, and
-save screenshots of the DAG list, the runs and the plugin's Grafana links.
+save screenshots of the DAG list, the runs and the plugin's Grafana links. Then it opens the plugin's "Forecasts"
+view inside the Airflow UI, screenshots its pages, and counts the chart's drawn points and bands on the series page
+against the plugin's JSON API (``--docs DIR`` also copies those screenshots there, for the README).
 
     .venv/bin/python scripts/browser_check.py --out screenshots/
 
@@ -18,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +51,7 @@ class Report:
     runs: dict[str, dict] = field(default_factory=dict)
     dag_ids: list[str] = field(default_factory=list)
     grafana_links: list[str] = field(default_factory=list)
+    forecasts: dict = field(default_factory=dict)
     ok: bool = False
     error: str | None = None
 
@@ -124,6 +128,9 @@ class AirflowApi:
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
+
+    def get(self, path: str) -> dict:
+        return self._call("GET", path)
 
     def runs(self, dag_id: str) -> list[dict]:
         return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=20")["dag_runs"]
@@ -245,7 +252,44 @@ def run_check(args: argparse.Namespace, report: Report, standalone: AirflowStand
         page.get_by_role("menuitem", name="Pipeline health").wait_for()
         report.grafana_links = [a.get_attribute("href") or "" for a in page.locator("a[href*='/d/forecasting-']").all()]
         shot("grafana-links")
+        page.keyboard.press("Escape")
+        check_forecasts_view(page, api, base, report, shot)
         browser.close()
+
+
+def check_forecasts_view(page, api: AirflowApi, base: str, report: Report, shot) -> None:
+    """The plugin's Forecasts entry in the Airflow UI: its pages load in the UI's frame, behind Airflow's login,
+    and the series page's chart draws as many points and bands as the plugin's JSON API returns."""
+    page.get_by_role("link", name="Forecasts").first.click()
+    page.wait_for_url("**/plugin/forecasts**")
+    frame = page.frame_locator("iframe").first
+    frame.locator("section.pipeline").first.wait_for()
+    first_link = frame.locator("table.series a").first
+    series = first_link.inner_text()
+    page.wait_for_load_state("networkidle")
+    shot("forecasts-pipelines")
+
+    first_link.click()
+    frame.locator("svg.forecast-chart").wait_for()
+    frame.locator("table.leaderboard").wait_for()
+    page.wait_for_load_state("networkidle")
+    shot("forecasts-series")
+    chart = frame.locator("svg.forecast-chart")
+    drawn = {"actual_points": chart.locator("circle.actual-point").count(),
+             "forecast_points": chart.locator("circle.forecast-point").count(),
+             "band_levels": [int(b.get_attribute("data-level")) for b in chart.locator("path.band").all()]}
+    quoted = urllib.parse.quote(series, safe="")
+    history = api.get(f"/forecasts/api/v1/series/{quoted}")
+    forecast = api.get(f"/forecasts/api/v1/series/{quoted}/forecast")
+    report.forecasts = {"series": series, "url": page.url, "drawn": drawn,
+                        "api": {"actual_points": history["n_points"], "forecast_points": len(forecast["points"]),
+                                "levels": forecast["levels"]}}
+    log.info("forecasts view: %s", report.forecasts)
+
+    frame.get_by_role("link", name="Runs").first.click()
+    frame.locator("table.runs").wait_for()
+    page.wait_for_load_state("networkidle")
+    shot("forecasts-runs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("FORECASTING_DATABASE_URL"),
                         help="forecast store (default: a scratch database on the embedded server)")
     parser.add_argument("--keep-database", action="store_true", help="keep the scratch database for a look")
+    parser.add_argument("--docs", type=Path, help="also copy the Forecasts screenshots here (docs/images)")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--airflow-bin", type=Path, default=Path(sys.executable).parent / "airflow")
     parser.add_argument("--port", type=int, default=0, help="API server port (0: a free one)")
@@ -280,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             (args.out / "airflow-standalone.log").write_bytes(standalone.log_path.read_bytes()
                                                               if standalone.log_path.exists() else b"")
+    if args.docs and report.ok:
+        args.docs.mkdir(parents=True, exist_ok=True)
+        for key, path in report.screenshots.items():
+            if key.startswith("forecasts-"):
+                shutil.copyfile(path, args.docs / f"{key}.png")
     (args.out / "report.json").write_text(json.dumps(report.__dict__, indent=2))
     print(json.dumps(report.__dict__, indent=2))
     return 0 if report.ok else 1

@@ -49,13 +49,22 @@ def test_airflow_ui_runs_the_demo_pipeline_and_is_screenshotted(tmp_path, databa
     assert runs["forecasting_demo_predict"]["run_type"] == "asset_triggered"
 
     assert list(report["screenshots"]) == ["dag-list", "ingest-run", "predict-run", "dag-list-after-runs",
-                                           "grafana-links"]
+                                           "grafana-links", "forecasts-pipelines", "forecasts-series",
+                                           "forecasts-runs"]
     for path in map(Path, report["screenshots"].values()):
         width, height = _png_size(path)
         assert width == 1440 and height >= 900
         assert path.stat().st_size > 20_000  # a rendered page, not a blank one
     assert [link.rsplit("/", 1)[1] for link in report["grafana_links"]] == [
         "forecasting-forecast", "forecasting-backtest", "forecasting-freshness", "forecasting-health"]
+
+    # the Forecasts view opened inside the Airflow UI, and its chart drew what the plugin's JSON API returns
+    forecasts = report["forecasts"]
+    assert "/plugin/forecasts" in forecasts["url"]
+    assert forecasts["series"] == "co2"  # the first target of the demo by name
+    assert forecasts["drawn"]["actual_points"] == forecasts["api"]["actual_points"] > 1000
+    assert forecasts["drawn"]["forecast_points"] == forecasts["api"]["forecast_points"] == 8  # the demo's horizon
+    assert sorted(forecasts["drawn"]["band_levels"]) == forecasts["api"]["levels"] == [80, 95]
 
     # the tasks wrote to the forecast store, and the listener recorded the runs from the real scheduler
     predict_run = runs["forecasting_demo_predict"]["run_id"]

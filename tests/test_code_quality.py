@@ -21,7 +21,8 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("module", ["forecasting/store/diff.py", "forecasting/store/binary_copy.py"])
+@pytest.mark.parametrize("module", ["forecasting/store/diff.py", "forecasting/store/binary_copy.py",
+                                    "forecasting/signals.py", "forecasting/web/charts.py"])
 def test_pure_modules_do_not_import_io_libraries(module):
     tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
     imported = {

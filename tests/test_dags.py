@@ -341,12 +341,14 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
 def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path):
     result = _python(
         """
-        import json
+        import json, sys
         from airflow import plugins_manager
         plugins = {p.name: p for p in plugins_manager.get_plugins()[0]} if hasattr(plugins_manager, "get_plugins") \
             else {p.name: p for p in plugins_manager._get_plugins()[0]}
         plugin = plugins["forecasting"]
         print(json.dumps({"views": plugin.external_views,
+                          "apps": [{k: v for k, v in a.items() if k != "app"} for a in plugin.fastapi_apps],
+                          "web_imported": "forecasting.web" in sys.modules,
                           "listeners": [type(x).__name__ for x in plugin.listeners]}))
     """,
         _airflow_env(tmp_path, ROOT / "examples"),
@@ -354,15 +356,59 @@ def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["listeners"] == ["DagRunRecorder"]
-    assert [v["href"] for v in report["views"]] == [
+    forecasts, *grafana = report["views"]
+    assert forecasts == {"name": "Forecasts", "href": "/forecasts/", "destination": "nav", "url_route": "forecasts",
+                         "nav_top_level": True}
+    assert report["apps"] == [{"url_prefix": "/forecasts", "name": "Forecasts"}]
+    assert report["web_imported"] is False  # built on the API server's first request, not in every component
+    assert [v["href"] for v in grafana] == [
         "http://grafana.test:3000/d/forecasting-forecast",
         "http://grafana.test:3000/d/forecasting-backtest",
         "http://grafana.test:3000/d/forecasting-freshness",
         "http://grafana.test:3000/d/forecasting-health",
     ]
-    assert {v["destination"] for v in report["views"]} == {"nav"}
+    assert {v["destination"] for v in grafana} == {"nav"}
     uids = {json.loads(p.read_text())["uid"] for p in (ROOT / "grafana" / "dashboards").glob("*.json")}
-    assert {v["href"].rsplit("/", 1)[1] for v in report["views"]} == uids
+    assert {v["href"].rsplit("/", 1)[1] for v in grafana} == uids
+
+
+def test_plugin_mounts_the_forecasts_app_behind_airflows_login(tmp_path, database):
+    """Airflow's own API app, with the plugin: /forecasts answers only with a valid Airflow token, and then from
+    the forecast store."""
+    from forecasting.db import apply_migrations
+
+    with database.connect() as conn:
+        apply_migrations(conn)
+    env = _airflow_env(tmp_path, ROOT / "examples", database.url)
+    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
+    _airflow(["db", "migrate"], env)
+    result = _python(
+        """
+        import json
+        from fastapi.testclient import TestClient
+        from airflow.api_fastapi.app import create_app, get_auth_manager
+        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+        client = TestClient(create_app())
+        anonymous = client.get("/forecasts/api/v1/pipelines")
+        page = client.get("/forecasts/")
+        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+        bearer = client.get("/forecasts/api/v1/pipelines", headers={"Authorization": f"Bearer {token}"})
+        client.cookies.set("_token", token)
+        cookie_page = client.get("/forecasts/")
+        print("RESULT " + json.dumps({"anonymous": anonymous.status_code, "page": page.status_code,
+                                      "bearer": [bearer.status_code, bearer.json()],
+                                      "cookie_page": [cookie_page.status_code, "<h1>Pipelines</h1>" in cookie_page.text,
+                                                      'href="/forecasts/runs"' in cookie_page.text]}))
+    """,
+        env,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(lines[-1][len("RESULT "):])
+    assert report["anonymous"] == 401 and report["page"] == 401
+    assert report["bearer"] == [200, {"pipelines": []}]
+    assert report["cookie_page"] == [200, True, True]  # links follow the mount point
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
+import pandas as pd
+import psycopg
 import pytest
 import yaml
-from test_pipeline import _config
+from conftest import with_dbname
+from test_pipeline import _config, _weekly_csv
 
+from forecasting.db import Database
 from forecasting.run import execute
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,26 +58,48 @@ def test_provisioning_files_are_consistent():
         assert panel["datasource"]["uid"] == target["datasource"]["uid"] == source["uid"]
 
 
+@pytest.fixture(scope="module")
+def after_run(pg_server, migrated_template, tmp_path_factory):
+    """One real run shared by every panel (the panels only read): three weekly targets and one too short to
+    model (a skipped series), plus one Airflow DAG run as the plugin's listener records it."""
+    name = "grafana_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
+    database = Database(url=with_dbname(pg_server, name), embedded=True)
+    folder = tmp_path_factory.mktemp("grafana")
+    short = folder / "short.csv"
+    pd.DataFrame({"ts": pd.date_range("2022-01-02", periods=8, freq="W-SUN").strftime("%Y-%m-%d"),
+                  "value": [float(v) for v in range(1, 9)]}).to_csv(short, index=False)
+    series = [{"name": f"s{i}", "source": "csv",
+               "params": {"path": _weekly_csv(folder, f"s{i}", seed=i, level=100 * (i + 1))}} for i in range(3)]
+    series.append({"name": "short", "source": "csv", "params": {"path": str(short)}})
+    report = execute(database, _config(folder, models=("naive", "seasonal_naive"), series=series,
+                                       backtest={"n_windows": 2, "modes": ["latest", "as_known"]}), command="run")
+    assert report.status == "partial" and list(report.skipped_series["series"]) == ["short"]
+    with database.connect() as conn:
+        conn.execute("INSERT INTO airflow_dag_runs (dag_id, run_id, run_type, state, started_at, finished_at, "
+                     "n_tasks, n_success, n_failed) VALUES ('forecasting_pipe_train', 'manual__1', 'manual', "
+                     "'success', now() - interval '1 minute', now(), 6, 6, 0)")
+    yield database
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 @pytest.mark.parametrize(("board", "panel", "target"), _panels())
-def test_panel_sql_returns_rows_for_the_reader(board, panel, target, database, tmp_path, conn):
-    execute(
-        database,
-        _config(
-            tmp_path, models=("naive", "seasonal_naive"), backtest={"n_windows": 2, "modes": ["latest", "as_known"]}
-        ),
-        command="run",
-    )
+def test_panel_sql_returns_rows_for_the_reader(board, panel, target, after_run):
+    with after_run.connect() as conn:
+        _check_panel(conn, board, panel, target)
+
+
+def _check_panel(conn, board, panel, target):
     variables = {}
-    for variable in board["templating"]["list"]:
-        conn.execute("SET ROLE grafana_reader")
-        options = conn.execute(variable["query"]).fetchall()
-        conn.execute("RESET ROLE")
-        assert options, f"variable {variable['name']} has no options"
-        variables[variable["name"]] = options[0][0]
-    sql = _expand(target["rawSql"], variables)
     conn.execute("SET ROLE grafana_reader")
     try:
-        cursor = conn.execute(sql)
+        for variable in board["templating"]["list"]:  # in order: a variable's query may use the ones before it
+            options = conn.execute(_expand(variable["query"], variables)).fetchall()
+            assert options, f"variable {variable['name']} has no options"
+            variables[variable["name"]] = options[0][0]
+        cursor = conn.execute(_expand(target["rawSql"], variables))
         rows = cursor.fetchall()
         columns = [d.name for d in cursor.description]
     finally:
@@ -85,3 +112,38 @@ def test_panel_sql_returns_rows_for_the_reader(board, panel, target, database, t
         assert columns[0] == "time"
         values = [v for row in rows for v in row[1:] if not isinstance(v, str)]
         assert values and all(isinstance(v, int | float) or v is None for v in values)
+
+
+def test_every_dashboard_has_the_pipeline_variable_and_the_series_picker_lists_targets_only(after_run):
+    boards = [json.loads(p.read_text()) for p in DASHBOARDS]
+    for board in boards:
+        assert board["templating"]["list"][0]["name"] == "pipeline", board["uid"]
+    for _, _, panel, target in _targets():  # every panel reads the chosen pipeline (the chart: its series)
+        assert "$pipeline" in target["rawSql"] or "$series" in target["rawSql"], panel["title"]
+    forecast = next(b for b in boards if b["uid"] == "forecasting-forecast")
+    picker = next(v for v in forecast["templating"]["list"] if v["name"] == "series")
+    with after_run.connect() as conn:
+        conn.execute("INSERT INTO series (source, name, config_name) VALUES ('csv', 'a_feature', 'pipe')")
+        options = [r[0] for r in conn.execute(_expand(picker["query"], {"pipeline": "pipe"})).fetchall()]
+    assert options == ["s0", "s1", "s2", "short"]  # targets of the pipeline's config only
+
+
+def test_the_forecast_chart_shows_every_level_and_its_time_range_follows_the_series(after_run):
+    board = json.loads((ROOT / "grafana/dashboards/forecast.json").read_text())
+    chart, table = board["panels"][0], board["panels"][1]
+    with after_run.connect() as conn:
+        values = {"pipeline": "pipe", "series": "s0"}
+        metrics = {r[0] for r in conn.execute(
+            f"SELECT DISTINCT metric FROM ({_expand(chart['targets'][0]['rawSql'], values)}) q").fetchall()}
+        assert metrics == {"actual", "forecast", "lower 80%", "upper 80%", "lower 95%", "upper 95%"}
+        cursor = conn.execute(_expand(table["targets"][0]["rawSql"], values))
+        rows = {r[0]: r for r in cursor.fetchall()}
+        names = [d.name for d in cursor.description]
+        first, last = conn.execute("SELECT min(ts), max(ts) FROM stg_observations_current WHERE series_name = 's0'"
+                                   ).fetchone()
+        last_forecast = conn.execute("SELECT max(ts) FROM champion_forecasts WHERE series_name = 's0'").fetchone()[0]
+    row = dict(zip(names, rows["s0"], strict=True))
+    assert row["from_ms"] == int(pd.Timestamp(first).timestamp() * 1000)
+    assert row["to_ms"] == int(pd.Timestamp(last_forecast).timestamp() * 1000) > int(pd.Timestamp(last).timestamp())
+    link = table["fieldConfig"]["overrides"][0]["properties"][0]["value"][0]["url"]
+    assert "from=${__data.fields.from_ms}&to=${__data.fields.to_ms}" in link

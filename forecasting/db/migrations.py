@@ -2,7 +2,8 @@
 
 Each file runs in its own transaction together with its bookkeeping row, so a failing migration leaves
 no trace. A session advisory lock serialises concurrent upgrades (two Airflow tasks starting at once).
-An applied file whose content changed afterwards is an error: history must not be rewritten.
+An applied file whose content changed afterwards is an error: history must not be rewritten. After the
+migrations, the views of ``sql/views`` are re-created if their text changed (``forecasting.db.views``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from forecasting.db.views import apply_views, views_dir
 
 __all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
 
@@ -91,7 +94,7 @@ def pending_migrations(conn: psycopg.Connection, directory: Path | None = None) 
 
 
 def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
-    """Bring the schema up to date; returns the file names applied (empty when already current)."""
+    """Bring the schema and the views up to date; returns the migration files applied (empty when current)."""
     was_autocommit = conn.autocommit
     if not was_autocommit:
         conn.commit()
@@ -108,6 +111,9 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
                 )
             _log.info("applied migration %s", migration.path.name)
             applied.append(migration.path.name)
+        views = views_dir(directory or migrations_dir())
+        if views.is_dir():  # a test's own migrations folder has no views next to it
+            apply_views(conn, views, force=bool(applied))  # a migration may have replaced or dropped a view
         _restrict_temporary_tables(conn)
         return applied
     finally:
