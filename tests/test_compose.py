@@ -60,6 +60,8 @@ def test_every_airflow_component_shares_one_jwt_secret_and_the_forecast_connecti
     assert secrets == {"${AIRFLOW_JWT_SECRET:?set AIRFLOW_JWT_SECRET in .env (see .env.example)}"}
     for name in AIRFLOW:
         assert _env(name)["AIRFLOW_CONN_FORECASTING_DB"].startswith("postgresql://forecasting:${")
+        # the Forecasts web app in the API server reads as the read-only role
+        assert _env(name)["FORECASTING_WEB_DATABASE_URL"].startswith("postgresql://grafana_reader:${GRAFANA_READER_")
 
 
 def test_ui_login_is_real_not_all_admins():
