@@ -7,6 +7,8 @@ Expectations run and stored in a few transactions. A download identical to the s
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,7 +33,7 @@ from forecasting.store.runs import (
     ingest_run_start,
     quarantine_insert,
 )
-from forecasting.store.states import series_states
+from forecasting.store.states import canonical_sha256, fingerprints_record, series_states
 from forecasting.store.writers import SeriesMeta, UpsertResult, series_ensure
 from forecasting.validation import FrameValidator, ValidationOutcome, check_expectation_specs
 
@@ -189,20 +191,59 @@ def ingest_batch(
     states = series_states(conn, keys=[(s.source, s.name) for s in specs])
     records: dict[str, SeriesRecord] = {}
     downloads: list[_Download] = []
+    fingerprints: dict[str, str] = {}
     for spec in specs:
+        state = states.get((spec.source, spec.name))
         try:
+            fingerprint = _fingerprint(spec)
+            if fingerprint is not None and state is not None and state.confirmed_by(fingerprint, config.name):
+                records[spec.name] = SeriesRecord(spec.source, spec.name, "unchanged", series_id=state.series_id,
+                                                  version_id=state.version_id, version_no=state.version_no,
+                                                  n_rows=state.row_count, duration_ms=0)
+                progress(spec)
+                continue
             outcome = _download(states, spec, config=config, sleep=sleep)
         except Exception as exc:  # a bug in one series must not hide the others
             _log.exception("series %r: unexpected error", spec.name)
-            outcome = SeriesRecord(spec.source, spec.name, "failed", error=f"{type(exc).__name__}: {exc}")
+            fingerprint, outcome = None, SeriesRecord(spec.source, spec.name, "failed",
+                                                      error=f"{type(exc).__name__}: {exc}")
         if isinstance(outcome, SeriesRecord):
             records[spec.name] = outcome
         else:
             downloads.append(outcome)
+        if fingerprint is not None:
+            fingerprints[spec.name] = fingerprint
         progress(spec)
     if downloads:
         _validate_and_store(conn, downloads, records, config=config, ingest_run_id=ingest_run_id, validator=validator)
+    _confirm(conn, fingerprints, records, states, downloads)
     return [records[spec.name] for spec in specs]
+
+
+def _fingerprint(spec: SeriesConfig) -> str | None:
+    """The source's raw-answer hash combined with every setting that shapes what is stored from it."""
+    raw = get_source(spec.source).fingerprint(spec.source_params())
+    if raw is None:
+        return None
+    settings = json.dumps(spec.model_dump(mode="json", exclude={"name", "role"}), sort_keys=True, default=str)
+    return hashlib.sha256(f"{raw}\n{settings}".encode()).hexdigest()
+
+
+def _confirm(conn: psycopg.Connection, fingerprints: dict[str, str], records: dict[str, SeriesRecord],
+             states: dict, downloads: list[_Download]) -> None:
+    """Remember which answer each stored or unchanged version came from, so the same answer skips parsing."""
+    frames = {d.spec.name: d for d in downloads}
+    rows = []
+    for name, fingerprint in fingerprints.items():
+        record = records[name]
+        if record.outcome not in ("initial", "extended", "revised", "unchanged") or record.version_id is None:
+            continue
+        download = frames.get(name)
+        sha = canonical_sha256(download.frame, name) if download is not None else \
+            states[(record.source, name)].download_sha256
+        if sha is not None:
+            rows.append((fingerprint, record.version_id, sha))
+    fingerprints_record(conn, rows)
 
 
 def _validate_and_store(conn: psycopg.Connection, downloads: list[_Download], records: dict[str, SeriesRecord], *,

@@ -308,3 +308,32 @@ def test_two_configs_cannot_give_one_series_different_parameters(database, tmp_p
     shared = parse_config({"name": "third", "series": [  # the same parameters: one series, shared
         {"name": "g0", "source": "csv", "params": {"path": str(tmp_path / "one.csv")}}]})
     assert ingest(database, shared).records[0].outcome == "unchanged"
+
+
+def test_an_unchanged_file_is_not_even_parsed_and_any_change_is(database, conn, tmp_path, monkeypatch):
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+    from forecasting.sources.csv_file import CsvSource
+
+    path = tmp_path / "s.csv"
+    path.write_text("ts,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n")
+    raw = {"name": "fp", "series": [{"name": "s", "source": "csv", "params": {"path": str(path)}}]}
+    assert ingest(database, parse_config(raw)).records[0].outcome == "initial"
+    fetches = []
+    real_fetch = CsvSource.fetch
+    monkeypatch.setattr(CsvSource, "fetch", lambda self, *a, **k: fetches.append(1) or real_fetch(self, *a, **k))
+
+    assert ingest(database, parse_config(raw)).records[0].outcome == "unchanged"
+    assert fetches == []  # the same bytes and settings: known unchanged without reading the rows
+    path.write_text("ts,value\n2024-01-01,1.0\n2024-01-02,2.0\n2024-01-03,3.0\n")  # other bytes, same data
+    assert ingest(database, parse_config(raw)).records[0].outcome == "unchanged" and len(fetches) == 1
+    assert ingest(database, parse_config(raw)).records[0].outcome == "unchanged" and len(fetches) == 1
+    stricter = {**raw, "series": [{**raw["series"][0], "expectations": [
+        {"type": "expect_column_max_to_be_between", "kwargs": {"column": "value", "max_value": 2}}]}]}
+    # other settings: the file is read again; its content is what is stored, so it stays unchanged (a rule
+    # applies to what changes, it does not re-judge stored history)
+    assert ingest(database, parse_config(stricter)).records[0].outcome == "unchanged" and len(fetches) == 2
+    path.write_text("ts,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n2024-01-04,4\n")
+    assert ingest(database, parse_config(stricter)).records[0].outcome == "quarantined" and len(fetches) == 3
+    assert ingest(database, parse_config(raw)).records[0].outcome == "extended"
+    assert conn.execute("SELECT count(*) FROM series_versions").fetchone()[0] == 1

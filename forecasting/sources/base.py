@@ -74,6 +74,11 @@ class SeriesSource:
         """Adjust raw config parameters before validation (e.g. make file paths config-relative)."""
         return params
 
+    def fingerprint(self, params: SourceParams) -> str | None:
+        """A hash of the raw answer ``fetch`` would parse, when it can be had much more cheaply than fetching
+        (a local file's bytes); None when it cannot."""
+        return None
+
     def group_values(self, params: SourceParams, *, series: str) -> list[str] | None:
         """The member values of a config block that yields one series per value (a long CSV file with a
         series-id column), or None for a block that is one series."""

@@ -4,6 +4,7 @@ timestamp) either a filter that picks one series or a series-id column that make
 from __future__ import annotations
 
 import functools
+import hashlib
 import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,16 @@ def _file_stamp(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def _file_sha256(path: str, stamp: tuple[int, int]) -> str | None:
+    """The file's content hash; cached while the file is unchanged (the members of a long file share it)."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None  # fetch reports the error
 
 
 def _read(params: CsvParams, series: str) -> _LongFile:
@@ -196,6 +207,10 @@ class CsvSource(SeriesSource):
             timestamps, values = timestamps.iloc[positions], values.iloc[positions]
         frame = to_canonical(timestamps, values)
         return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))
+
+    def fingerprint(self, params: CsvParams) -> str | None:
+        stamp = _file_stamp(params.path)
+        return None if stamp is None else _file_sha256(params.path, stamp)
 
     def group_values(self, params: CsvParams, *, series: str) -> list[str] | None:
         if params.series_column is None:

@@ -14,7 +14,7 @@ from forecasting.sources.base import SourceParams
 from forecasting.store.diff import download_sha256
 from forecasting.store.writers import SeriesMeta, frame_arrays
 
-__all__ = ["SeriesState", "series_states"]
+__all__ = ["SeriesState", "canonical_sha256", "fingerprints_record", "series_states"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class SeriesState:
     version_no: int | None
     row_count: int | None
     download_sha256: str | None
+    source_fingerprint: str | None
+
+    def confirmed_by(self, fingerprint: str, config_name: str) -> bool:
+        """Whether the current version was last stored or confirmed, for this config, from an answer with this
+        fingerprint: then the answer is unchanged without being parsed."""
+        return self.version_id is not None and self.source_fingerprint == fingerprint and \
+            self.config_name == config_name
 
     def same_params(self, params: SourceParams) -> bool:
         return self.params == _json(params.model_dump(mode="json"))
@@ -40,11 +47,16 @@ class SeriesState:
             return False
         if (self.params, self.frequency, self.unit) != (_json(meta.params), meta.frequency, meta.unit):
             return False
-        try:
-            ts, values = frame_arrays(frame, meta.name)
-        except StoreError:
-            return False
-        return len(ts) > 0 and download_sha256(ts, values) == self.download_sha256
+        return canonical_sha256(frame, meta.name) == self.download_sha256
+
+
+def canonical_sha256(frame: pd.DataFrame, name: str) -> str | None:
+    """The content hash the store keeps for ``frame``, or None for a frame it would refuse (not canonical)."""
+    try:
+        ts, values = frame_arrays(frame, name)
+    except StoreError:
+        return None
+    return download_sha256(ts, values) if len(ts) else None
 
 
 def _json(params: dict) -> dict:
@@ -58,10 +70,21 @@ def series_states(conn: psycopg.Connection, *, keys: Sequence[tuple[str, str]]) 
         return {}
     rows = conn.execute(
         "SELECT s.source, s.name, s.series_id, s.config_name, s.params, s.frequency, s.unit, v.version_id, "
-        "v.version_no, v.row_count, v.download_sha256 "
+        "v.version_no, v.row_count, v.download_sha256, v.source_fingerprint "
         "FROM series s JOIN unnest(%s::text[], %s::text[]) AS k(source, name) "
         "ON s.source = k.source AND s.name = k.name "
         "LEFT JOIN series_versions v ON v.series_id = s.series_id AND v.is_current",
         ([k[0] for k in keys], [k[1] for k in keys]),
     ).fetchall()
     return {(row[0], row[1]): SeriesState(*row[2:]) for row in rows}
+
+
+def fingerprints_record(conn: psycopg.Connection, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Record (fingerprint, version id, content hash): the version was stored or confirmed from that answer.
+
+    Only while the version still holds that content: a concurrent writer may have extended it meanwhile, and a
+    fingerprint must never vouch for rows it did not produce."""
+    if rows:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany("UPDATE series_versions SET source_fingerprint = %s "
+                            "WHERE version_id = %s AND download_sha256 = %s", rows)
