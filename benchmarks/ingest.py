@@ -27,23 +27,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
-import psutil
 import psycopg
+from common import PeakRss, scratch_database
 
 from forecasting.config import parse_config
 from forecasting.db import Database, apply_migrations
-from forecasting.db.embedded import embedded_server_url, stop_embedded_server
 from forecasting.ingest import ingest
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 
@@ -83,32 +78,6 @@ def write_files(folder: Path, n: int, points: int, *, long: bool, revised: set[i
             pd.DataFrame({"ts": days, "value": values}).to_csv(path, index=False)
         blocks.append({"name": f"s{i:06d}", "source": "csv", "params": {"path": str(path)}})
     return blocks
-
-
-class PeakRss:
-    """Samples this process's resident memory in a thread."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self._proc = psutil.Process()
-        self._interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(self._interval)
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self._proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 @dataclass
@@ -164,25 +133,6 @@ def run_ingest(database: Database, config) -> str:
     for record in report.records:
         outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
     return ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items()))
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    tmp = None
-    if url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="forecasting-bench-"))
-        url = embedded_server_url(tmp)
-    name = "bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path="/" + name))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        if tmp is not None:
-            stop_embedded_server(tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def benchmark(args: argparse.Namespace) -> list[Phase]:

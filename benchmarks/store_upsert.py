@@ -16,26 +16,17 @@ in memory is printed for comparison. Validation (Great Expectations) is not part
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
-import psutil
 import psycopg
+from common import PeakRss, scratch_database
 
 from forecasting.db import apply_migrations
-from forecasting.db.connection import _libpq_url
-from forecasting.db.embedded import embedded_server_url, stop_embedded_server
 from forecasting.store import writers
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 from forecasting.store.writers import SeriesMeta, series_upsert
@@ -51,33 +42,6 @@ def series_frame(index: int, points: int, *, revised: bool = False) -> pd.DataFr
         values[positions] = (values[positions] * 1.05).round(4)
     ts = START + np.arange(points).astype("timedelta64[D]")
     return pd.DataFrame({"ts": ts.astype("datetime64[ns]"), "value": values})
-
-
-class PeakRss:
-    """Samples this process's resident memory in a thread; cheap enough not to disturb timings."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        self._proc = psutil.Process()
-        self._interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            time.sleep(self._interval)
-
-    def __enter__(self) -> PeakRss:
-        self.start = self._proc.memory_info().rss
-        self.peak = self.start
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 @dataclass
@@ -164,26 +128,6 @@ def upsert_all(
         outcomes[result.outcome.value] = outcomes.get(result.outcome.value, 0) + 1
         written += result.n_written
     return ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) + f"; rows written={written}"
-
-
-@contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    tmp = None
-    if url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="forecasting-bench-"))
-        url = embedded_server_url(tmp)
-    url = _libpq_url(url)
-    name = "bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path="/" + name))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        if tmp is not None:
-            stop_embedded_server(tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ migrations, the views of ``sql/views`` are re-created if their text changed (``f
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from forecasting.db.sql_files import SqlFile
 from forecasting.db.views import apply_views, views_dir
 
 __all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
@@ -38,18 +38,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 @dataclass(frozen=True)
-class Migration:
+class Migration(SqlFile):
     version: str
-    name: str
-    path: Path
-
-    @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 def migrations_dir() -> Path:

@@ -10,7 +10,6 @@ here, the one place grants are made.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from forecasting.db.sql_files import SqlFile
 
 __all__ = ["READER_ROLE", "ViewFile", "apply_views", "discover_views", "views_dir"]
 
@@ -36,18 +37,8 @@ CREATE TABLE IF NOT EXISTS schema_views (
 
 
 @dataclass(frozen=True)
-class ViewFile:
+class ViewFile(SqlFile):
     order: str
-    name: str
-    path: Path
-
-    @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 def views_dir(migrations: Path) -> Path:
