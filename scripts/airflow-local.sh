@@ -25,10 +25,10 @@ export FORECASTING_CONFIG_DIR="${FORECASTING_CONFIG_DIR:-$PWD/examples}"
 # dag-processor, api-server, triggerer and their task processes) whichever way this script is stopped:
 # a TERM or HUP to this script alone, or Ctrl+C. Non-interactive bash starts background jobs with SIGINT
 # ignored, so signals are forwarded explicitly instead of relying on the terminal's process group.
-setsid "$AIRFLOW_BIN" standalone &
-standalone=$!
+standalone=""
 stop_standalone() {
     trap - INT TERM HUP EXIT
+    [ -n "$standalone" ] || return 0
     kill -TERM -- "-$standalone" 2>/dev/null || return 0
     for _ in $(seq 1 "${AIRFLOW_LOCAL_STOP_TIMEOUT:-30}"); do
         kill -0 -- "-$standalone" 2>/dev/null || return 0
@@ -37,9 +37,12 @@ stop_standalone() {
     echo "airflow-local: components still running after ${AIRFLOW_LOCAL_STOP_TIMEOUT:-30} s; killing them" >&2
     kill -KILL -- "-$standalone" 2>/dev/null || true
 }
+# traps first: a stop that arrives while standalone is starting must still reach it
 trap 'stop_standalone; exit 130' INT
 trap 'stop_standalone; exit 143' TERM HUP
 trap stop_standalone EXIT
+setsid "$AIRFLOW_BIN" standalone &
+standalone=$!
 status=0
 wait "$standalone" || status=$?
 exit "$status"
