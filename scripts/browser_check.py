@@ -17,11 +17,11 @@ exits non-zero when any step fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [  # the machine has no internet: keep chromium from calling home
@@ -80,12 +82,18 @@ class AirflowStandalone:
     def __exit__(self, *exc) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGINT)  # standalone stops its components on Ctrl+C
+        # TERM, not Ctrl+C: a process started from a non-interactive shell's background job inherits SIGINT
+        # ignored, and the script could then not trap it; on TERM it stops every component it started
+        components = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.terminate()
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.kill()
             self.process.wait()
+        for component in components:  # whatever outlived the script (it was killed, or a component hung)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                component.kill()
 
     def password(self, timeout: float) -> str:
         path = self.home / "simple_auth_manager_passwords.json.generated"

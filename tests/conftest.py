@@ -69,3 +69,13 @@ def make_series(n: int = 20, *, start: str = "2024-01-01", freq: str = "D", seed
     rng = np.random.default_rng(seed)
     ts = pd.date_range(start, periods=n, freq=freq)
     return pd.DataFrame({"ts": ts.astype("datetime64[ns]"), "value": 50 + rng.normal(0, 5, n).cumsum().round(3)})
+
+
+def as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that is to be stopped with SIGINT, as Ctrl+C in a terminal would.
+
+    A child inherits an ignored SIGINT (pytest started in the background by a non-interactive shell, as some CI
+    runners do), and neither bash nor Python can then handle it: the child would never see the Ctrl+C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

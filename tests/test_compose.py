@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import as_in_a_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))
@@ -201,7 +202,7 @@ def test_stopping_the_local_airflow_script_stops_every_component(tmp_path, stop_
     env = {"PATH": "/usr/bin:/bin", "AIRFLOW_BIN": str(stub), "AIRFLOW_HOME": str(tmp_path / "home"),
            "AIRFLOW_LOCAL_STOP_TIMEOUT": "10"}
     script = subprocess.Popen(["bash", str(ROOT / "scripts" / "airflow-local.sh")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=as_in_a_terminal)
     try:
         deadline = time.monotonic() + 30
         while not (pids.exists() and len(pids.read_text().split()) == 2):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import as_in_a_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "scale_out_check.py"
@@ -101,7 +102,8 @@ def test_mapped_modeling_tasks_spread_over_two_celery_workers(tmp_path, redis_se
 def test_ctrl_c_tears_everything_down(tmp_path, redis_server):
     report_path = tmp_path / "report.json"
     process = subprocess.Popen([sys.executable, str(SCRIPT), "--report", str(report_path)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_in_a_terminal)
     try:
         stderr = ""
         deadline = time.monotonic() + 300
