@@ -6,9 +6,8 @@
 Reads the M4 train/test files of one frequency (horizon and seasonal period from the frequency), backtests
 every model on rolling origins inside the training data, picks a champion per series exactly as production
 does (``forecasting.evaluation``), fits every model on the full training data, forecasts the official
-horizon and scores it with M4's sMAPE, MASE and OWA (relative to the naive forecast, which is M4's Naive2
-for Weekly, Daily and Yearly; for seasonal frequencies Naive2 is seasonally adjusted and our plain naive is
-only a stand-in). Runs in memory: no database.
+horizon and scores it with M4's sMAPE, MASE and OWA (relative to M4's Naive2: naive on the seasonally
+adjusted series where M4's test finds seasonality). Runs in memory: no database.
 """
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ import pandas as pd
 from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.evaluation import backtest_metrics, choose_champions
-from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, read_m4
-from forecasting.metrics import mase, owa, smape
+from forecasting.m4 import M4_FREQ, M4_HORIZON, m4_scores, naive2_forecasts, owa_table, read_m4
 from forecasting.models.registry import model_factories
-from forecasting.panel import SERIES, YHAT, Y
+from forecasting.panel import SERIES
 
 # Published Weekly results (organisers' "Evaluation and Ranks.xlsx"; ../shared/data/README.md)
 PUBLISHED_WEEKLY = {
@@ -54,17 +52,6 @@ def benchmark_config(frequency: str, models: list[str], lags: int, windows: list
     return parse_config(raw)
 
 
-def series_scores(forecasts: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, season: int) -> pd.DataFrame:
-    """M4 sMAPE and MASE of every (model, series)."""
-    joined = test.merge(forecasts, on=[SERIES, "ts"], how="left")
-    insample = {name: g[Y].to_numpy() for name, g in train.groupby(SERIES)}
-    rows = []
-    for (model, name), g in joined.groupby(["model", SERIES]):
-        rows.append({"model": model, SERIES: name, "smape": smape(g[Y], g[YHAT]),
-                     "mase": mase(g[Y], g[YHAT], insample=insample[name], season=season)})
-    return pd.DataFrame(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/m4")
@@ -75,11 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, nargs="*", default=[4, 13, 52], help="rolling-mean windows")
     parser.add_argument("--backtest-windows", type=int, default=2)
     args = parser.parse_args(argv)
-    if "naive" not in args.models:
-        args.models = ["naive", *args.models]  # the OWA reference
 
-    frequency, horizon, season, freq = args.frequency, M4_HORIZON[args.frequency], M4_SEASON[args.frequency], \
-        M4_FREQ[args.frequency]
+    frequency, horizon, freq = args.frequency, M4_HORIZON[args.frequency], M4_FREQ[args.frequency]
     train, test = read_m4(args.data, frequency)
     print(f"M4 {frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}")
     config = benchmark_config(frequency, args.models, args.lags, args.windows)
@@ -102,12 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {len(model.fallbacks)} series fell back to naive")
     forecasts = pd.concat(pieces, ignore_index=True)
     chosen = forecasts.merge(champions[[SERIES, "model"]], on=[SERIES, "model"]).assign(model="champion")
-    scores = series_scores(pd.concat([forecasts, chosen], ignore_index=True), train, test, season)
-
-    table = scores.groupby("model")[["smape", "mase"]].mean()
-    naive = table.loc["naive"]
-    table["owa"] = [owa(r.smape, r.mase, smape_naive2=naive.smape, mase_naive2=naive.mase)
-                    for r in table.itertuples()]
+    reference = naive2_forecasts(train, frequency).assign(model="naive2")  # M4's OWA divides by Naive2
+    scores = m4_scores(pd.concat([forecasts, chosen, reference], ignore_index=True), train, test, frequency)
+    table = owa_table(scores)
     print(f"\n{'model':<28}{'sMAPE':>8}{'MASE':>8}{'OWA':>8}{'fit+predict s':>15}")
     for name, row in table.sort_values("owa").iterrows():
         print(f"{name:<28}{row.smape:>8.3f}{row.mase:>8.3f}{row.owa:>8.3f}{seconds.get(name, np.nan):>15.1f}")

@@ -33,6 +33,7 @@ __all__ = [
     "MODEL_NAMES",
     "ArimaSettings",
     "BacktestSettings",
+    "EtsSettings",
     "IngestSettings",
     "PredictionSettings",
     "ModelingSettings",
@@ -41,6 +42,7 @@ __all__ = [
     "PreprocessingConfig",
     "SeriesConfig",
     "StorageSettings",
+    "ThetaSettings",
     "load_config",
     "parse_config",
 ]
@@ -135,6 +137,19 @@ class ArimaSettings(_Strict):
     max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
 
 
+class EtsSettings(_Strict):
+    # non-seasonal forms chosen among by AICc; seasonality is removed first by M4's test and decomposition
+    forms: list[Literal["ANN", "AAN", "AAdN", "MNN", "MAdN"]] = Field(
+        default_factory=lambda: ["ANN", "AAN", "AAdN", "MNN", "MAdN"], min_length=1)
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+
+
+class ThetaSettings(_Strict):
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+
+
 class ModelsConfig(_Strict):
     enabled: list[Literal[MODEL_NAMES]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["naive", "seasonal_naive", "linear", "lightgbm_global", "arima"], min_length=1
@@ -143,6 +158,8 @@ class ModelsConfig(_Strict):
     random_forest: dict[str, Any] = Field(default_factory=dict)
     linear: dict[str, Any] = Field(default_factory=dict)
     arima: ArimaSettings = Field(default_factory=ArimaSettings)
+    ets: EtsSettings = Field(default_factory=EtsSettings)
+    theta: ThetaSettings = Field(default_factory=ThetaSettings)
     seed: StrictInt = 0
 
     @field_validator("enabled")
@@ -166,6 +183,8 @@ class ModelingSettings(_Strict):
     # partition is one Airflow task per step with its own global models. 1000 series of a few hundred points
     # keep a partition's training task under about 1 GB (benchmarks/scale.py measures it).
     partition_size: Annotated[StrictInt, Field(ge=1)] = 1000
+    # processes the per-series models (arima, ets, theta, naive2) fit series on; None: every core
+    n_jobs: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
 class BacktestSettings(_Strict):
