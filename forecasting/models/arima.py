@@ -52,6 +52,7 @@ except ImportError:  # pragma: no cover
     threadpool_limits = None
 
 from forecasting.models.base import Forecaster
+from forecasting.models.parallel import map_chunks
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length, validate_panel
 
 __all__ = ["ArimaForecaster"]
@@ -203,6 +204,7 @@ class ArimaForecaster(Forecaster):
         max_d: largest d the KPSS rule may choose. Defaults to 2.
         maxiter: iterations allowed to the L-BFGS likelihood optimiser. Defaults to 50 (statsmodels' default).
         max_points: fit on the last ``max_points`` values of each series only (None: all). Defaults to None.
+        n_jobs: processes to fit series on (``forecasting.models.parallel``); None means every core. Defaults to 1.
 
     After ``fit``, ``params_`` maps every fitted series to a JSON-serializable dict (order, seasonal_order,
     trend, aic, nobs, coefficients incl. sigma2, candidates_aic, candidates_failed); series in ``fallbacks``
@@ -215,7 +217,8 @@ class ArimaForecaster(Forecaster):
     def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
         settings = config.models.arima
         order = settings.order if settings.order == "auto" else tuple(settings.order)
-        return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points)
+        return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points,
+                   max_p=settings.max_p, max_q=settings.max_q, n_jobs=config.modeling.n_jobs)
 
     @classmethod
     def settings(cls, config, *, has_exog: bool) -> dict:
@@ -232,8 +235,10 @@ class ArimaForecaster(Forecaster):
         max_d: int = 2,
         maxiter: int = 50,
         max_points: int | None = None,
+        n_jobs: int | None = 1,
     ) -> None:
         super().__init__()
+        self.n_jobs = n_jobs
         if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
             raise ValueError(f"max_points must be None or an integer >= 2, got {max_points!r}")
         self.max_points = max_points
@@ -273,21 +278,19 @@ class ArimaForecaster(Forecaster):
         self.fallbacks, self.params_, self._fits, self._last = {}, {}, {}, {}
         self._freq, self._ts_dtype = freq, panel[TS].dtype
         m = season_length(freq)
-        with _one_blas_thread():
-            for name, group in panel.groupby(SERIES, sort=False):
-                y = group[Y].to_numpy(dtype="float64")
-                if self.max_points is not None:
-                    y = y[-self.max_points:]  # old history adds little to an ARIMA fit and costs a lot
-                self._last[name] = (group[TS].iloc[-1], float(y[-1]))
-                try:
-                    with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
-                        warnings.simplefilter("ignore")
-                        fitted, search = self._fit_series(y, m)
-                except _FitFailed as exc:
-                    self.fallbacks[name] = exc.reason
-                    continue
+        items = []
+        for name, group in panel.groupby(SERIES, sort=False):
+            y = group[Y].to_numpy(dtype="float64")
+            if self.max_points is not None:
+                y = y[-self.max_points:]  # old history adds little to an ARIMA fit and costs a lot
+            self._last[name] = (group[TS].iloc[-1], float(y[-1]))
+            items.append((name, y))
+        for name, fitted, detail in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
+            if fitted is None:
+                self.fallbacks[name] = detail
+            else:
                 self._fits[name] = fitted
-                self.params_[name] = _describe(fitted, search)
+                self.params_[name] = detail
         return self
 
     def fitted_values(self, name: str) -> np.ndarray | None:
@@ -402,6 +405,23 @@ class ArimaForecaster(Forecaster):
             p, _, q = search.best.spec.order
             if not any(search.try_order((p2, d, q2), seasonal) for p2, q2 in _neighbours(p, q)):
                 break
+
+
+def _fit_chunk(chunk, context: tuple[ArimaForecaster, int]) -> list[tuple[str, _Fitted | None, dict | str]]:
+    """Fit a chunk of (name, values) series; module level so that worker processes can run it."""
+    model, m = context
+    out = []
+    with _one_blas_thread():
+        for name, y in chunk:
+            try:
+                with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
+                    warnings.simplefilter("ignore")
+                    fitted, search = model._fit_series(y, m)
+            except _FitFailed as exc:
+                out.append((name, None, exc.reason))
+                continue
+            out.append((name, fitted, _describe(fitted, search)))
+    return out
 
 
 class _Search:

@@ -29,15 +29,18 @@ class SeriesFit(Protocol):
 
 
 def _fit_chunk(chunk: Sequence[tuple[str, np.ndarray]], context: tuple[LocalForecaster, int]) -> list:
+    from forecasting.models.arima import _one_blas_thread
+
     model, m = context
     out = []
-    for name, y in chunk:
-        try:
-            with warnings.catch_warnings():  # convergence and start-value warnings are per-series noise here
-                warnings.simplefilter("ignore")
-                out.append((name, model.fit_series(y, m), None))
-        except (SeriesFitError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-            out.append((name, None, str(exc) or type(exc).__name__))
+    with _one_blas_thread():  # tiny matrices: BLAS threads only contend with the other processes
+        for name, y in chunk:
+            try:
+                with warnings.catch_warnings():  # convergence and start-value warnings are per-series noise here
+                    warnings.simplefilter("ignore")
+                    out.append((name, model.fit_series(y, m), None))
+            except (SeriesFitError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                out.append((name, None, str(exc) or type(exc).__name__))
     return out
 
 
