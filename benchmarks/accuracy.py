@@ -1,81 +1,183 @@
-"""M4 accuracy through this project's own pipeline code (not a test).
+"""Accuracy on M4/M3-style files through this project's own pipeline code (not a test), default settings.
 
     python benchmarks/accuracy.py --data ../shared/data/m4 --frequency Weekly
-    python benchmarks/accuracy.py --data ../shared/data/m4 --frequency Weekly --models naive lightgbm_global
+    python benchmarks/accuracy.py --data ../shared/data/m3-quarterly --frequency Quarterly --forecasts-out q.csv
 
-Reads the M4 train/test files of one frequency (horizon and seasonal period from the frequency), backtests
-every model on rolling origins inside the training data, picks a champion per series exactly as production
-does (``forecasting.evaluation``), fits every model on the full training data, forecasts the official
-horizon and scores it with M4's sMAPE, MASE and OWA (relative to M4's Naive2: naive on the seasonally
-adjusted series where M4's test finds seasonality). Runs in memory: no database.
+Reads ``<Frequency>-train.csv`` and ``<Frequency>-test.csv`` (the M4 layout, which the M3 files share: V1 = id,
+V2... = values), horizon and seasonal period from the frequency. Then, all in memory (no database):
+
+1. times the statistical models on 300-point series (ms per series, with ``modeling.n_jobs`` processes);
+2. backtests the default model set on rolling origins inside the training data, the ensemble included;
+3. picks a champion per series with the champion strategy that does best on held-out backtest windows;
+4. fits every model on the whole training data and forecasts the test horizon, with conformal intervals
+   calibrated on the backtest errors;
+5. scores every model and the champion with M4's sMAPE, MASE and OWA (against M4's Naive2), plus the 80% and
+   95% interval coverage on the test part.
+
+Nothing is chosen by hand per data set: features, transforms and windows come from the frequency and the data.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
-from forecasting.evaluation import backtest_metrics, choose_champions
+from forecasting.evaluation import choose_by_strategy, select_strategy, window_scores
+from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.m4 import M4_FREQ, M4_HORIZON, m4_scores, naive2_forecasts, owa_table, read_m4
-from forecasting.models.registry import model_factories
-from forecasting.panel import SERIES
+from forecasting.models.ensemble import combine
+from forecasting.models.registry import build_model
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
 
-# Published Weekly results (organisers' "Evaluation and Ranks.xlsx"; ../shared/data/README.md)
-PUBLISHED_WEEKLY = {
-    "Naive2": (9.161, 2.777, 1.000),
-    "Theta": (9.093, 2.637, 0.971),
-    "Comb (SES, Holt, Damped)": (8.944, 2.432, 0.926),
-    "M4 winner (Smyl)": (7.817, 2.356, 0.851),
-    "best Weekly entry": (6.582, 2.107, 0.739),
+DEFAULT_MODELS = ["naive", "seasonal_naive", "naive2", "theta", "ets", "arima", "linear", "lightgbm_global",
+                  "ensemble"]
+LEVELS = (80, 95)
+BASELINES = ("naive", "seasonal_naive", "naive2")
+ENSEMBLE_SIZE = 3
+MAX_WINDOWS = 3
+SPEED_MODELS = ("ets", "theta", "arima")
+
+# Published results (organisers' tables; the shared data folders' READMEs)
+PUBLISHED = {
+    "Weekly": {"Naive2": (9.161, 2.777, 1.000), "Theta": (9.093, 2.637, 0.971),
+               "Comb (SES, Holt, Damped)": (8.944, 2.432, 0.926), "M4 winner (Smyl)": (7.817, 2.356, 0.851),
+               "best Weekly entry": (6.582, 2.107, 0.739)},
 }
 
 
-def benchmark_config(frequency: str, models: list[str], lags: int, windows: list[int]):
-    """The pipeline configuration used for M4 (validated like any user config)."""
-    raw = {
-        "name": f"m4-{frequency.lower()}",
-        "series": [{"name": "placeholder", "source": "sample", "params": {"dataset": "nile"}}],
-        "preprocessing": {"horizon": M4_HORIZON[frequency], "target_lags": list(range(1, lags + 1)),
-                          "rolling_windows": windows, "calendar": False, "target_transforms": ["diff", "scale"]},
-        "models": {"enabled": models,
-                   "lightgbm": {"n_estimators": 500, "learning_rate": 0.03, "num_leaves": 63,
-                                "min_child_samples": 20, "feature_fraction": 0.8, "bagging_fraction": 0.8,
-                                "bagging_freq": 1, "objective": "l1"},
-                   "arima": {"order": "auto", "max_points": 300}},
-    }
+def benchmark_config(frequency: str, models: list[str], n_jobs: int | None):
+    """The pipeline configuration: only the models and the horizon are set, everything else is the default."""
+    raw = {"name": f"m4-{frequency.lower()}",
+           "series": [{"name": "placeholder", "source": "sample", "params": {"dataset": "nile"}}],
+           "preprocessing": {"horizon": M4_HORIZON[frequency]},
+           "models": {"enabled": models}}
+    if n_jobs is not None:
+        raw["modeling"] = {"n_jobs": n_jobs}
     return parse_config(raw)
+
+
+def default_windows(train: pd.DataFrame, horizon: int, season: int) -> int:
+    """As many backtest windows (up to MAX_WINDOWS) as leave the median series two seasons (or two horizons)
+    of training data in the oldest window."""
+    median = float(train.groupby(SERIES).size().median())
+    keep = 2 * max(season, horizon)
+    return int(np.clip((median - keep) // horizon, 1, MAX_WINDOWS))
+
+
+def synthetic_series(n: int, length: int, freq: str, seed: int = 0) -> pd.DataFrame:
+    """``n`` series of ``length`` points: level, trend, a season of the frequency's period and noise."""
+    rng = np.random.default_rng(seed)
+    m = max(season_length(freq), 1)
+    t = np.arange(length)
+    ts = pd.date_range("2000-01-01", periods=length, freq=freq)
+    frames = [pd.DataFrame({SERIES: f"s{i:04d}", TS: ts,
+                            Y: (100 + 0.1 * t + np.cumsum(rng.normal(0, 1, length)))
+                            * (1 + 0.2 * np.sin(2 * np.pi * (t + i) / m))}) for i in range(n)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def time_per_series(config, freq: str, n: int = 40, length: int = 300) -> dict[str, float]:
+    """Milliseconds per series of fit + predict of each statistical model on ``n`` series of ``length`` points."""
+    panel = synthetic_series(n, length, freq)
+    build_model("theta", config, has_exog=False).fit(panel.head(length * 20), freq=freq)  # start the workers
+    out = {}
+    for name in SPEED_MODELS:
+        started = time.perf_counter()
+        build_model(name, config, has_exog=False).fit(panel, freq=freq).predict(8)
+        out[name] = 1000 * (time.perf_counter() - started) / n
+    return out
+
+
+def top_members(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str, k: int = ENSEMBLE_SIZE) -> list[str]:
+    """The ``k`` models with the best pooled backtest MASE, baselines left out (they are there to be beaten)."""
+    candidates = forecasts[~forecasts["model"].isin(BASELINES)]
+    if candidates.empty:
+        return []
+    scores = window_scores(candidates, train, freq=freq)
+    per_series = scores.groupby(["model", SERIES])["mase"].mean()
+    return list(per_series.groupby("model").mean().sort_values().index[:k])
+
+
+def with_ensemble(forecasts: pd.DataFrame, members: list[str], keys: list[str]) -> pd.DataFrame:
+    """Add the ensemble's rows, combined from its members' rows (the same numbers as fitting it)."""
+    combined = combine(forecasts, members, keys=keys).assign(model="ensemble")
+    return pd.concat([forecasts, combined], ignore_index=True)
+
+
+def write_wide(forecasts: pd.DataFrame, path: Path) -> None:
+    """V1 = series id, V2... = the forecasts in step order (the M4 files' layout)."""
+    wide = forecasts.pivot(index=SERIES, columns=STEP, values=YHAT).sort_index()
+    wide.columns = [f"V{c + 1}" for c in wide.columns]
+    wide.index.name = "V1"
+    wide.to_csv(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/m4")
     parser.add_argument("--frequency", default="Weekly", choices=sorted(M4_HORIZON))
-    parser.add_argument("--models", nargs="+", default=["naive", "linear", "lightgbm_global", "arima"],
-                        choices=MODEL_NAMES)
-    parser.add_argument("--lags", type=int, default=52)
-    parser.add_argument("--windows", type=int, nargs="*", default=[4, 13, 52], help="rolling-mean windows")
-    parser.add_argument("--backtest-windows", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=MODEL_NAMES)
+    parser.add_argument("--backtest-windows", type=int, default=None, help="default: as the history allows")
+    parser.add_argument("--n-jobs", type=int, default=None, help="processes for per-series models; default all")
+    parser.add_argument("--forecasts-out", type=Path, help="write the champion's test forecasts here (wide CSV)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    phases: dict[str, float] = {}
+    begun = time.perf_counter()
 
     frequency, horizon, freq = args.frequency, M4_HORIZON[args.frequency], M4_FREQ[args.frequency]
+    started = time.perf_counter()
     train, test = read_m4(args.data, frequency)
-    print(f"M4 {frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}")
-    config = benchmark_config(frequency, args.models, args.lags, args.windows)
-    factories = model_factories(config, has_exog=False)
+    phases["read"] = time.perf_counter() - started
+    config = benchmark_config(frequency, args.models, args.n_jobs)
+    season = season_length(freq)
+    windows = args.backtest_windows or default_windows(train, horizon, season)
+    print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
+          f"period {season}, {windows} backtest windows")
 
     started = time.perf_counter()
-    backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=args.backtest_windows)
-    metrics = backtest_metrics(backtest.forecasts, train, freq=freq)
-    champions = choose_champions(metrics, metric=config.backtest.champion_metric, model_order=config.models.enabled)
-    print(f"backtest ({args.backtest_windows} windows) {time.perf_counter() - started:.0f}s; "
-          f"champion counts: {champions['model'].value_counts().to_dict()}")
+    speed = time_per_series(config, freq)
+    phases["speed check"] = time.perf_counter() - started
+    print("time per 300-point series (fit + predict, modeling.n_jobs processes): "
+          + ", ".join(f"{name} {ms:.0f} ms" for name, ms in speed.items()))
 
+    fitted = [name for name in args.models if name != "ensemble"]
+    factories = {name: (lambda name=name: build_model(name, config, has_exog=False)) for name in fitted}
+
+    started = time.perf_counter()
+    backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=windows)
+    forecasts = backtest.forecasts
+    members = top_members(forecasts, train, freq) if "ensemble" in args.models else []
+    if members:
+        actual = forecasts.drop_duplicates(["window", SERIES, TS])[["window", "cutoff", SERIES, TS, STEP, Y]]
+        combined = combine(forecasts, members, keys=["window", SERIES, TS]).assign(model="ensemble")
+        forecasts = pd.concat([forecasts, combined.merge(actual, on=["window", SERIES, TS])], ignore_index=True)
+    phases["backtest"] = time.perf_counter() - started
+    for failure in backtest.failures:
+        print(f"  backtest failure: {failure}")
+    print("backtest seconds per model: " + ", ".join(f"{k} {v:.0f}" for k, v in backtest.fit_seconds.items()))
+    if members:
+        print(f"ensemble: median of {', '.join(members)} (the top {len(members)} by pooled backtest MASE)")
+
+    started = time.perf_counter()
+    scores = window_scores(forecasts, train, freq=freq)
+    strategy, strategy_scores = select_strategy(scores, metric="mase", model_order=args.models)
+    champions = choose_by_strategy(scores, strategy, metric="mase", model_order=args.models)
+    quantiles = conformal_quantiles(forecasts, series_scale(train), LEVELS)
+    phases["champion choice"] = time.perf_counter() - started
+    print(f"champion strategy {strategy} (held-out backtest MASE: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in strategy_scores.items()) + ")")
+    print(f"champion counts: {champions['model'].value_counts().to_dict()}")
+
+    started = time.perf_counter()
     pieces, seconds = [], {}
     for name, factory in factories.items():
         t0 = time.perf_counter()
@@ -84,18 +186,34 @@ def main(argv: list[str] | None = None) -> int:
         seconds[name] = time.perf_counter() - t0
         if model.fallbacks:
             print(f"  {name}: {len(model.fallbacks)} series fell back to naive")
-    forecasts = pd.concat(pieces, ignore_index=True)
-    chosen = forecasts.merge(champions[[SERIES, "model"]], on=[SERIES, "model"]).assign(model="champion")
-    reference = naive2_forecasts(train, frequency).assign(model="naive2")  # M4's OWA divides by Naive2
-    scores = m4_scores(pd.concat([forecasts, chosen, reference], ignore_index=True), train, test, frequency)
-    table = owa_table(scores)
-    print(f"\n{'model':<28}{'sMAPE':>8}{'MASE':>8}{'OWA':>8}{'fit+predict s':>15}")
-    for name, row in table.sort_values("owa").iterrows():
-        print(f"{name:<28}{row.smape:>8.3f}{row.mase:>8.3f}{row.owa:>8.3f}{seconds.get(name, np.nan):>15.1f}")
-    if frequency == "Weekly":
-        print("\npublished (M4 Weekly):")
-        for name, (s, m, o) in PUBLISHED_WEEKLY.items():
-            print(f"{name:<28}{s:>8.3f}{m:>8.3f}{o:>8.3f}")
+    final = pd.concat(pieces, ignore_index=True)
+    if members:
+        final = with_ensemble(final, members, [SERIES, TS, STEP])
+    final = apply_intervals(final, quantiles, series_scale(train), LEVELS)
+    chosen = final.merge(champions[[SERIES, "model"]], on=[SERIES, "model"]).assign(model="champion")
+    phases["fit + forecast"] = time.perf_counter() - started
+
+    # M4's Naive2 (M4's period: 1 for Weekly and Daily) is the OWA reference, whatever the naive2 model does
+    reference = naive2_forecasts(train, frequency).assign(model="Naive2 (M4)")
+    everything = pd.concat([final, chosen], ignore_index=True)
+    scored = pd.concat([everything, reference], ignore_index=True)
+    table = owa_table(m4_scores(scored, train, test, frequency), reference="Naive2 (M4)")
+    joined = test.merge(everything, on=[SERIES, TS])
+    for level in LEVELS:
+        inside = (joined[Y] >= joined[f"lo_{level}"]) & (joined[Y] <= joined[f"hi_{level}"])
+        table[f"cov{level}"] = inside.groupby(joined["model"]).mean() * 100
+
+    print(f"\n{'model':<20}{'sMAPE':>8}{'MASE':>8}{'OWA':>8}{'cov80':>7}{'cov95':>7}{'fit+predict s':>15}")
+    for name, row in table.iterrows():
+        print(f"{name:<20}{row.smape:>8.3f}{row.mase:>8.3f}{row.owa:>8.3f}{row.cov80:>7.1f}{row.cov95:>7.1f}"
+              f"{seconds.get(name, np.nan):>15.1f}")
+    for name, (s, m, o) in PUBLISHED.get(frequency, {}).items():
+        print(f"{name:<20}{s:>8.3f}{m:>8.3f}{o:>8.3f}   (published)")
+    if args.forecasts_out:
+        write_wide(chosen, args.forecasts_out)
+        print(f"champion forecasts written to {args.forecasts_out}")
+    phases["total"] = time.perf_counter() - begun
+    print("wall time: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
     champion = table.loc["champion"]
     print(f"\nchampion sMAPE={champion.smape:.3f} MASE={champion.mase:.3f} OWA={champion.owa:.3f}")
     return 0

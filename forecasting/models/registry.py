@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "lightgbm_global": "forecasting.models.recursive:LightGBMGlobal",
     "arima": "forecasting.models.arima:ArimaForecaster",
     "hybrid": "forecasting.models.hybrid:HybridForecaster",
+    "ensemble": "forecasting.models.ensemble:EnsembleForecaster",
 }
 
 
