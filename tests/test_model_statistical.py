@@ -141,3 +141,15 @@ def test_registry_builds_the_models_from_the_config():
     assert build_model("theta", config, has_exog=False).n_jobs == 2
     arima = build_model("arima", config, has_exog=False)
     assert (arima.max_p, arima.max_q, arima.n_jobs) == (1, 2, 2)
+
+
+def test_arima_on_m4_adjusted_series_beats_plain_arima_on_seasonal_data():
+    train, test = _split(_seasonal_panel(n_series=2, length=72), 12)
+    plain = ArimaForecaster(max_p=1, max_q=1).fit(train, freq="MS")
+    adjusted = ArimaForecaster(max_p=1, max_q=1, deseasonalise=True).fit(train, freq="MS")
+    assert all(adjusted.params_[name]["seasonally_adjusted"] for name in adjusted.params_)
+    assert _mae(adjusted.predict(12), test) < 0.5 * _mae(plain.predict(12), test)
+    # in-sample values (the hybrid's residual base) are back on the series' own scale
+    fitted = adjusted.fitted_values("s00")
+    actual = train.loc[train[SERIES] == "s00", Y].to_numpy()
+    assert np.mean(np.abs(fitted[1:] - actual[1:])) < 0.2 * np.mean(np.abs(actual))
