@@ -41,7 +41,7 @@ DEFAULT_MODELS = ["naive", "seasonal_naive", "naive2", "theta", "ets", "arima", 
                   "ensemble"]
 LEVELS = (80, 95)
 BASELINES = ("naive", "seasonal_naive", "naive2")
-ENSEMBLE_SIZE = 3
+ENSEMBLE_MAX = 5
 MAX_WINDOWS = 3
 SPEED_MODELS = ("ets", "theta", "arima")
 
@@ -96,20 +96,31 @@ def time_per_series(config, freq: str, n: int = 40, length: int = 300) -> dict[s
     return out
 
 
-def top_members(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str, k: int = ENSEMBLE_SIZE) -> list[str]:
-    """The ``k`` models with the best pooled backtest MASE, baselines left out (they are there to be beaten)."""
-    candidates = forecasts[~forecasts["model"].isin(BASELINES)]
-    if candidates.empty:
-        return []
-    scores = window_scores(candidates, train, freq=freq)
-    per_series = scores.groupby(["model", SERIES])["mase"].mean()
-    return list(per_series.groupby("model").mean().sort_values().index[:k])
+def _pooled_mase(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str) -> pd.Series:
+    """Backtest MASE per model: the mean over series of each series' mean over windows and steps."""
+    scores = window_scores(forecasts, train, freq=freq)
+    return scores.groupby(["model", SERIES])["mase"].mean().groupby("model").mean().sort_values()
 
 
-def with_ensemble(forecasts: pd.DataFrame, members: list[str], keys: list[str]) -> pd.DataFrame:
-    """Add the ensemble's rows, combined from its members' rows (the same numbers as fitting it)."""
-    combined = combine(forecasts, members, keys=keys).assign(model="ensemble")
-    return pd.concat([forecasts, combined], ignore_index=True)
+def backtest_ensemble(forecasts: pd.DataFrame, members: list[str], how: str) -> pd.DataFrame:
+    """The ensemble's backtest rows, combined from its members' rows (the same numbers as fitting it)."""
+    actual = forecasts.drop_duplicates(["window", SERIES, TS])[["window", "cutoff", SERIES, TS, STEP, Y]]
+    combined = combine(forecasts, members, keys=["window", SERIES, TS], how=how).assign(model="ensemble")
+    return combined.merge(actual, on=["window", SERIES, TS])
+
+
+def choose_ensemble(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str) -> tuple[list[str], str, float]:
+    """Members (the top k by backtest MASE, baselines left out) and combination (median or mean) of the
+    ensemble whose own pooled backtest MASE is lowest, over k = 2..ENSEMBLE_MAX."""
+    ranking = _pooled_mase(forecasts[~forecasts["model"].isin(BASELINES)], train, freq)
+    best: tuple[list[str], str, float] | None = None
+    for k in range(2, min(ENSEMBLE_MAX, len(ranking)) + 1):
+        for how in ("median", "mean"):
+            members = list(ranking.index[:k])
+            score = float(_pooled_mase(backtest_ensemble(forecasts, members, how), train, freq).iloc[0])
+            if best is None or score < best[2]:
+                best = (members, how, score)
+    return best if best is not None else (list(ranking.index[:1]), "median", float("nan"))
 
 
 def write_wide(forecasts: pd.DataFrame, path: Path) -> None:
@@ -128,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backtest-windows", type=int, default=None, help="default: as the history allows")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for per-series models; default all")
     parser.add_argument("--forecasts-out", type=Path, help="write the champion's test forecasts here (wide CSV)")
+    parser.add_argument("--speed-series", type=int, default=40,
+                        help="300-point series to time the statistical models on (0: skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     phases: dict[str, float] = {}
@@ -143,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
 
-    started = time.perf_counter()
-    speed = time_per_series(config, freq)
-    phases["speed check"] = time.perf_counter() - started
-    print("time per 300-point series (fit + predict, modeling.n_jobs processes): "
-          + ", ".join(f"{name} {ms:.0f} ms" for name, ms in speed.items()))
+    if args.speed_series > 0:
+        started = time.perf_counter()
+        speed = time_per_series(config, freq, n=args.speed_series)
+        phases["speed check"] = time.perf_counter() - started
+        print("time per 300-point series (fit + predict, modeling.n_jobs processes): "
+              + ", ".join(f"{name} {ms:.0f} ms" for name, ms in speed.items()))
 
     fitted = [name for name in args.models if name != "ensemble"]
     factories = {name: (lambda name=name: build_model(name, config, has_exog=False)) for name in fitted}
@@ -155,17 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=windows)
     forecasts = backtest.forecasts
-    members = top_members(forecasts, train, freq) if "ensemble" in args.models else []
-    if members:
-        actual = forecasts.drop_duplicates(["window", SERIES, TS])[["window", "cutoff", SERIES, TS, STEP, Y]]
-        combined = combine(forecasts, members, keys=["window", SERIES, TS]).assign(model="ensemble")
-        forecasts = pd.concat([forecasts, combined.merge(actual, on=["window", SERIES, TS])], ignore_index=True)
+    members, how = [], "median"
+    if "ensemble" in args.models:
+        members, how, ensemble_score = choose_ensemble(forecasts, train, freq)
+        forecasts = pd.concat([forecasts, backtest_ensemble(forecasts, members, how)], ignore_index=True)
     phases["backtest"] = time.perf_counter() - started
     for failure in backtest.failures:
         print(f"  backtest failure: {failure}")
     print("backtest seconds per model: " + ", ".join(f"{k} {v:.0f}" for k, v in backtest.fit_seconds.items()))
     if members:
-        print(f"ensemble: median of {', '.join(members)} (the top {len(members)} by pooled backtest MASE)")
+        print(f"ensemble: {how} of {', '.join(members)} (the top {len(members)} by backtest MASE; its backtest "
+              f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX} and median/mean)")
 
     started = time.perf_counter()
     scores = window_scores(forecasts, train, freq=freq)
@@ -188,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {len(model.fallbacks)} series fell back to naive")
     final = pd.concat(pieces, ignore_index=True)
     if members:
-        final = with_ensemble(final, members, [SERIES, TS, STEP])
+        combined = combine(final, members, how=how).assign(model="ensemble")
+        final = pd.concat([final, combined], ignore_index=True)
     final = apply_intervals(final, quantiles, series_scale(train), LEVELS)
     chosen = final.merge(champions[[SERIES, "model"]], on=[SERIES, "model"]).assign(model="champion")
     phases["fit + forecast"] = time.perf_counter() - started

@@ -170,6 +170,7 @@ class ThetaSettings(_Strict):
 class EnsembleSettings(_Strict):
     # models whose median forecast the ensemble is; empty: every enabled model except the baselines
     members: list[Literal[MODEL_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    how: Literal["median", "mean"] = "median"
 
     @field_validator("members")
     @classmethod
