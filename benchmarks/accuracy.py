@@ -84,7 +84,7 @@ def synthetic_series(n: int, length: int, freq: str, seed: int = 0) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def time_per_series(config, freq: str, n: int = 40, length: int = 300) -> dict[str, float]:
+def time_per_series(config, freq: str, n: int = 20, length: int = 300) -> dict[str, float]:
     """Milliseconds per series of fit + predict of each statistical model on ``n`` series of ``length`` points."""
     panel = synthetic_series(n, length, freq)
     build_model("theta", config, has_exog=False).fit(panel.head(length * 20), freq=freq)  # start the workers
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backtest-windows", type=int, default=None, help="default: as the history allows")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for per-series models; default all")
     parser.add_argument("--forecasts-out", type=Path, help="write the champion's test forecasts here (wide CSV)")
-    parser.add_argument("--speed-series", type=int, default=40,
+    parser.add_argument("--speed-series", type=int, default=20,
                         help="300-point series to time the statistical models on (0: skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         seconds[name] = time.perf_counter() - t0
         if model.fallbacks:
             print(f"  {name}: {len(model.fallbacks)} series fell back to naive")
+        if getattr(model, "transform_names_", None) is not None:
+            print(f"  {name}: target transforms {list(model.transform_names_)}, lags up to {max(model.spec.lags)}, "
+                  f"windows {list(model.spec.rolling_windows)}, calendar {model.spec.calendar}")
     final = pd.concat(pieces, ignore_index=True)
     if members:
         combined = combine(final, members, how=how).assign(model="ensemble")

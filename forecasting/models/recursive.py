@@ -208,7 +208,17 @@ class RecursiveGlobalForecaster(Forecaster):
             self.last_keys_.append(steps[-1][[SERIES, TS, STEP]])
             history = tail_for_prediction(frame, self.spec).reset_index(drop=True)
         out = apply_inverse(self.transforms_, pd.concat(steps, ignore_index=True))
+        self.last_forecast_ = out[[SERIES, STEP, YHAT]]  # in the target's units, for the explanations
         return self._with_naive_fallbacks(out, horizon)
+
+    def output_scale(self, series: pd.Series) -> np.ndarray:
+        """Target units per unit of the estimator's output, per row of ``series`` (the scalers' std)."""
+        factor = np.ones(len(series))
+        for transform in self.transforms_:
+            std = getattr(transform, "std_", None)
+            if std is not None:
+                factor = factor * series.map(std).to_numpy(dtype="float64")
+        return factor
 
     def _with_naive_fallbacks(self, out: pd.DataFrame, horizon: int) -> pd.DataFrame:
         if not self.fallbacks:
@@ -230,17 +240,20 @@ class LightGBMGlobal(RecursiveGlobalForecaster):
     explainable = True
 
     def _trial_params(self) -> dict:
-        # a third of the trees at a higher rate ranks the transforms like the full model, at a third of the cost
-        trees = int(self.params.get("n_estimators", 500))
+        # a fifth of the trees at a higher rate ranks the transforms like the full model, at a fifth of the cost
+        trees = int(self.params.get("n_estimators", 300))
         rate = float(self.params.get("learning_rate", 0.05))
-        return {"n_estimators": max(20, trees // 3), "learning_rate": min(0.3, 3 * rate)}
+        return {"n_estimators": max(20, trees // 5), "learning_rate": min(0.3, 5 * rate)}
 
     def _estimator(self):
         import lightgbm
 
         # deterministic + fixed threads: the same data and seed give bit-identical models. One thread by
         # default: on a busy 2-core worker OpenMP's spinning threads made training 4x slower, not faster.
-        params = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "verbosity": -1,
+        # L1: the forecasts are judged by absolute errors (MAE, MASE, sMAPE), and it resists outliers; row and
+        # feature subsampling regularise and cut the training time by about a third
+        params = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "objective": "l1",
+                  "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "verbosity": -1,
                   "random_state": self.seed, "deterministic": True, "force_row_wise": True, "n_jobs": 1}
         params.update(self.params)
         return lightgbm.LGBMRegressor(**params)
