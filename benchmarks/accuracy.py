@@ -32,7 +32,7 @@ from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.evaluation import choose_by_strategy, select_strategy, window_scores
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
-from forecasting.m4 import M4_FREQ, M4_HORIZON, m4_scores, naive2_forecasts, owa_table, read_m4
+from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
 from forecasting.models.ensemble import combine
 from forecasting.models.registry import build_model
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
@@ -96,9 +96,9 @@ def time_per_series(config, freq: str, n: int = 20, length: int = 300) -> dict[s
     return out
 
 
-def _pooled_mase(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str) -> pd.Series:
+def _pooled_mase(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str, season: int) -> pd.Series:
     """Backtest MASE per model: the mean over series of each series' mean over windows and steps."""
-    scores = window_scores(forecasts, train, freq=freq)
+    scores = window_scores(forecasts, train, freq=freq, season=season)
     return scores.groupby(["model", SERIES])["mase"].mean().groupby("model").mean().sort_values()
 
 
@@ -109,15 +109,16 @@ def backtest_ensemble(forecasts: pd.DataFrame, members: list[str], how: str) -> 
     return combined.merge(actual, on=["window", SERIES, TS])
 
 
-def choose_ensemble(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str) -> tuple[list[str], str, float]:
+def choose_ensemble(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str,
+                    season: int) -> tuple[list[str], str, float]:
     """Members (the top k by backtest MASE, baselines left out) and combination (median or mean) of the
     ensemble whose own pooled backtest MASE is lowest, over k = 2..ENSEMBLE_MAX."""
-    ranking = _pooled_mase(forecasts[~forecasts["model"].isin(BASELINES)], train, freq)
+    ranking = _pooled_mase(forecasts[~forecasts["model"].isin(BASELINES)], train, freq, season)
     best: tuple[list[str], str, float] | None = None
     for k in range(2, min(ENSEMBLE_MAX, len(ranking)) + 1):
         for how in ("median", "mean"):
             members = list(ranking.index[:k])
-            score = float(_pooled_mase(backtest_ensemble(forecasts, members, how), train, freq).iloc[0])
+            score = float(_pooled_mase(backtest_ensemble(forecasts, members, how), train, freq, season).iloc[0])
             if best is None or score < best[2]:
                 best = (members, how, score)
     return best if best is not None else (list(ranking.index[:1]), "median", float("nan"))
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     phases["read"] = time.perf_counter() - started
     config = benchmark_config(frequency, args.models, args.n_jobs)
     season = season_length(freq)
+    # backtests are scored with the MASE the test part is judged by (M4's period: 1 for Weekly and Daily)
+    scoring_season = M4_SEASON[frequency]
     windows = args.backtest_windows or default_windows(train, horizon, season)
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     forecasts = backtest.forecasts
     members, how = [], "median"
     if "ensemble" in args.models:
-        members, how, ensemble_score = choose_ensemble(forecasts, train, freq)
+        members, how, ensemble_score = choose_ensemble(forecasts, train, freq, scoring_season)
         forecasts = pd.concat([forecasts, backtest_ensemble(forecasts, members, how)], ignore_index=True)
     phases["backtest"] = time.perf_counter() - started
     for failure in backtest.failures:
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
               f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX} and median/mean)")
 
     started = time.perf_counter()
-    scores = window_scores(forecasts, train, freq=freq)
+    scores = window_scores(forecasts, train, freq=freq, season=scoring_season)
     strategy, strategy_scores = select_strategy(scores, metric="mase", model_order=args.models)
     champions = choose_by_strategy(scores, strategy, metric="mase", model_order=args.models)
     quantiles = conformal_quantiles(forecasts, series_scale(train), LEVELS)

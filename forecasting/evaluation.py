@@ -26,15 +26,17 @@ def cross_conformal(forecasts: pd.DataFrame, scale: pd.Series, levels: tuple[int
     return pd.concat(pieces, ignore_index=True) if pieces else forecasts.iloc[0:0]
 
 
-def window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str,
-                  levels: tuple[int, ...] = ()) -> pd.DataFrame:
-    """Scores per (window, model, series, step), MASE scaled by each window's own training data."""
-    return _window_scores(forecasts, panel, freq, levels)
+def window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str, levels: tuple[int, ...] = (),
+                  season: int | None = None) -> pd.DataFrame:
+    """Scores per (window, model, series, step), MASE scaled by each window's own training data with lag
+    ``season`` (None: the frequency's period; M4 scores weekly and daily data with lag 1)."""
+    return _window_scores(forecasts, panel, freq, levels, season)
 
 
-def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, levels: tuple[int, ...]) -> pd.DataFrame:
+def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, levels: tuple[int, ...],
+                   season: int | None = None) -> pd.DataFrame:
     """Scores per (window, model, series, step); MASE is scaled by each window's own training data (M4's rule)."""
-    season = season_length(freq)
+    season = season or season_length(freq)
     with_intervals = cross_conformal(forecasts, series_scale(panel), levels) if levels else forecasts.iloc[0:0]
     use_levels = levels if not with_intervals.empty else ()
     source = with_intervals if use_levels else forecasts
