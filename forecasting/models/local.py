@@ -81,6 +81,7 @@ class LocalForecaster(Forecaster):
     def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self:
         self.fallbacks = {}
         self.freq_ = freq
+        self.ts_dtype_ = panel[TS].dtype  # forecasts keep the panel's timestamp resolution
         m = self.season or season_length(freq)
         items, self.last_ = [], {}
         for name, group in panel.groupby(SERIES, sort=True):
@@ -108,8 +109,9 @@ class LocalForecaster(Forecaster):
                     self.fallbacks[name] = "non-finite forecast: naive"
             frames.append(pd.DataFrame({SERIES: name, TS: future_timestamps(last_ts, self.freq_, horizon),
                                         STEP: np.arange(1, horizon + 1), YHAT: yhat}))
+        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
         if not frames:
-            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype="datetime64[ns]"), STEP: [], YHAT: []})
+            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
         out = pd.concat(frames, ignore_index=True)
-        out[TS] = out[TS].astype("datetime64[ns]")
+        out[TS] = out[TS].astype(dtype)
         return out
