@@ -45,7 +45,7 @@ ENSEMBLE_MAX = 5
 MAX_WINDOWS = 3
 SPEED_MODELS = ("ets", "theta", "arima")
 
-# Published results (organisers' tables; the shared data folders' READMEs)
+# Published M4 Weekly results (the organisers' "Evaluation and Ranks.xlsx", as this benchmark quoted them before)
 PUBLISHED = {
     "Weekly": {"Naive2": (9.161, 2.777, 1.000), "Theta": (9.093, 2.637, 0.971),
                "Comb (SES, Holt, Damped)": (8.944, 2.432, 0.926), "M4 winner (Smyl)": (7.817, 2.356, 0.851),
