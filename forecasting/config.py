@@ -33,6 +33,8 @@ __all__ = [
     "MODEL_NAMES",
     "ArimaSettings",
     "BacktestSettings",
+    "EnsembleSettings",
+    "EtsSettings",
     "IngestSettings",
     "PredictionSettings",
     "ModelingSettings",
@@ -41,6 +43,7 @@ __all__ = [
     "PreprocessingConfig",
     "SeriesConfig",
     "StorageSettings",
+    "ThetaSettings",
     "load_config",
     "parse_config",
 ]
@@ -100,23 +103,34 @@ class SeriesConfig(_Strict):
 
 class PreprocessingConfig(_Strict):
     horizon: Annotated[StrictInt, Field(ge=1)] = 1
-    target_lags: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    # "auto": frequency-aware lags, rolling windows and calendar fields capped by the series' lengths, and
+    # target transforms chosen by a holdout (forecasting.models.defaults); a list or a bool overrides
+    target_lags: list[PositiveInt] | Literal["auto"] = "auto"
     feature_lags: list[PositiveInt] = Field(default_factory=list)
-    rolling_windows: list[Annotated[StrictInt, Field(ge=2)]] = Field(default_factory=list)
+    rolling_windows: list[Annotated[StrictInt, Field(ge=2)]] | Literal["auto"] = "auto"
     # 'ffill': reindex each series to its frequency and carry the last value into missing timestamps;
     # 'keep': leave gaps as they are (lags then count rows, not periods)
     missing_timestamps: Literal["ffill", "keep"] = "ffill"
-    calendar: bool = True
+    calendar: bool | Literal["auto"] = "auto"
     technical: bool = False  # moving-average ratio, RSI and MACD of the lagged target (price series)
     # applied per series before the global models, inverted on their forecasts
-    target_transforms: list[Literal["diff", "scale"]] = Field(default_factory=lambda: ["scale"])
+    target_transforms: list[Literal["diff", "scale"]] | Literal["auto"] = "auto"
 
     @field_validator("target_lags", "feature_lags", "rolling_windows")
     @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
+    def _distinct(cls, value: list[int] | str) -> list[int] | str:
+        if isinstance(value, str):
+            return value
         if len(set(value)) != len(value):
             raise ValueError("lags must not repeat")
         return sorted(value)
+
+    @field_validator("target_lags")
+    @classmethod
+    def _some_lag(cls, value: list[int] | str) -> list[int] | str:
+        if not isinstance(value, str) and not value:
+            raise ValueError("target_lags needs at least one lag (or \"auto\")")
+        return value
 
 
 @functools.cache
@@ -139,6 +153,37 @@ class ArimaSettings(_Strict):
                                    Annotated[StrictInt, Field(ge=0)]] = "auto"
     seasonal: bool = False
     max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
+    # the stepwise search's bounds: 2 keeps auto-ARIMA near 150 ms per 300-point series (3: about 500 ms)
+    max_p: Annotated[StrictInt, Field(ge=0)] = 2
+    # model M4-adjusted series (test, classical decomposition) when no seasonal ARIMA part is asked for
+    deseasonalise: bool = True
+    max_q: Annotated[StrictInt, Field(ge=0)] = 2
+
+
+class EtsSettings(_Strict):
+    # non-seasonal forms chosen among by AICc; seasonality is removed first by M4's test and decomposition
+    forms: list[Literal["ANN", "AAN", "AAdN", "MNN", "MAdN"]] = Field(
+        default_factory=lambda: ["ANN", "AAN", "AAdN", "MNN", "MAdN"], min_length=1)
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+
+
+class ThetaSettings(_Strict):
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+
+
+class EnsembleSettings(_Strict):
+    # models whose median forecast the ensemble is; empty: every enabled model except the baselines
+    members: list[Literal[MODEL_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    how: Literal["median", "mean"] = "median"
+
+    @field_validator("members")
+    @classmethod
+    def _not_itself(cls, value: list[str]) -> list[str]:
+        if "ensemble" in value:
+            raise ValueError("the ensemble cannot be its own member")
+        return value
 
 
 class ModelsConfig(_Strict):
@@ -149,6 +194,9 @@ class ModelsConfig(_Strict):
     random_forest: dict[str, Any] = Field(default_factory=dict)
     linear: dict[str, Any] = Field(default_factory=dict)
     arima: ArimaSettings = Field(default_factory=ArimaSettings)
+    ets: EtsSettings = Field(default_factory=EtsSettings)
+    theta: ThetaSettings = Field(default_factory=ThetaSettings)
+    ensemble: EnsembleSettings = Field(default_factory=EnsembleSettings)
     seed: StrictInt = 0
 
     @field_validator("enabled")
@@ -172,6 +220,8 @@ class ModelingSettings(_Strict):
     # partition is one Airflow task per step with its own global models. 1000 series of a few hundred points
     # keep a partition's training task under about 1 GB (benchmarks/scale.py measures it).
     partition_size: Annotated[StrictInt, Field(ge=1)] = 1000
+    # processes the per-series models (arima, ets, theta, naive2) fit series on; None: every core
+    n_jobs: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
 class BacktestSettings(_Strict):
@@ -255,9 +305,30 @@ def _location(loc: tuple, raw: dict) -> str:
     return "".join(parts) or "config"
 
 
+_BRANCH_TAGS = ("list[", "literal[", "bool")
+
+
+def _is_branch_tag(part: object) -> bool:
+    # pydantic names the member of a union (list[...] | "auto", bool | "auto") that failed inside the location
+    return isinstance(part, str) and part.startswith(_BRANCH_TAGS)
+
+
+def _without_auto_branch(errors: list[dict]) -> list[dict]:
+    """Errors of a ``list | "auto"`` field: keep the list's own complaint, drop "Input should be 'auto'"."""
+    fields = {item["loc"][:i] for item in errors for i, p in enumerate(item["loc"])
+              if _is_branch_tag(p) and not str(p).startswith("literal[")}
+    kept = []
+    for item in errors:
+        tags = [i for i, p in enumerate(item["loc"]) if _is_branch_tag(p)]
+        if tags and str(item["loc"][tags[0]]).startswith("literal[") and item["loc"][:tags[0]] in fields:
+            continue
+        kept.append({**item, "loc": tuple(p for p in item["loc"] if not _is_branch_tag(p))})
+    return kept
+
+
 def _messages(error: ValidationError, raw: dict, prefix: tuple = ()) -> list[str]:
     out = []
-    for item in error.errors():
+    for item in _without_auto_branch(error.errors()):
         loc = _location(prefix + tuple(item["loc"]), raw)
         if item["type"] == "extra_forbidden":
             out.append(f"{loc}: unknown key")

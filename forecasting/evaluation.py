@@ -10,7 +10,8 @@ from forecasting.intervals import apply_intervals, conformal_quantiles, series_s
 from forecasting.metrics import mase_scale, metric_columns, score_forecasts
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
 
-__all__ = ["backtest_metrics", "choose_champions", "cross_conformal"]
+__all__ = ["STRATEGIES", "backtest_metrics", "choose_by_strategy", "choose_champions", "cross_conformal",
+           "robust_champions", "select_strategy", "window_scores"]
 
 
 def cross_conformal(forecasts: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
@@ -25,9 +26,17 @@ def cross_conformal(forecasts: pd.DataFrame, scale: pd.Series, levels: tuple[int
     return pd.concat(pieces, ignore_index=True) if pieces else forecasts.iloc[0:0]
 
 
-def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, levels: tuple[int, ...]) -> pd.DataFrame:
+def window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str, levels: tuple[int, ...] = (),
+                  season: int | None = None) -> pd.DataFrame:
+    """Scores per (window, model, series, step), MASE scaled by each window's own training data with lag
+    ``season`` (None: the frequency's period; M4 scores weekly and daily data with lag 1)."""
+    return _window_scores(forecasts, panel, freq, levels, season)
+
+
+def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, levels: tuple[int, ...],
+                   season: int | None = None) -> pd.DataFrame:
     """Scores per (window, model, series, step); MASE is scaled by each window's own training data (M4's rule)."""
-    season = season_length(freq)
+    season = season or season_length(freq)
     with_intervals = cross_conformal(forecasts, series_scale(panel), levels) if levels else forecasts.iloc[0:0]
     use_levels = levels if not with_intervals.empty else ()
     source = with_intervals if use_levels else forecasts
@@ -64,3 +73,102 @@ def choose_champions(metrics: pd.DataFrame, *, metric: str, model_order: Sequenc
     means = means.assign(order=means["model"].map(order)).sort_values([SERIES, "value", "order"])
     best = means.groupby(SERIES, as_index=False).first()[[SERIES, "model", "value"]]
     return best.rename(columns={"value": "score"}).assign(metric=metric)
+
+
+# --- champion strategies -----------------------------------------------------------------------------------------
+
+STRATEGIES = ("per_series", "robust", "pooled")
+
+
+def _per_window(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean ``metric`` per (series, model, window), steps pooled."""
+    return scores.groupby([SERIES, "model", "window"], as_index=False)[metric].mean().dropna(subset=[metric])
+
+
+def _pooled_best(per_window: pd.DataFrame, metric: str, order: dict[str, int]) -> str:
+    """The model with the lowest mean over series (each series' mean over its windows first)."""
+    per_series = per_window.groupby(["model", SERIES])[metric].mean()
+    overall = per_series.groupby("model").mean().reset_index()
+    overall = overall.assign(order=overall["model"].map(order)).sort_values([metric, "order"])
+    return str(overall["model"].iloc[0])
+
+
+def robust_champions(scores: pd.DataFrame, *, metric: str, model_order: Sequence[str], default: str | None = None,
+                     min_windows: int = 2, margin: float = 0.1) -> pd.DataFrame:
+    """Per series, its own best model only where the evidence is strong; otherwise a default model.
+
+    ``scores`` holds per (window, model, series, step) scores (``window_scores``). The default is ``default`` or,
+    when None, the model with the best pooled backtest score over all series (usually the ensemble or the best
+    global model). A series gets its own best model (lowest mean ``metric`` over windows and steps) only when it
+    was scored in at least ``min_windows`` windows, beats the default in every one of them, and by at least
+    ``margin`` (relative) on average: with two or three windows the per-series minimum is mostly noise.
+
+    Returns columns series, model, score, metric.
+    """
+    order = {name: i for i, name in enumerate(model_order)}
+    per_window = _per_window(scores, metric)
+    if per_window.empty:
+        return pd.DataFrame(columns=[SERIES, "model", "score", "metric"])
+    default = default if default is not None else _pooled_best(per_window, metric, order)
+    wide = per_window.pivot_table(index=[SERIES, "window"], columns="model", values=metric)
+    means = per_window.groupby([SERIES, "model"], as_index=False)[metric].mean()
+    means = means.assign(order=means["model"].map(order)).sort_values([SERIES, metric, "order"])
+    best = means.groupby(SERIES, as_index=False).first()
+    rows = []
+    for row in best.itertuples(index=False):
+        series, model, score = row[0], row[1], row[2]
+        choice = model
+        if model != default and default in wide.columns:
+            windows = wide.loc[series]
+            both = windows[[model, default]].dropna()
+            base = both[default].mean() if len(both) else float("nan")
+            strong = (len(both) >= min_windows and bool((both[model] < both[default]).all())
+                      and both[model].mean() <= (1 - margin) * base)
+            if not strong and pd.notna(windows[default]).any():
+                choice, score = default, float(windows[default].mean())
+        rows.append({SERIES: series, "model": choice, "score": float(score)})
+    return pd.DataFrame(rows).assign(metric=metric)
+
+
+def choose_by_strategy(scores: pd.DataFrame, strategy: str, *, metric: str,
+                       model_order: Sequence[str]) -> pd.DataFrame:
+    """Champions per series by ``strategy``: per_series (lowest mean score), robust (``robust_champions``) or
+    pooled (the single model with the best pooled score, for every series)."""
+    if strategy == "per_series":
+        per_series = scores.groupby(["model", SERIES, STEP], as_index=False)[metric].mean().melt(
+            id_vars=["model", SERIES, STEP], value_vars=[metric], var_name="metric")
+        return choose_champions(per_series, metric=metric, model_order=model_order)
+    if strategy == "robust":
+        return robust_champions(scores, metric=metric, model_order=model_order)
+    if strategy == "pooled":
+        order = {name: i for i, name in enumerate(model_order)}
+        per_window = _per_window(scores, metric)
+        model = _pooled_best(per_window, metric, order)
+        mine = per_window[per_window["model"] == model].groupby(SERIES, as_index=False)[metric].mean()
+        every = pd.DataFrame({SERIES: per_window[SERIES].unique()})
+        return every.merge(mine, on=SERIES, how="left").assign(model=model).rename(
+            columns={metric: "score"})[[SERIES, "model", "score"]].assign(metric=metric)
+    raise ValueError(f"unknown champion strategy {strategy!r}; known: {list(STRATEGIES)}")
+
+
+def select_strategy(scores: pd.DataFrame, *, metric: str, model_order: Sequence[str],
+                    strategies: Sequence[str] = STRATEGIES) -> tuple[str, dict[str, float]]:
+    """The strategy whose champions score best on windows they were not chosen on (leave one window out).
+
+    For every window, champions are chosen from the other windows and scored on it; the mean over windows and
+    series decides. With a single window there is nothing to hold out and "robust" is returned.
+    """
+    windows = sorted(scores["window"].unique())
+    if len(windows) < 2:
+        return "robust", {}
+    results = {}
+    for strategy in strategies:
+        held_out = []
+        for window in windows:
+            chosen = choose_by_strategy(scores[scores["window"] != window], strategy, metric=metric,
+                                        model_order=model_order)
+            here = _per_window(scores[scores["window"] == window], metric)
+            held_out.append(here.merge(chosen[[SERIES, "model"]], on=[SERIES, "model"])[metric])
+        results[strategy] = float(pd.concat(held_out).mean())
+    best = min(strategies, key=lambda s: (results[s], strategies.index(s)))
+    return best, results

@@ -37,7 +37,8 @@ def _conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def conformal_quantiles(backtest: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
-    """Quantiles of scaled absolute errors per (model, step) for each level (percent, e.g. 80, 95).
+    """Quantiles of scaled absolute errors per (model, step) for each level (percent, e.g. 80, 95), made
+    non-decreasing in the step (a running maximum).
 
     ``backtest`` has columns model, series, step, y, yhat. With too few scores for the finite-sample rank,
     the largest score is widened by half: an honest over-cover rather than an under-cover.
@@ -49,7 +50,18 @@ def conformal_quantiles(backtest: pd.DataFrame, scale: pd.Series, levels: tuple[
         values = group["score"].to_numpy()
         rows.append({"model": model, STEP: step, "n_scores": int(np.isfinite(values).sum()),
                      **{f"q_{lvl}": _conformal_quantile(values, lvl / 100) for lvl in levels}})
-    return pd.DataFrame(rows)
+    return _monotone(pd.DataFrame(rows))
+
+
+def _monotone(quantiles: pd.DataFrame) -> pd.DataFrame:
+    """Each step's quantile at least the one before it (per model): uncertainty cannot shrink with the horizon,
+    and a narrower band at step h + 1 than at step h is only the noise of a few hundred scores per step."""
+    if quantiles.empty:
+        return quantiles
+    columns = [c for c in quantiles.columns if c.startswith("q_")]
+    ordered = quantiles.sort_values(["model", STEP], kind="stable")
+    ordered[columns] = ordered.groupby("model", sort=False)[columns].cummax()
+    return ordered.reset_index(drop=True)
 
 
 def apply_intervals(forecasts: pd.DataFrame, quantiles: pd.DataFrame, scale: pd.Series,

@@ -15,7 +15,8 @@ import pandas as pd
 
 from forecasting.panel import SERIES, TS, Y
 
-__all__ = ["M4_FREQ", "M4_HORIZON", "M4_SEASON", "M4_TRAIN_END", "read_m4"]
+__all__ = ["M4_FREQ", "M4_HORIZON", "M4_SEASON", "M4_TRAIN_END", "m4_scores", "naive2_forecasts", "owa_table",
+           "read_m4"]
 
 M4_HORIZON = {"Yearly": 6, "Quarterly": 8, "Monthly": 18, "Weekly": 13, "Daily": 14, "Hourly": 48}
 M4_SEASON = {"Yearly": 1, "Quarterly": 4, "Monthly": 12, "Weekly": 1, "Daily": 1, "Hourly": 24}
@@ -104,3 +105,38 @@ def read_m4(directory: str | Path, frequency: str = "Weekly") -> tuple[pd.DataFr
     train = _to_panel(train_wide, longest - train_len, grid)
     test = _to_panel(test_wide, np.full(len(test_wide), longest), grid)
     return train, test
+
+
+def naive2_forecasts(train: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """M4's Naive2 benchmark for ``train`` (columns series, ts, step, yhat), with M4's period for ``frequency``.
+
+    The period is M4's (1 for Weekly and Daily), not the frequency's calendar one: OWA is defined against
+    exactly this benchmark.
+    """
+    from forecasting.models.statistical import Naive2Forecaster
+
+    model = Naive2Forecaster(season=M4_SEASON[frequency], n_jobs=1)
+    return model.fit(train, freq=M4_FREQ[frequency]).predict(M4_HORIZON[frequency])
+
+
+def m4_scores(forecasts: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """M4's sMAPE and MASE per (model, series) of ``forecasts`` (columns model, series, ts, yhat)."""
+    from forecasting.metrics import mase, smape
+
+    season = M4_SEASON[frequency]
+    joined = test.merge(forecasts, on=[SERIES, TS], how="left")
+    insample = {name: g[Y].to_numpy() for name, g in train.groupby(SERIES)}
+    rows = [{"model": model, SERIES: name, "smape": smape(g[Y], g["yhat"]),
+             "mase": mase(g[Y], g["yhat"], insample=insample[name], season=season)}
+            for (model, name), g in joined.groupby(["model", SERIES])]
+    return pd.DataFrame(rows)
+
+
+def owa_table(scores: pd.DataFrame, *, reference: str = "naive2") -> pd.DataFrame:
+    """Mean sMAPE and MASE per model and OWA against model ``reference`` (M4: Naive2), best OWA first."""
+    from forecasting.metrics import owa
+
+    table = scores.groupby("model")[["smape", "mase"]].mean()
+    ref = table.loc[reference]
+    table["owa"] = [owa(r.smape, r.mase, smape_naive2=ref.smape, mase_naive2=ref.mase) for r in table.itertuples()]
+    return table.sort_values("owa")

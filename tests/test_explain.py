@@ -30,10 +30,36 @@ def test_explanations_add_up_to_the_forecasts_at_ten_thousand_series():
     forecasts = model.predict(2)
     explanations, importance = explain_forecasts(model, top_k=len(model.feature_names_))
 
-    assert "series_id" in set(importance.loc[importance["gain"] > 0, "feature"])  # categorical splits exist
-    assert len(explanations) == N_SERIES * 2 * len(model.feature_names_)
+    gain = dict(zip(model.feature_names_, model.model_.booster_.feature_importance(importance_type="gain"),
+                    strict=True))
+    assert gain["series_id"] > 0  # categorical splits on the series id exist...
+    assert "series_id" not in set(importance["feature"]) | set(explanations["feature"])  # ...but explain nothing
+    assert len(explanations) == N_SERIES * 2 * (len(model.feature_names_) - 1)
     assert np.isfinite(explanations[["shap_value", "base_value"]].to_numpy()).all()
-    # SHAP's additivity: base value plus every contribution is the model's output for that row
-    total = explanations.groupby(["series", "step"])["shap_value"].sum() + explanations["base_value"].iloc[0]
+    # SHAP's additivity: each row's base value (the series' baseline) plus its contributions is the forecast
+    grouped = explanations.groupby(["series", "step"])
+    total = grouped["shap_value"].sum() + grouped["base_value"].first()
     expected = forecasts.set_index(["series", "step"])["yhat"]
     assert np.allclose(total.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_explanations_are_in_the_targets_units_with_differenced_scaled_targets():
+    rng = np.random.default_rng(1)
+    t = np.arange(60)
+    frames = [pd.DataFrame({"series": f"s{i}", "ts": pd.date_range("2024-01-01", periods=60, freq="D"),
+                            "y": scale * (10 + np.sin(t / 3) + rng.normal(0, 0.1, 60))})
+              for i, scale in enumerate((1.0, 1000.0))]
+    model = LightGBMGlobal(FeatureSpec(lags=(1, 2, 3)), transforms=("diff", "scale"),
+                           params={"n_estimators": 30, "min_child_samples": 5}).fit(pd.concat(frames), freq="D")
+    forecasts = model.predict(3).set_index(["series", "step"])["yhat"]
+    explanations, _ = explain_forecasts(model, top_k=len(model.feature_names_))
+    grouped = explanations.groupby(["series", "step"])
+    total = grouped["shap_value"].sum() + grouped["base_value"].first()
+    assert np.allclose(total.loc[forecasts.index], forecasts, rtol=1e-9)
+    # the same shapes at 1000 times the level: contributions 1000 times larger, in the series' own units
+    size = explanations.assign(a=explanations["shap_value"].abs()).groupby("series")["a"].mean()
+    assert 100 < size["s1"] / size["s0"] < 10_000
+    # step 1's base starts from the last observed value (the change is what the features explain)
+    first = explanations[(explanations["series"] == "s1") & (explanations["step"] == 1)]
+    last = frames[1]["y"].iloc[-1]
+    assert abs(first["base_value"].iloc[0] - last) < 0.1 * last

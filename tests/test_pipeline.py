@@ -133,6 +133,22 @@ def _reused(conn, run_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def test_statistical_models_and_the_ensemble_run_through_the_pipeline(database, tmp_path, conn):
+    config = _config(tmp_path, models=("naive", "naive2", "theta", "ets", "ensemble"),
+                     preprocessing={"horizon": 4})  # everything else "auto"
+    report = execute(database, config, command="run")
+    assert report.skips.empty and report.errors == {}
+    query = ("SELECT m.name, f.series_id, f.step, f.yhat FROM forecasts f JOIN model_versions v "
+             "USING (model_version_id) JOIN models m USING (model_id) WHERE f.run_id = %s")
+    wide = pd.DataFrame(conn.execute(query, (report.run_id,)).fetchall(),
+                        columns=["model", "series_id", "step", "yhat"])
+    assert wide.groupby("model").size().to_dict() == {name: 12 for name in ("ensemble", "ets", "naive", "naive2",
+                                                                            "theta")}
+    # the ensemble is the median of its members (theta and ets: every enabled model but the baselines)
+    wide = wide.pivot_table(index=["series_id", "step"], columns="model", values="yhat")
+    np.testing.assert_allclose(wide["ensemble"], (wide["theta"] + wide["ets"]) / 2, rtol=1e-9)
+
+
 def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
     _, report = demo_run
     for name, version_id in _versions(conn, report.run_id).items():

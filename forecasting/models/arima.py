@@ -52,6 +52,8 @@ except ImportError:  # pragma: no cover
     threadpool_limits = None
 
 from forecasting.models.base import Forecaster
+from forecasting.models.parallel import map_chunks
+from forecasting.models.seasonality import SeasonalAdjustment, adjust
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length, validate_panel
 
 __all__ = ["ArimaForecaster"]
@@ -203,6 +205,10 @@ class ArimaForecaster(Forecaster):
         max_d: largest d the KPSS rule may choose. Defaults to 2.
         maxiter: iterations allowed to the L-BFGS likelihood optimiser. Defaults to 50 (statsmodels' default).
         max_points: fit on the last ``max_points`` values of each series only (None: all). Defaults to None.
+        n_jobs: processes to fit series on (``forecasting.models.parallel``); None means every core. Defaults to 1.
+        deseasonalise: model series that M4's test finds seasonal after M4's classical multiplicative adjustment
+            (``forecasting.models.seasonality``) and re-seasonalise the forecasts, instead of a seasonal ARIMA
+            part (much cheaper, and it works for periods above 12). Defaults to False.
 
     After ``fit``, ``params_`` maps every fitted series to a JSON-serializable dict (order, seasonal_order,
     trend, aic, nobs, coefficients incl. sigma2, candidates_aic, candidates_failed); series in ``fallbacks``
@@ -215,7 +221,9 @@ class ArimaForecaster(Forecaster):
     def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
         settings = config.models.arima
         order = settings.order if settings.order == "auto" else tuple(settings.order)
-        return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points)
+        return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points,
+                   max_p=settings.max_p, max_q=settings.max_q, n_jobs=config.modeling.n_jobs,
+                   deseasonalise=settings.deseasonalise and not settings.seasonal)
 
     @classmethod
     def settings(cls, config, *, has_exog: bool) -> dict:
@@ -232,8 +240,13 @@ class ArimaForecaster(Forecaster):
         max_d: int = 2,
         maxiter: int = 50,
         max_points: int | None = None,
+        n_jobs: int | None = 1,
+        deseasonalise: bool = False,
     ) -> None:
         super().__init__()
+        self.n_jobs = n_jobs
+        self.deseasonalise = deseasonalise
+        self._seasons: dict[str, _Season] = {}
         if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
             raise ValueError(f"max_points must be None or an integer >= 2, got {max_points!r}")
         self.max_points = max_points
@@ -273,28 +286,32 @@ class ArimaForecaster(Forecaster):
         self.fallbacks, self.params_, self._fits, self._last = {}, {}, {}, {}
         self._freq, self._ts_dtype = freq, panel[TS].dtype
         m = season_length(freq)
-        with _one_blas_thread():
-            for name, group in panel.groupby(SERIES, sort=False):
-                y = group[Y].to_numpy(dtype="float64")
-                if self.max_points is not None:
-                    y = y[-self.max_points:]  # old history adds little to an ARIMA fit and costs a lot
-                self._last[name] = (group[TS].iloc[-1], float(y[-1]))
-                try:
-                    with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
-                        warnings.simplefilter("ignore")
-                        fitted, search = self._fit_series(y, m)
-                except _FitFailed as exc:
-                    self.fallbacks[name] = exc.reason
-                    continue
+        items = []
+        for name, group in panel.groupby(SERIES, sort=False):
+            y = group[Y].to_numpy(dtype="float64")
+            if self.max_points is not None:
+                y = y[-self.max_points:]  # old history adds little to an ARIMA fit and costs a lot
+            self._last[name] = (group[TS].iloc[-1], float(y[-1]))
+            items.append((name, y))
+        self._seasons = {}
+        for name, fitted, detail, season in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
+            if fitted is None:
+                self.fallbacks[name] = detail
+            else:
                 self._fits[name] = fitted
-                self.params_[name] = _describe(fitted, search)
+                self.params_[name] = detail | {"seasonally_adjusted": season is not None}
+                if season is not None:
+                    self._seasons[name] = season
         return self
 
     def fitted_values(self, name: str) -> np.ndarray | None:
         """In-sample one-step predictions of series ``name`` (aligned with the last values it was fitted on),
         or None when it fell back to the naive forecast."""
         fitted = self._fits.get(name)
-        return None if fitted is None else fitted.in_sample()
+        if fitted is None:
+            return None
+        season = self._seasons.get(name)
+        return fitted.in_sample() * (season.factors if season is not None else 1.0)
 
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         """``horizon`` steps after each series' last training timestamp; naive for series in ``fallbacks``.
@@ -329,6 +346,8 @@ class ArimaForecaster(Forecaster):
             return naive
         try:
             yhat = fitted.forecast(horizon)
+            if name in self._seasons:
+                yhat = self._seasons[name].adjustment.reseasonalise(yhat)
         except _FIT_ERRORS as exc:
             self.fallbacks[name] = f"forecast failed ({type(exc).__name__}: {exc})"
             return naive
@@ -402,6 +421,37 @@ class ArimaForecaster(Forecaster):
             p, _, q = search.best.spec.order
             if not any(search.try_order((p2, d, q2), seasonal) for p2, q2 in _neighbours(p, q)):
                 break
+
+
+@dataclass(frozen=True)
+class _Season:
+    """M4's seasonal adjustment of one series: ARIMA models the adjusted values (``deseasonalise=True``)."""
+
+    adjustment: SeasonalAdjustment
+    factors: np.ndarray  # in-sample, y / adjusted
+
+
+def _fit_chunk(chunk, context: tuple[ArimaForecaster, int]) -> list[tuple]:
+    """Fit a chunk of (name, values) series; module level so that worker processes can run it."""
+    model, m = context
+    out = []
+    with _one_blas_thread():
+        for name, y in chunk:
+            season = None
+            if model.deseasonalise and np.isfinite(y).all():
+                adjustment = adjust(y, m)
+                if adjustment.seasonal:
+                    season = _Season(adjustment, y / adjustment.adjusted)
+                    y = adjustment.adjusted
+            try:
+                with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
+                    warnings.simplefilter("ignore")
+                    fitted, search = model._fit_series(y, 1 if season is not None else m)
+            except _FitFailed as exc:
+                out.append((name, None, exc.reason, None))
+                continue
+            out.append((name, fitted, _describe(fitted, search), season))
+    return out
 
 
 class _Search:

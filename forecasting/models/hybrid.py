@@ -30,7 +30,8 @@ class HybridForecaster(Forecaster):
 
         settings = config.models.arima
         order = settings.order if settings.order == "auto" else tuple(settings.order)
-        return cls(ArimaForecaster(order=order, max_points=settings.max_points),
+        return cls(ArimaForecaster(order=order, max_points=settings.max_points,
+                                   max_p=settings.max_p, max_q=settings.max_q),
                    LightGBMGlobal(feature_spec(config, has_exog=has_exog), transforms=("scale",),
                                   params=config.models.lightgbm, seed=config.models.seed))
 

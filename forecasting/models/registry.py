@@ -21,11 +21,15 @@ __all__ = ["MODELS", "build_model", "model_class", "model_factories", "model_set
 MODELS: dict[str, str] = {
     "naive": "forecasting.models.baselines:NaiveForecaster",
     "seasonal_naive": "forecasting.models.baselines:SeasonalNaiveForecaster",
+    "naive2": "forecasting.models.statistical:Naive2Forecaster",
+    "theta": "forecasting.models.statistical:ThetaForecaster",
+    "ets": "forecasting.models.statistical:EtsForecaster",
     "linear": "forecasting.models.recursive:LinearGlobal",
     "random_forest": "forecasting.models.recursive:RandomForestGlobal",
     "lightgbm_global": "forecasting.models.recursive:LightGBMGlobal",
     "arima": "forecasting.models.arima:ArimaForecaster",
     "hybrid": "forecasting.models.hybrid:HybridForecaster",
+    "ensemble": "forecasting.models.ensemble:EnsembleForecaster",
 }
 
 

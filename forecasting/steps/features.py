@@ -34,7 +34,7 @@ def _features(conn: psycopg.Connection, run_id: int, key: str) -> dict:
     skips = list(data.skips)
     n_rows = n_features = 0
     if not data.panel.empty:
-        spec = feature_spec(data.config, has_exog=data.has_exog)
+        spec = feature_spec(data.config, has_exog=data.has_exog, panel=data.panel, freq=data.freq)
         matrix = build_features(data.panel, spec, freq=data.freq, exog=data.exog)
         values = matrix.select_dtypes("number").to_numpy(dtype="float64")
         infinite = np.isinf(values).any(axis=1)

@@ -19,7 +19,13 @@ def min_points(config: PipelineConfig) -> int:
     pre, backtest = config.preprocessing, config.backtest
     step = backtest.step or pre.horizon
     span = pre.horizon + (backtest.n_windows - 1) * step
-    return max(pre.target_lags) + 1 + span
+    return _largest_lag(config) + 1 + span
+
+
+def _largest_lag(config: PipelineConfig) -> int:
+    # "auto" lags are capped by the series' own lengths, so only the first lag is required
+    lags = config.preprocessing.target_lags
+    return 1 if lags == "auto" else max(lags)
 
 
 def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[Skip]]:
@@ -39,7 +45,7 @@ def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataF
             reason = f"values too large to model (max |y| = {largest[series_id]:.3g} > {MAX_ABS_VALUE:.0e})"
         elif row["size"] < need:
             reason = (f"too short: {int(row['size'])} points, needs at least {need} (largest lag "
-                      f"{max(config.preprocessing.target_lags)} + 1 + backtest span)")
+                      f"{_largest_lag(config)} + 1 + backtest span)")
         elif row["min"] == row["max"]:
             reason = f"constant series (every value is {row['min']:.6g}): nothing to learn"
         if reason:

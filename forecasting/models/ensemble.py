@@ -1,0 +1,87 @@
+"""A combination of other models' forecasts: the median (or mean) per (series, timestamp).
+
+The median of a few good, different models (smoothing, Theta, ARIMA, a global tree model) is the robust
+choice of the M4 results: it needs no weights estimated from a handful of backtest windows, and one model
+going astray on a series moves it little. ``combine`` is the rule; ``EnsembleForecaster`` fits its members and
+applies it, so the ensemble is backtested like any other model. Code that already has the members' forecasts
+(the accuracy benchmark) calls ``combine`` on them and gets the same numbers without fitting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Self
+
+import pandas as pd
+
+from forecasting.models.base import Forecaster
+from forecasting.panel import SERIES, STEP, TS, YHAT
+
+if TYPE_CHECKING:
+    from forecasting.config import PipelineConfig
+
+__all__ = ["DEFAULT_MEMBERS", "EnsembleForecaster", "combine", "ensemble_members"]
+
+# members when the config names none: every enabled model that learns something (the baselines are there
+# to be beaten, and hybrid repeats arima + lightgbm)
+_NOT_MEMBERS = {"naive", "seasonal_naive", "naive2", "hybrid", "ensemble"}
+DEFAULT_MEMBERS = ("ets", "theta", "arima", "lightgbm_global")
+
+
+def combine(forecasts: pd.DataFrame, members: Sequence[str], *, keys: Sequence[str] = (SERIES, TS, STEP),
+            how: str = "median") -> pd.DataFrame:
+    """Median (or mean, ``how="mean"``) ``yhat`` over the ``members`` rows of ``forecasts`` (column model) per
+    ``keys``. A key that some member lacks (that model failed in a window) gets the value of the members present.
+    """
+    if how not in ("median", "mean"):
+        raise ValueError(f"how must be 'median' or 'mean', got {how!r}")
+    part = forecasts[forecasts["model"].isin(members)]
+    return part.groupby(list(keys), as_index=False, sort=True)[YHAT].agg(how)
+
+
+def ensemble_members(config: PipelineConfig) -> list[str]:
+    """The configured members, or every enabled model outside the baselines."""
+    chosen = config.models.ensemble.members
+    if chosen:
+        return list(chosen)
+    return [name for name in config.models.enabled if name not in _NOT_MEMBERS]
+
+
+class EnsembleForecaster(Forecaster):
+    """The median of its member models' forecasts (module docstring)."""
+
+    name = "ensemble"
+    kind = "global"
+
+    def __init__(self, members: dict[str, Forecaster], *, how: str = "median") -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member model")
+        self.members = members
+        self.how = how
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
+        from forecasting.models.registry import build_model
+
+        return cls({name: build_model(name, config, has_exog=has_exog) for name in ensemble_members(config)},
+                   how=config.models.ensemble.how)
+
+    @classmethod
+    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
+        from forecasting.models.registry import model_settings
+
+        return {"how": config.models.ensemble.how,
+                **{name: model_settings(name, config, has_exog=has_exog) for name in ensemble_members(config)}}
+
+    def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self:
+        for name, model in self.members.items():
+            model.fit(panel, freq=freq, exog=exog)
+            self.fallbacks.update({s: f"{name}: {r}" for s, r in model.fallbacks.items()})
+        return self
+
+    def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
+        pieces = [model.predict(horizon, exog=exog)[[SERIES, TS, STEP, YHAT]].assign(model=name)
+                  for name, model in self.members.items()]
+        combined = combine(pd.concat(pieces, ignore_index=True), list(self.members), how=self.how)
+        return combined[[SERIES, TS, STEP, YHAT]]

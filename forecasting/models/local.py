@@ -1,0 +1,117 @@
+"""Shared engine of the per-series statistical models (Naive2, ETS, Theta): fit each series on its own, in
+parallel processes, fall back to the naive forecast for a series that cannot be fitted."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, Self
+
+import numpy as np
+import pandas as pd
+
+from forecasting.models.base import Forecaster
+from forecasting.models.parallel import map_chunks
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length
+
+if TYPE_CHECKING:
+    from forecasting.config import PipelineConfig
+
+__all__ = ["LocalForecaster", "SeriesFit", "SeriesFitError"]
+
+
+class SeriesFitError(Exception):
+    """One series cannot be fitted; the message becomes its ``fallbacks`` reason."""
+
+
+class SeriesFit(Protocol):
+    def forecast(self, horizon: int) -> np.ndarray: ...
+
+
+def _fit_chunk(chunk: Sequence[tuple[str, np.ndarray]], context: tuple[LocalForecaster, int]) -> list:
+    from forecasting.models.arima import _one_blas_thread
+
+    model, m = context
+    out = []
+    with _one_blas_thread():  # tiny matrices: BLAS threads only contend with the other processes
+        for name, y in chunk:
+            try:
+                with warnings.catch_warnings():  # convergence and start-value warnings are per-series noise here
+                    warnings.simplefilter("ignore")
+                    out.append((name, model.fit_series(y, m), None))
+            except (SeriesFitError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                out.append((name, None, str(exc) or type(exc).__name__))
+    return out
+
+
+class LocalForecaster(Forecaster):
+    """A model fitted separately on each series; subclasses implement ``fit_series``.
+
+    Args:
+        season: the seasonal period; None takes it from the frequency (``season_length``).
+        n_jobs: processes to fit series on; None means every core.
+        max_points: fit on the last ``max_points`` values of each series only (None: all).
+    """
+
+    kind = "local"
+    config_key = ""
+
+    def __init__(self, *, season: int | None = None, n_jobs: int | None = 1, max_points: int | None = None) -> None:
+        super().__init__()
+        self.season = season
+        self.n_jobs = n_jobs
+        self.max_points = max_points
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
+        return cls(n_jobs=config.modeling.n_jobs, **cls._config_kwargs(config))
+
+    @classmethod
+    def _config_kwargs(cls, config: PipelineConfig) -> dict:
+        section = getattr(config.models, cls.config_key, None) if cls.config_key else None
+        return section.model_dump() if section is not None else {}
+
+    @classmethod
+    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
+        return {"model": cls._config_kwargs(config)}
+
+    def fit_series(self, y: np.ndarray, m: int) -> SeriesFit:
+        raise NotImplementedError
+
+    def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self:
+        self.fallbacks = {}
+        self.freq_ = freq
+        self.ts_dtype_ = panel[TS].dtype  # forecasts keep the panel's timestamp resolution
+        m = self.season or season_length(freq)
+        items, self.last_ = [], {}
+        for name, group in panel.groupby(SERIES, sort=True):
+            y = group[Y].to_numpy(dtype="float64")
+            self.last_[name] = (group[TS].iloc[-1], float(y[-1]))
+            items.append((name, y[-self.max_points:] if self.max_points else y))
+        self.fits_: dict[str, SeriesFit] = {}
+        for name, fitted, reason in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
+            if fitted is None:
+                self.fallbacks[name] = f"{reason}: naive"
+            else:
+                self.fits_[name] = fitted
+        return self
+
+    def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
+        frames = []
+        for name, (last_ts, last_y) in self.last_.items():
+            yhat = np.full(horizon, last_y)
+            fitted = self.fits_.get(name)
+            if fitted is not None:
+                values = np.asarray(fitted.forecast(horizon), dtype="float64")
+                if np.isfinite(values).all():
+                    yhat = values
+                else:
+                    self.fallbacks[name] = "non-finite forecast: naive"
+            frames.append(pd.DataFrame({SERIES: name, TS: future_timestamps(last_ts, self.freq_, horizon),
+                                        STEP: np.arange(1, horizon + 1), YHAT: yhat}))
+        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
+        if not frames:
+            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
+        out = pd.concat(frames, ignore_index=True)
+        out[TS] = out[TS].astype(dtype)
+        return out

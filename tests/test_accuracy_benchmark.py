@@ -1,0 +1,55 @@
+"""benchmarks/accuracy.py end to end on tiny files in the M4 layout, for every M4 frequency (fast models only)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.m4 import M4_HORIZON, M4_SEASON
+
+_SPEC = importlib.util.spec_from_file_location("accuracy", Path(__file__).resolve().parents[1] / "benchmarks" /
+                                               "accuracy.py")
+accuracy = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(accuracy)
+
+LENGTH = {"Yearly": 30, "Quarterly": 40, "Monthly": 80, "Weekly": 120, "Daily": 120, "Hourly": 400}
+
+
+def _write(directory: Path, frequency: str, n_series: int = 6) -> None:
+    rng = np.random.default_rng(0)
+    h, m = M4_HORIZON[frequency], max(M4_SEASON[frequency], 1)
+    train, test = [], []
+    for i in range(n_series):
+        n = LENGTH[frequency] - 3 * i  # ragged rows, as in the real files
+        t = np.arange(n + h)
+        y = (200 + 0.5 * t + np.cumsum(rng.normal(0, 1, n + h))) * (1 + 0.1 * np.sin(2 * np.pi * t / m))
+        train.append([f"X{i}", *y[:n]])
+        test.append([f"X{i}", *y[n:]])
+    for name, rows in (("train", train), ("test", test)):
+        width = max(len(r) for r in rows)
+        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows],
+                             columns=[f"V{j + 1}" for j in range(width)])
+        frame.to_csv(directory / f"{frequency}-{name}.csv", index=False)
+
+
+@pytest.mark.parametrize("frequency", list(M4_HORIZON))
+def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, capsys, frequency):
+    _write(tmp_path, frequency)
+    out = tmp_path / "champion.csv"
+    code = accuracy.main(["--data", str(tmp_path), "--frequency", frequency, "--models", "naive", "naive2",
+                          "theta", "linear", "ensemble", "--speed-series", "0", "--n-jobs", "1",
+                          "--forecasts-out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    last = printed.strip().splitlines()[-1]
+    assert last.startswith("champion sMAPE=") and " MASE=" in last and " OWA=" in last
+    for column in ("sMAPE", "MASE", "OWA", "cov80", "cov95"):
+        assert column in printed
+    assert "wall time:" in printed and "backtest" in printed
+    wide = pd.read_csv(out)
+    assert list(wide.columns) == ["V1", *[f"V{j + 2}" for j in range(M4_HORIZON[frequency])]]
+    assert sorted(wide["V1"]) == [f"X{i}" for i in range(6)] and np.isfinite(wide.iloc[:, 1:].to_numpy()).all()
