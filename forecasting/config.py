@@ -231,6 +231,11 @@ class BacktestSettings(_Strict):
     # 'latest' cuts today's data at each origin; 'as_known' uses the data as first known at the origin
     modes: list[Literal["latest", "as_known"]] = Field(default_factory=lambda: ["latest", "as_known"], min_length=1)
     champion_metric: Literal["mase", "smape", "mae", "rmse"] = "mase"
+    # how a series' champion is chosen from the backtest windows: per_series (its own lowest mean score),
+    # robust (its own best only where it beats the pooled best model in every window and clearly on average),
+    # pooled (one model for every series), or auto: whichever of the three does best on windows it was not
+    # chosen on (leave one window out), per partition
+    champion_strategy: Literal["auto", "per_series", "robust", "pooled"] = "auto"
 
 
 class PredictionSettings(_Strict):

@@ -252,3 +252,31 @@ def test_a_series_never_stored_is_left_out_and_the_others_are_forecast(database,
     assert [r.series_name for r in report.ingest.failed] == ["ghost"]
     series = {r[0] for r in conn.execute("SELECT DISTINCT series_name FROM champion_forecasts").fetchall()}
     assert series == {"s0", "s1", "s2"}
+
+
+@pytest.mark.parametrize("strategy", ["pooled", "per_series", "auto"])
+def test_the_champion_strategy_is_applied_and_recorded(database, tmp_path, conn, strategy):
+    config = _config(tmp_path, models=("naive", "linear", "lightgbm_global"),
+                     backtest={"n_windows": 3, "modes": ["latest"], "champion_strategy": strategy})
+    from forecasting.ingest import ingest
+
+    ingest(database, config)
+    report = execute(database, config, command="backtest")
+    summary = conn.execute("SELECT summary FROM run_steps WHERE run_id = %s AND step = 'select'",
+                           (report.run_id,)).fetchone()[0]
+    used = set(summary["strategy"].values())
+    assert used <= {"pooled", "per_series", "robust"} and len(used) == 1
+    if strategy != "auto":
+        assert used == {strategy}
+    champions = conn.execute("SELECT model, score FROM champions WHERE run_id = %s", (report.run_id,)).fetchall()
+    assert len(champions) == 3 and all(score >= 0 for _, score in champions)
+    if used == {"pooled"}:  # one model for every series: the one with the best pooled backtest score
+        assert len({model for model, _ in champions}) == 1
+    if strategy == "per_series":  # each series' own lowest mean MASE, as the stored per-series metrics say
+        best = conn.execute(
+            "SELECT DISTINCT ON (series_id) series_id, model FROM backtest_metrics WHERE run_id = %s AND "
+            "metric = 'mase' AND step IS NOT NULL AND series_id IS NOT NULL GROUP BY series_id, model "
+            "ORDER BY series_id, avg(value)", (report.run_id,)).fetchall()
+        stored = conn.execute("SELECT series_id, model FROM champions WHERE run_id = %s ORDER BY series_id",
+                              (report.run_id,)).fetchall()
+        assert stored == best

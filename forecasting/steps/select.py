@@ -1,5 +1,9 @@
 """Step ``select``: each series' champion from the run's backtest, for every partition of the run.
 
+The champion rule is ``backtest.champion_strategy``; by default (``auto``) each partition uses whichever rule
+scores best on backtest windows it was not chosen on, so with few windows a series keeps the pooled best model
+unless its own best is clearly and consistently better.
+
 It reads one partition's metrics at a time, so its memory depends on the partition size, not on the
 number of series. It also writes the run's aggregate metrics (per model and step, and per model; computed
 in the database) and records a skip for a series no model could forecast in the backtest.
@@ -12,12 +16,18 @@ import logging
 import pandas as pd
 import psycopg
 
-from forecasting.evaluation import choose_champions
-from forecasting.panel import SERIES
+from forecasting.evaluation import choose_by_strategy, choose_champions, select_strategy
+from forecasting.metrics import mase_scale
+from forecasting.panel import SERIES, STEP, season_length
 from forecasting.steps.data import run_config
 from forecasting.steps.record import recorded
-from forecasting.store.results import backtest_metrics_aggregate, backtest_metrics_read, champions_write
-from forecasting.store.selectors import series_names
+from forecasting.store.results import (
+    backtest_errors_read,
+    backtest_metrics_aggregate,
+    backtest_metrics_read,
+    champions_write,
+)
+from forecasting.store.selectors import panel_read, series_names
 from forecasting.store.steps import (
     Skip,
     partition_keys,
@@ -49,9 +59,10 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
     scores: list[pd.Series] = []
     shown: list[tuple[int, str, float]] = []
     without: list[int] = []
+    strategies: dict[str, str] = {}
     for key in partition_keys(conn, run_id=run_id):
-        series_ids = partition_read(conn, run_id=run_id, key=key)[3]
-        champions = _champions(conn, run_id, series_ids, config)
+        freq, _, _, series_ids = partition_read(conn, run_id=run_id, key=key)
+        champions, strategies[key] = _champions(conn, run_id, series_ids, freq, config)
         champions_write(conn, run_id=run_id, frame=champions.assign(model_version_id=None))
         for model, group in champions.groupby("model"):
             counts[model] = counts.get(model, 0) + len(group)
@@ -63,19 +74,51 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
         for i in without])
     names = series_names(conn, series_ids=[s for s, _, _ in shown[:_SHOWN]] + without[:50])
     _log_table(counts, scores, shown[:_SHOWN], names, config.backtest.champion_metric)
-    return {"n_champions": sum(counts.values()), "by_model": counts,
+    return {"n_champions": sum(counts.values()), "by_model": counts, "strategy": strategies,
             "without_champion": [names.get(i, str(i)) for i in without[:50]], "n_without_champion": len(without)}
 
 
-def _champions(conn: psycopg.Connection, run_id: int, series_ids: list[int], config) -> pd.DataFrame:
-    metric = config.backtest.champion_metric
+def _champions(conn: psycopg.Connection, run_id: int, series_ids: list[int], freq: str,
+               config) -> tuple[pd.DataFrame, str]:
+    """The partition's champions and the strategy that chose them."""
+    metric, strategy = config.backtest.champion_metric, config.backtest.champion_strategy
+    if strategy != "per_series" and metric != "rmse":
+        scores = _window_scores(conn, run_id, series_ids, freq, metric)
+        if not scores.empty:
+            if strategy == "auto":
+                strategy, held_out = select_strategy(scores, metric=metric, model_order=config.models.enabled)
+                _log.info("champion strategy %s (held-out %s: %s)", strategy, metric,
+                          ", ".join(f"{k} {v:.4g}" for k, v in held_out.items()) or "one window, nothing held out")
+            chosen = choose_by_strategy(scores, strategy, metric=metric, model_order=config.models.enabled)
+            return chosen.dropna(subset=["score"]).rename(columns={SERIES: "series_id"}), strategy
     metrics = backtest_metrics_read(conn, run_id=run_id, mode="latest", series_ids=series_ids, metric=metric)
     if metrics.empty:
         return pd.DataFrame({"series_id": pd.Series(dtype="int64"), "model": pd.Series(dtype=str),
-                             "score": pd.Series(dtype="float64"), "metric": pd.Series(dtype=str)})
+                             "score": pd.Series(dtype="float64"), "metric": pd.Series(dtype=str)}), "per_series"
     chosen = choose_champions(metrics.rename(columns={"series_id": SERIES}), metric=metric,
                               model_order=config.models.enabled)
-    return chosen.rename(columns={SERIES: "series_id"})
+    return chosen.rename(columns={SERIES: "series_id"}), "per_series"
+
+
+def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int], freq: str,
+                   metric: str) -> pd.DataFrame:
+    """Per (window, model, series, step) scores from the stored backtest forecasts. MASE is scaled by the series'
+    whole history rather than each window's training part: within a series and window the scale is the same for
+    every model, so the choices between models do not depend on it."""
+    errors = backtest_errors_read(conn, run_id=run_id, mode="latest", series_ids=series_ids)
+    if errors.empty:
+        return errors
+    gap = (errors["y"] - errors["yhat"]).abs()
+    if metric == "mase":
+        scale = mase_scale(panel_read(conn, series_ids=series_ids), season=season_length(freq))
+        value = gap / errors["series_id"].map(scale)
+    elif metric == "smape":
+        value = 200 * gap / (errors["y"].abs() + errors["yhat"].abs())
+    else:
+        value = gap
+    finite = value.replace([float("inf"), float("-inf")], float("nan"))
+    scores = errors[["window", "model", "series_id", "step"]].assign(**{metric: finite})
+    return scores.dropna(subset=[metric]).rename(columns={"series_id": SERIES, "step": STEP})
 
 
 def _log_table(counts: dict[str, int], scores: list[pd.Series], shown: list, names: dict[int, str],

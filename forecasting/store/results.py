@@ -18,6 +18,7 @@ from forecasting.store.jsonsafe import json_dumps
 from forecasting.store.owners import current_owner
 
 __all__ = [
+    "backtest_errors_read",
     "backtest_forecasts_latest",
     "backtest_forecasts_write",
     "backtest_metrics_aggregate",
@@ -176,6 +177,15 @@ def backtest_metrics_read(conn: psycopg.Connection, *, run_id: int, mode: str, s
         (run_id, mode, [int(i) for i in series_ids], metric, metric),
     )
     return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "step", "metric", "value"])
+
+
+def backtest_errors_read(conn: psycopg.Connection, *, run_id: int, mode: str,
+                         series_ids: Sequence[int]) -> pd.DataFrame:
+    """The backtest forecasts of these series in a run, per window: model, series_id, window, step, y, yhat."""
+    cur = conn.execute(
+        "SELECT model, series_id, window_no, step, y, yhat FROM backtest_forecasts WHERE run_id = %s "
+        "AND mode = %s AND series_id = ANY(%s)", (run_id, mode, [int(i) for i in series_ids]))
+    return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "window", "step", "y", "yhat"])
 
 
 def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: str) -> int:
