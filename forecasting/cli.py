@@ -147,15 +147,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
             shown = "failed" if score is None else f"{score:.4f}"
             print(f"{model} trial {trial}/{total}: {shown}", file=sys.stderr, flush=True)
 
-    report = tune(_database(args), load_config(args.config), trials=args.trials, progress=progress)
+    config = load_config(args.config)
+    report = tune(_database(args), config, trials=args.trials, progress=progress)
     for model, group in report.trials.groupby("model", sort=True):
         rows = [(rank, r.trial, "failed" if r.score != r.score else f"{r.score:.4f}", r.metric,
                  ", ".join(f"{k}={v}" for k, v in r.params.items()) or "-",
                  ",".join(map(str, r.target_lags)) if r.target_lags else "as configured", f"{r.seconds:.1f}")
                 for rank, r in enumerate(group.itertuples(index=False), start=1)]
-        print(f"\n{model}: trials of tune run {report.run_id}, best first (scored on {len(group.iloc[0].cutoffs)} "
-              "backtest window(s))\n" + _format_table(["rank", "trial", "score", "metric", "params", "target lags",
-                                                    "seconds"], rows))
+        headers = ["rank", "trial", "score", "metric", "params", "target lags", "seconds"]
+        print(f"\n{model}: trials of tune run {report.run_id}, best first (scored on {config.backtest.n_windows} "
+              "rolling-origin window(s) per partition)\n" + _format_table(headers, rows))
     for model, trial in report.chosen.items():
         print(f"\n{model}: trial {trial} chosen; the next train or run of this config uses its parameters")
     print(f"\ntune run {report.run_id} {report.status}; SELECT * FROM v_tuning_trials WHERE run_id = {report.run_id};")
