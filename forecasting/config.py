@@ -232,6 +232,17 @@ class ModelsConfig(_Strict):
             raise ValueError("search: only models.lightgbm has a search for 'forecasting tune' so far")
         return value
 
+    @field_validator("tuned")
+    @classmethod
+    def _tuned_lightgbm_only(cls, value: dict[str, TunedSettings]) -> dict[str, TunedSettings]:
+        others = sorted(set(value) - {"lightgbm_global"})
+        if others:
+            raise ValueError(f"only lightgbm_global can be tuned, not {', '.join(others)}")
+        unknown = sorted(set(value["lightgbm_global"].params) - _lightgbm_parameter_names()) if value else []
+        if unknown:
+            raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
+        return value
+
     def estimator_params(self, key: str) -> dict[str, Any]:
         """The estimator parameters of section ``key`` (lightgbm, random_forest, linear), without its search."""
         return {k: v for k, v in getattr(self, key).items() if k != "search"}

@@ -58,6 +58,16 @@ def test_an_invalid_search_is_refused_naming_the_key(tmp_path, search, expected)
     assert f"models.lightgbm: {expected.removeprefix('models.lightgbm: ')}" in str(caught.value)
 
 
+def test_tuned_parameters_are_validated_like_the_settings(tmp_path):
+    raw = _raw(tmp_path)
+    raw["models"]["tuned"] = {"lightgbm_global": {"params": {"num_leafs": 3}}}
+    with pytest.raises(ConfigError, match=r"models\.tuned: LGBMRegressor does not accept parameter\(s\) 'num_leafs'"):
+        parse_config(raw)
+    raw["models"]["tuned"] = {"arima": {"params": {}}}
+    with pytest.raises(ConfigError, match="only lightgbm_global can be tuned, not arima"):
+        parse_config(raw)
+
+
 def test_only_lightgbm_has_a_search(tmp_path):
     raw = _raw(tmp_path)
     raw["models"]["random_forest"] = {"search": {"space": {"max_depth": [3]}}}
@@ -129,14 +139,18 @@ def test_tune_stores_ranked_trials_and_the_next_train_uses_the_best(database, co
     assert json.loads(json.dumps(run_config))["models"]["tuned"]["lightgbm_global"]["params"] == best[1]
 
 
-def test_without_its_search_a_model_trains_with_the_configs_own_settings(database, conn, tmp_path):
+def test_a_failing_trial_is_stored_and_without_its_search_a_model_trains_with_the_configs_own_settings(
+        database, conn, tmp_path):
     from forecasting.ingest import ingest
     from forecasting.tune import tune
 
-    config = parse_config(_raw(tmp_path, {"space": {"num_leaves": [3]}}))
+    # LightGBM refuses num_leaves=1 when fitting: that trial fails, is stored with its error, and loses
+    config = parse_config(_raw(tmp_path, {"method": "grid", "space": {"num_leaves": [1, 3]}}))
     ingest(database, config)
     report = tune(database, config)
-    assert report.status == "succeeded" and report.chosen == {"lightgbm_global": 1}
+    assert report.status == "succeeded" and report.chosen == {"lightgbm_global": 2}
+    failed = conn.execute("SELECT score, error FROM tuning_trials WHERE trial = 1").fetchone()
+    assert failed[0] is None and "num_leaves" in failed[1]
     train = execute(database, parse_config(_raw(tmp_path, None)), command="train")
     params, = conn.execute(
         "SELECT v.params FROM model_versions v JOIN models m USING (model_id) "
