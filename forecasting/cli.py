@@ -138,6 +138,31 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 1 if failed_ingest or report.status != "succeeded" else 0
 
 
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from forecasting.config import load_config
+    from forecasting.tune import tune
+
+    def progress(model: str, trial: int, total: int, score: float | None) -> None:
+        if not args.quiet:
+            shown = "failed" if score is None else f"{score:.4f}"
+            print(f"{model} trial {trial}/{total}: {shown}", file=sys.stderr, flush=True)
+
+    config = load_config(args.config)
+    report = tune(_database(args), config, trials=args.trials, progress=progress)
+    for model, group in report.trials.groupby("model", sort=True):
+        rows = [(rank, r.trial, "failed" if r.score != r.score else f"{r.score:.4f}", r.metric,
+                 ", ".join(f"{k}={v}" for k, v in r.params.items()) or "-",
+                 ",".join(map(str, r.target_lags)) if r.target_lags else "as configured", f"{r.seconds:.1f}")
+                for rank, r in enumerate(group.itertuples(index=False), start=1)]
+        headers = ["rank", "trial", "score", "metric", "params", "target lags", "seconds"]
+        print(f"\n{model}: trials of tune run {report.run_id}, best first (scored on {config.backtest.n_windows} "
+              "rolling-origin window(s) per partition)\n" + _format_table(headers, rows))
+    for model, trial in report.chosen.items():
+        print(f"\n{model}: trial {trial} chosen; the next train or run of this config uses its parameters")
+    print(f"\ntune run {report.run_id} {report.status}; SELECT * FROM v_tuning_trials WHERE run_id = {report.run_id};")
+    return 0 if report.status == "succeeded" else 1
+
+
 def _cmd_series_list(args: argparse.Namespace) -> int:
     from forecasting.store.selectors import series_list
 
@@ -185,6 +210,7 @@ _EXAMPLES = """examples:
   forecasting run --config examples/demo.yaml            ingest, backtest, train, predict; print the champions
   forecasting ingest --config examples/demo.yaml --series co2
   forecasting predict --config examples/demo.yaml --horizon 26   forecast with the registered models
+  forecasting tune --config examples/demo.yaml --trials 10      search LightGBM parameters by backtest
   forecasting series list                                stored series: frequency, versions, last point
   forecasting series show co2 --tail 5                   the current version's last rows
   forecasting series show co2 --as-of 2026-01-01T00:00Z  the data as it was known then
@@ -240,6 +266,12 @@ def _parser() -> argparse.ArgumentParser:
         if name == "predict":
             model.add_argument("--horizon", type=int, help="steps ahead (default: the config's)")
         model.set_defaults(func=_cmd_model)
+
+    tune = command(commands, "tune", "search model parameters by backtest (models.lightgbm.search) and keep the "
+                                     "best for the next train or run")
+    tune.add_argument("--config", required=True, help="pipeline YAML file")
+    tune.add_argument("--trials", type=int, help="at most this many trials per model (default: the search's)")
+    tune.set_defaults(func=_cmd_tune)
 
     series = commands.add_parser("series", help="read stored series").add_subparsers(
         dest="series_command", required=True

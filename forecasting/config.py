@@ -25,6 +25,7 @@ from pydantic import (
 from forecasting.errors import ConfigError
 from forecasting.ingest_settings import IngestSettings
 from forecasting.model_names import MODEL_NAMES
+from forecasting.search_settings import SearchSettings, TunedSettings, search_problems
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
 from forecasting.validation import ExpectationSpec
@@ -43,7 +44,9 @@ __all__ = [
     "PreprocessingConfig",
     "SeriesConfig",
     "StorageSettings",
+    "SearchSettings",
     "ThetaSettings",
+    "TunedSettings",
     "load_config",
     "parse_config",
 ]
@@ -198,6 +201,9 @@ class ModelsConfig(_Strict):
     theta: ThetaSettings = Field(default_factory=ThetaSettings)
     ensemble: EnsembleSettings = Field(default_factory=EnsembleSettings)
     seed: StrictInt = 0
+    # the parameters 'forecasting tune' chose, per model: the planner fills this in from the database for a run
+    # (only for models whose section still has a search), so every step and the registry see them
+    tuned: dict[Literal[MODEL_NAMES], TunedSettings] = Field(default_factory=dict)  # type: ignore[valid-type]
 
     @field_validator("enabled")
     @classmethod
@@ -209,10 +215,42 @@ class ModelsConfig(_Strict):
     @field_validator("lightgbm")
     @classmethod
     def _lightgbm_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - _lightgbm_parameter_names())
+        # 'search' is this section's search space for 'forecasting tune', not an estimator parameter
+        unknown = sorted(set(value) - _lightgbm_parameter_names() - {"search"})
+        if unknown:
+            raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
+        if "search" in value:
+            problems = search_problems(value["search"], _lightgbm_parameter_names(), estimator="LGBMRegressor")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("random_forest", "linear")
+    @classmethod
+    def _no_search(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "search" in value:
+            raise ValueError("search: only models.lightgbm has a search for 'forecasting tune' so far")
+        return value
+
+    @field_validator("tuned")
+    @classmethod
+    def _tuned_lightgbm_only(cls, value: dict[str, TunedSettings]) -> dict[str, TunedSettings]:
+        others = sorted(set(value) - {"lightgbm_global"})
+        if others:
+            raise ValueError(f"only lightgbm_global can be tuned, not {', '.join(others)}")
+        unknown = sorted(set(value["lightgbm_global"].params) - _lightgbm_parameter_names()) if value else []
         if unknown:
             raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
         return value
+
+    def estimator_params(self, key: str) -> dict[str, Any]:
+        """The estimator parameters of section ``key`` (lightgbm, random_forest, linear), without its search."""
+        return {k: v for k, v in getattr(self, key).items() if k != "search"}
+
+    def search_settings(self, key: str) -> SearchSettings | None:
+        """The parsed ``search`` of section ``key``, or None when it has none."""
+        raw = getattr(self, key).get("search")
+        return SearchSettings.model_validate(raw) if raw is not None else None
 
 
 class ModelingSettings(_Strict):

@@ -33,12 +33,14 @@ class HybridForecaster(Forecaster):
         return cls(ArimaForecaster(order=order, max_points=settings.max_points,
                                    max_p=settings.max_p, max_q=settings.max_q),
                    LightGBMGlobal(feature_spec(config, has_exog=has_exog), transforms=("scale",),
-                                  params=config.models.lightgbm, seed=config.models.seed))
+                                  params=config.models.estimator_params("lightgbm"), seed=config.models.seed))
 
     @classmethod
     def settings(cls, config, *, has_exog: bool) -> dict:
+        # the residual model takes the config's LightGBM settings, never those tuned for lightgbm_global
+        untuned = config.model_copy(update={"models": config.models.model_copy(update={"tuned": {}})})
         return {"arima": ArimaForecaster.settings(config, has_exog=has_exog),
-                "lightgbm": LightGBMGlobal.settings(config, has_exog=has_exog)}
+                "lightgbm": LightGBMGlobal.settings(untuned, has_exog=has_exog)}
 
     def __init__(self, arima: ArimaForecaster, residual_model: LightGBMGlobal) -> None:
         super().__init__()

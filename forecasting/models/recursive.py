@@ -58,10 +58,11 @@ class AutoSpec:
         )
 
 
-def _auto_spec(config: PipelineConfig, *, has_exog: bool) -> AutoSpec:
+def _auto_spec(config: PipelineConfig, *, has_exog: bool, target_lags: list[int] | None = None) -> AutoSpec:
     pre = config.preprocessing
+    lags = target_lags or pre.target_lags
     return AutoSpec(
-        lags=pre.target_lags if pre.target_lags == AUTO else tuple(pre.target_lags),
+        lags=lags if lags == AUTO else tuple(lags),
         rolling_windows=pre.rolling_windows if pre.rolling_windows == AUTO else tuple(pre.rolling_windows),
         calendar=pre.calendar,
         exog_lags=tuple(pre.feature_lags) if has_exog else (),
@@ -70,13 +71,14 @@ def _auto_spec(config: PipelineConfig, *, has_exog: bool) -> AutoSpec:
 
 
 def feature_spec(config: PipelineConfig, *, has_exog: bool, panel: pd.DataFrame | None = None,
-                 freq: str | None = None) -> FeatureSpec | AutoSpec:
+                 freq: str | None = None, target_lags: list[int] | None = None) -> FeatureSpec | AutoSpec:
     """The lag, rolling, calendar and exogenous features the config asks of the global models.
 
     "auto" settings are resolved from ``panel`` and ``freq`` when a panel is given; without one, an ``AutoSpec``
-    is returned for the model to resolve when it is fitted.
+    is returned for the model to resolve when it is fitted. ``target_lags`` (a tuned lag set) replaces the
+    config's.
     """
-    spec = _auto_spec(config, has_exog=has_exog)
+    spec = _auto_spec(config, has_exog=has_exog, target_lags=target_lags)
     if AUTO not in (spec.lags, spec.rolling_windows, spec.calendar):
         return spec.resolve(panel if panel is not None else pd.DataFrame({SERIES: []}), freq)
     return spec.resolve(panel, freq) if panel is not None else spec
@@ -102,19 +104,33 @@ class RecursiveGlobalForecaster(Forecaster):
         self.holdout = holdout
 
     @classmethod
+    def _tuned(cls, config: PipelineConfig) -> tuple[dict, list[int] | None]:
+        """The estimator parameters (the config's, with tuned ones over them) and the tuned lags, if any."""
+        tuned = config.models.tuned.get(cls.name)
+        params = config.models.estimator_params(cls.config_key)
+        if tuned is None:
+            return params, None
+        return {**params, **tuned.params}, tuned.target_lags
+
+    @classmethod
     def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
         transforms = config.preprocessing.target_transforms
-        return cls(feature_spec(config, has_exog=has_exog),
+        params, lags = cls._tuned(config)
+        return cls(feature_spec(config, has_exog=has_exog, target_lags=lags),
                    transforms=transforms if transforms == AUTO else tuple(transforms),
-                   params=getattr(config.models, cls.config_key), seed=config.models.seed,
-                   holdout=config.preprocessing.horizon)
+                   params=params, seed=config.models.seed, holdout=config.preprocessing.horizon)
 
     @classmethod
     def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
         transforms = config.preprocessing.target_transforms
-        return {"model": getattr(config.models, cls.config_key), "seed": config.models.seed,
-                "features": feature_spec(config, has_exog=has_exog).__dict__,
-                "target_transforms": transforms if transforms == AUTO else list(transforms)}
+        params, lags = cls._tuned(config)
+        out = {"model": params, "seed": config.models.seed,
+               "features": feature_spec(config, has_exog=has_exog, target_lags=lags).__dict__,
+               "target_transforms": transforms if transforms == AUTO else list(transforms)}
+        tuned = config.models.tuned.get(cls.name)
+        if tuned is not None:  # only then: an untuned model keeps the fingerprint it had before tuning existed
+            out["tuned"] = tuned.model_dump(mode="json")
+        return out
 
     def _estimator(self):
         raise NotImplementedError

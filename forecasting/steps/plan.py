@@ -11,6 +11,7 @@ import psycopg
 from forecasting.config import FREQUENCY_HINT, PipelineConfig
 from forecasting.errors import ForecastingError
 from forecasting.partitions import Partition, split_partitions
+from forecasting.search import searches, with_tuned
 from forecasting.series_groups import expand_groups, values_from_store
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
@@ -29,6 +30,7 @@ from forecasting.store.steps import (
     skips_write,
     step_summaries,
 )
+from forecasting.store.tuning import tuned_parameters_read
 from forecasting.version import code_version
 
 __all__ = ["COMMAND_STEPS", "finish_run", "plan_run"]
@@ -53,6 +55,8 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     reap_abandoned_runs(conn)
     # a series_column block stands for the series ingest stored from it; the run records them one by one
     config = expand_groups(config, values_from_store(conn, config.name))
+    if command != "tune":  # a search scores its own trials, not the parameters an earlier search chose
+        config = _with_tuned_parameters(conn, config)
     raw = config.model_dump(mode="json")
     found = pipeline_run_reusable(conn, command=command, config=raw, code_version=code_version(),
                                   triggered_by=triggered_by) if reuse else None
@@ -91,6 +95,20 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     _log.info("run %d: %d target series in %d partition(s): %s", run_id, len(planned), len(partitions),
               ", ".join(p.label for p in partitions))
     return run_id, partitions
+
+
+def _with_tuned_parameters(conn: psycopg.Connection, config: PipelineConfig) -> PipelineConfig:
+    """The config with the parameters 'forecasting tune' chose, for each model whose section still has a search
+    (removing the search is how a user goes back to the config's own settings). Recorded in the run's config,
+    they reach every step, the fingerprints and the registered model versions."""
+    stored = tuned_parameters_read(conn, config_name=config.name)
+    applied = {name: stored[name] for name in searches(config) if name in stored}
+    if not applied:
+        return config
+    for name, tuned in applied.items():
+        _log.info("%s: using the parameters of tune run %d, trial %d: %s, target lags %s", name,
+                  tuned["tune_run_id"], tuned["trial"], tuned["params"], tuned["target_lags"] or "as configured")
+    return with_tuned(config, applied)
 
 
 def _check_horizon(config: PipelineConfig, stored: list, planned: list[tuple[int, str]]) -> None:
