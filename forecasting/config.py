@@ -117,7 +117,7 @@ class PreprocessingConfig(_Strict):
     calendar: bool | Literal["auto"] = "auto"
     technical: bool = False  # moving-average ratio, RSI and MACD of the lagged target (price series)
     # applied per series before the global models, inverted on their forecasts
-    target_transforms: list[Literal["diff", "scale"]] | Literal["auto"] = "auto"
+    target_transforms: list[Literal["diff", "sdiff", "scale"]] | Literal["auto"] = "auto"
 
     @field_validator("target_lags", "feature_lags", "rolling_windows")
     @classmethod

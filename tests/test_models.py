@@ -192,3 +192,25 @@ def test_missing_timestamps_are_forward_filled_on_the_grid():
     pd.testing.assert_frame_equal(
         filled[filled[SERIES] == "b"].reset_index(drop=True), panel[panel[SERIES] == "b"].reset_index(drop=True)
     )
+
+
+def test_seasonal_difference_round_trip_over_more_than_one_season():
+    rng = np.random.default_rng(3)
+    season, length, ahead = 4, 30, 10  # ten steps: every phase wraps around at least twice
+    frames = []
+    for name in ("a", "b"):
+        values = 50 + np.tile(rng.normal(0, 5, season), length // season + 4)[:length + ahead] + rng.normal(
+            0, 0.3, length + ahead).cumsum()
+        frames.append(pd.DataFrame({SERIES: name, TS: pd.date_range("2020-01-01", periods=length + ahead,
+                                                                     freq="QS"), Y: values}))
+    full = pd.concat(frames, ignore_index=True)
+    panel = full.groupby(SERIES).head(length).reset_index(drop=True)
+    transform = make_transforms(["sdiff"], season=season)[0]
+    transformed = transform.fit_transform(panel)
+    assert len(transformed) == 2 * (length - season)  # the first season of each series has no predecessor
+    # forecasting the true seasonal differences of the next steps must give back the true next values
+    true_sdiff = full.assign(d=full.groupby(SERIES)[Y].diff(season)).groupby(SERIES).tail(ahead)
+    fc = pd.DataFrame({SERIES: true_sdiff[SERIES].to_numpy(), STEP: np.tile(np.arange(1, ahead + 1), 2),
+                       YHAT: true_sdiff["d"].to_numpy()})
+    expected = full.groupby(SERIES).tail(ahead)[Y].to_numpy()
+    np.testing.assert_allclose(apply_inverse([transform], fc)[YHAT], expected, rtol=1e-12)
