@@ -32,6 +32,15 @@ def _check(y: np.ndarray, need: int = _MIN_POINTS) -> None:
         raise SeriesFitError(f"series too short: {len(y)} points, need {need}")
 
 
+def _adjusted_input(y: np.ndarray, m: int, *, seasonal: bool):
+    """The series as ETS and Theta fit it: long enough, not constant, and seasonally adjusted by M4's test
+    when ``seasonal`` (the adjustment is undone on the forecasts)."""
+    _check(y, 4)
+    if np.ptp(y) == 0:
+        raise SeriesFitError(f"constant series ({y[0]:g})")
+    return adjust(y, m) if seasonal else adjust(y, 1)
+
+
 @dataclass(frozen=True)
 class _Naive2Fit:
     last: float
@@ -100,10 +109,7 @@ class EtsForecaster(LocalForecaster):
     def fit_series(self, y: np.ndarray, m: int) -> _EtsFit:
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-        _check(y, 4)
-        if np.ptp(y) == 0:
-            raise SeriesFitError(f"constant series ({y[0]:g})")
-        season = adjust(y, m) if self.seasonal else adjust(y, 1)
+        season = _adjusted_input(y, m, seasonal=self.seasonal)
         z = season.adjusted
         # ETS likelihoods are not scale-free in the optimiser's eyes: fit on a unit scale, report on y's
         scale = float(np.mean(np.abs(z))) or 1.0
@@ -161,10 +167,7 @@ class ThetaForecaster(LocalForecaster):
     def fit_series(self, y: np.ndarray, m: int) -> _ThetaFit:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
-        _check(y, 4)
-        if np.ptp(y) == 0:
-            raise SeriesFitError(f"constant series ({y[0]:g})")
-        season = adjust(y, m) if self.seasonal else adjust(y, 1)
+        season = _adjusted_input(y, m, seasonal=self.seasonal)
         # our own M4 test decided the seasonality above; ThetaModel must not adjust a second time
         result = ThetaModel(season.adjusted, period=1, deseasonalize=False).fit()
         ses = float(np.asarray(result.forecast_components(1)["ses"])[0])
