@@ -33,7 +33,7 @@ from forecasting.store.runs import (
     ingest_run_start,
     quarantine_insert,
 )
-from forecasting.store.states import canonical_sha256, fingerprints_record, series_states
+from forecasting.store.states import SeriesState, canonical_sha256, fingerprints_record, series_states
 from forecasting.store.writers import SeriesMeta, UpsertResult, series_ensure
 from forecasting.validation import FrameValidator, ValidationOutcome, check_expectation_specs
 
@@ -110,10 +110,16 @@ class _Download:
     meta: SeriesMeta
     frame: pd.DataFrame
     bounds: ValueBounds
+    sha: str | None  # the canonical content hash; None for a download the store would refuse as it is
     fetch_ms: int
 
 
-def _download(conn_state: dict, spec: SeriesConfig, *, config: PipelineConfig,
+def _unchanged(spec: SeriesConfig, state: SeriesState, duration_ms: int) -> SeriesRecord:
+    return SeriesRecord(spec.source, spec.name, "unchanged", series_id=state.series_id, version_id=state.version_id,
+                        version_no=state.version_no, n_rows=state.row_count, duration_ms=duration_ms)
+
+
+def _download(state: SeriesState | None, spec: SeriesConfig, *, config: PipelineConfig,
               sleep: Callable[[float], None]) -> _Download | SeriesRecord:
     """Fetch one series; its failed record when it cannot be, or its unchanged record when the download is
     byte for byte the last accepted version (nothing to validate or write)."""
@@ -121,12 +127,11 @@ def _download(conn_state: dict, spec: SeriesConfig, *, config: PipelineConfig,
     source = get_source(spec.source)
     params = spec.source_params()
     base = SeriesRecord(source=spec.source, series_name=spec.name, outcome="failed")
-    state = conn_state.get((spec.source, spec.name))
-    if state is not None and state.config_name not in (None, config.name) and not state.same_params(params):
-        # checked before downloading: storing it would overwrite the other config's series
-        message = (f"series {spec.name!r} ({spec.source}) is already stored by config {state.config_name!r} with "
+    other = state.conflicting_owner(config.name, params) if state is not None else None
+    if other is not None:  # checked before downloading: storing it would overwrite the other config's series
+        message = (f"series {spec.name!r} ({spec.source}) is already stored by config {other!r} with "
                    f"other parameters; series are identified by (source, name) across configs: rename it in "
-                   f"config {config.name!r} or give it the same parameters as in {state.config_name!r}")
+                   f"config {config.name!r} or give it the same parameters as in {other!r}")
         _log.error("%s", message)
         return replace(base, error=message, retryable=False, duration_ms=_ms_since(started))
     try:
@@ -138,10 +143,10 @@ def _download(conn_state: dict, spec: SeriesConfig, *, config: PipelineConfig,
                        duration_ms=_ms_since(started))
     frame = _apply_missing_policy(fetched.frame, spec)
     meta = _meta(spec, params, fetched, config.name)
-    if state is not None and state.unchanged(meta, frame):
-        return replace(base, outcome="unchanged", series_id=state.series_id, version_id=state.version_id,
-                       version_no=state.version_no, n_rows=state.row_count, duration_ms=_ms_since(started))
-    return _Download(spec, meta, frame, source.bounds(params), _ms_since(started))
+    sha = canonical_sha256(frame, spec.name)
+    if state is not None and state.unchanged(meta, sha):
+        return _unchanged(spec, state, _ms_since(started))
+    return _Download(spec, meta, frame, source.bounds(params), sha, _ms_since(started))
 
 
 def _ms_since(started: float) -> int:
@@ -168,8 +173,7 @@ def _stored_record(download: _Download, stored: UpsertResult | Exception) -> Ser
     _warn_about_shape(download.spec, download.frame, download.meta.frequency, stored)
     return SeriesRecord(download.spec.source, download.spec.name, stored.outcome.value, series_id=stored.series_id,
                         version_id=stored.version_id, version_no=stored.version_no, n_rows=stored.n_rows,
-                        n_added=stored.n_added,
-                        n_changed=stored.n_changed, n_removed=stored.n_removed)
+                        n_added=stored.n_added, n_changed=stored.n_changed, n_removed=stored.n_removed)
 
 
 def ingest_batch(
@@ -197,12 +201,10 @@ def ingest_batch(
         try:
             fingerprint = _fingerprint(spec)
             if fingerprint is not None and state is not None and state.confirmed_by(fingerprint, config.name):
-                records[spec.name] = SeriesRecord(spec.source, spec.name, "unchanged", series_id=state.series_id,
-                                                  version_id=state.version_id, version_no=state.version_no,
-                                                  n_rows=state.row_count, duration_ms=0)
+                records[spec.name] = _unchanged(spec, state, 0)
                 progress(spec)
                 continue
-            outcome = _download(states, spec, config=config, sleep=sleep)
+            outcome = _download(state, spec, config=config, sleep=sleep)
         except Exception as exc:  # a bug in one series must not hide the others
             _log.exception("series %r: unexpected error", spec.name)
             fingerprint, outcome = None, SeriesRecord(spec.source, spec.name, "failed",
@@ -230,17 +232,16 @@ def _fingerprint(spec: SeriesConfig) -> str | None:
 
 
 def _confirm(conn: psycopg.Connection, fingerprints: dict[str, str], records: dict[str, SeriesRecord],
-             states: dict, downloads: list[_Download]) -> None:
+             states: dict[tuple[str, str], SeriesState], downloads: list[_Download]) -> None:
     """Remember which answer each stored or unchanged version came from, so the same answer skips parsing."""
-    frames = {d.spec.name: d for d in downloads}
+    downloaded = {d.spec.name: d.sha for d in downloads}
     rows = []
     for name, fingerprint in fingerprints.items():
         record = records[name]
         if record.outcome not in ("initial", "extended", "revised", "unchanged") or record.version_id is None:
             continue
-        download = frames.get(name)
-        sha = canonical_sha256(download.frame, name) if download is not None else \
-            states[(record.source, name)].download_sha256
+        # not downloaded here: found unchanged by its content hash, which is the stored one
+        sha = downloaded[name] if name in downloaded else states[(record.source, name)].download_sha256
         if sha is not None:
             rows.append((fingerprint, record.version_id, sha))
     fingerprints_record(conn, rows)
@@ -267,7 +268,7 @@ def _validate_and_store(conn: psycopg.Connection, downloads: list[_Download], re
                                               duration_ms=int(download.fetch_ms + shared_ms))
 
 
-def _warn_about_shape(spec: SeriesConfig, frame: pd.DataFrame, frequency: str | None, stored) -> None:
+def _warn_about_shape(spec: SeriesConfig, frame: pd.DataFrame, frequency: str | None, stored: UpsertResult) -> None:
     """Say what a stored download will mean for modeling: no frequency, gaps, or a revision that drops points."""
     if stored.outcome.value == "revised" and stored.n_removed:
         _log.warning("series %r: the download has %d point(s) and drops %d stored point(s); stored as version %d "

@@ -9,7 +9,6 @@ fails is written again one series at a time, so one bad series costs only itself
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +25,10 @@ from forecasting.store.writers import (
     SeriesMeta,
     UpsertResult,
     _Current,
+    _stamp,
     _write_revision,
     frame_arrays,
+    params_json,
     series_upsert,
 )
 
@@ -128,7 +129,7 @@ def _write_batch(conn: psycopg.Connection, ready: list[_Prepared], ingest_run_id
             added = diff.added_new
             copy_chunks.append(observation_records(series_id=p.series_id, ts_us=p.ts[added], values=p.values[added],
                                                    valid_from=now.version_no, ingest_run_id=ingest_run_id))
-            extensions.append((len(added), len(added), _stamp(p.ts[-1]), p.sha, now.version_id))
+            extensions.append((len(added), len(added), _stamp(p.ts, -1), p.sha, now.version_id))
             results[id(p)] = UpsertResult(Outcome.EXTENDED, p.series_id, now.version_id, now.version_no,
                                           now.row_count + len(added), n_added=len(added), n_written=len(added))
         elif diff.outcome is Outcome.UNCHANGED:  # equal within tolerance: the next identical download is fast
@@ -156,15 +157,11 @@ def _write_batch(conn: psycopg.Connection, ready: list[_Prepared], ingest_run_id
     return [results[id(p)] for p in ready]
 
 
-def _stamp(ts_us: np.int64):
-    return np.datetime64(int(ts_us), "us").item()
-
-
 def _ensure_series(conn: psycopg.Connection, metas: list[SeriesMeta]) -> dict[tuple[str, str], int]:
     """Series ids by (source, name), creating missing rows and refreshing changed descriptions."""
     keys = [(m.source, m.name) for m in metas]
     sources, names = [k[0] for k in keys], [k[1] for k in keys]
-    params = [json.dumps(m.params, sort_keys=True, default=str) for m in metas]
+    params = [params_json(m.params) for m in metas]
     conn.execute(
         "INSERT INTO series (source, name, params, frequency, unit, config_name) "
         "SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::text[]) "
@@ -229,8 +226,8 @@ def _insert_initial_versions(conn: psycopg.Connection, prepared: list[_Prepared]
         "WITH ORDINALITY AS n(series_id, row_count, first_ts, last_ts, sha, params, position) "
         "ORDER BY position RETURNING series_id, version_id",
         (ingest_run_id, [p.series_id for p in prepared], [len(p.ts) for p in prepared],
-         [_stamp(p.ts[0]) for p in prepared], [_stamp(p.ts[-1]) for p in prepared], [p.sha for p in prepared],
-         [json.dumps(p.item.meta.params, sort_keys=True, default=str) for p in prepared]),
+         [_stamp(p.ts, 0) for p in prepared], [_stamp(p.ts, -1) for p in prepared], [p.sha for p in prepared],
+         [params_json(p.item.meta.params) for p in prepared]),
     ).fetchall()
     by_series = dict(rows)
     return [by_series[p.series_id] for p in prepared]

@@ -12,7 +12,7 @@ import psycopg
 from forecasting.errors import StoreError
 from forecasting.sources.base import SourceParams
 from forecasting.store.diff import download_sha256
-from forecasting.store.writers import SeriesMeta, frame_arrays
+from forecasting.store.writers import SeriesMeta, frame_arrays, params_json
 
 __all__ = ["SeriesState", "canonical_sha256", "fingerprints_record", "series_states"]
 
@@ -36,18 +36,22 @@ class SeriesState:
         return self.version_id is not None and self.source_fingerprint == fingerprint and \
             self.config_name == config_name
 
-    def same_params(self, params: SourceParams) -> bool:
-        return self.params == _json(params.model_dump(mode="json"))
+    def conflicting_owner(self, config_name: str, params: SourceParams) -> str | None:
+        """The other config that stores this (source, name) with other parameters, if any: series are identified
+        by (source, name) across configs, so two configs must agree on what a series is."""
+        if self.config_name in (None, config_name) or self.params == _json(params.model_dump(mode="json")):
+            return None
+        return self.config_name
 
-    def unchanged(self, meta: SeriesMeta, frame: pd.DataFrame) -> bool:
-        """Whether storing ``frame`` under ``meta`` would change nothing: the same description, owner and
-        content hash as the current version. A frame that is not canonical (text, NaN, unsorted) is never
-        unchanged: validation must see it."""
-        if self.download_sha256 is None or self.config_name != meta.config_name:
+    def unchanged(self, meta: SeriesMeta, sha: str | None) -> bool:
+        """Whether storing a download with content hash ``sha`` under ``meta`` would change nothing: the same
+        description, owner and content as the current version. A download that is not canonical (``sha`` None:
+        text, NaN, unsorted) is never unchanged: validation must see it."""
+        if sha is None or self.download_sha256 is None or self.config_name != meta.config_name:
             return False
         if (self.params, self.frequency, self.unit) != (_json(meta.params), meta.frequency, meta.unit):
             return False
-        return canonical_sha256(frame, meta.name) == self.download_sha256
+        return sha == self.download_sha256
 
 
 def canonical_sha256(frame: pd.DataFrame, name: str) -> str | None:
@@ -60,8 +64,7 @@ def canonical_sha256(frame: pd.DataFrame, name: str) -> str | None:
 
 
 def _json(params: dict) -> dict:
-    # as stored: jsonb of json.dumps(default=str)
-    return json.loads(json.dumps(params, sort_keys=True, default=str))
+    return json.loads(params_json(params))  # as the jsonb column gives it back
 
 
 def series_states(conn: psycopg.Connection, *, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SeriesState]:

@@ -15,7 +15,7 @@ from forecasting.sources.base import TS, VALUE
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 from forecasting.store.diff import Outcome, VersionDiff, diff_versions, download_sha256
 
-__all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "series_ensure", "series_identity_conflict", "series_upsert"]
+__all__ = ["DEFAULT_RTOL", "SeriesMeta", "UpsertResult", "params_json", "series_ensure", "series_upsert"]
 
 _log = logging.getLogger(__name__)
 
@@ -74,12 +74,17 @@ def frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarr
     return ts, values
 
 
+def params_json(params: dict) -> str:
+    """Source parameters as the store keeps them (jsonb): keys sorted, anything not JSON as its text."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
 def series_ensure(conn: psycopg.Connection, meta: SeriesMeta, *, refresh: bool = True) -> int:
     """Return the series id, creating the row or (``refresh``) refreshing its description when it changed.
 
     A download that is not stored (quarantined) passes ``refresh=False``: it must change nothing stored about
     the series, or a bad download's inferred frequency would replace the good one."""
-    params = json.dumps(meta.params, sort_keys=True, default=str)
+    params = params_json(meta.params)
     row = conn.execute(
         "SELECT series_id, params, frequency, unit FROM series WHERE source = %s AND name = %s",
         (meta.source, meta.name),
@@ -103,17 +108,6 @@ def series_ensure(conn: psycopg.Connection, meta: SeriesMeta, *, refresh: bool =
         conn.execute("UPDATE series SET config_name = %s WHERE series_id = %s AND config_name IS NULL",
                      (meta.config_name, series_id))
     return series_id
-
-
-def series_identity_conflict(conn: psycopg.Connection, meta: SeriesMeta) -> str | None:
-    """The name of another config that stores (source, name) with other parameters, if there is one: series
-    are identified by (source, name) across configs, so two configs must agree on what a series is."""
-    row = conn.execute("SELECT config_name, params FROM series WHERE source = %s AND name = %s",
-                       (meta.source, meta.name)).fetchone()
-    if row is None or row[0] is None or meta.config_name is None or row[0] == meta.config_name:
-        return None
-    same = row[1] == json.loads(json.dumps(meta.params, sort_keys=True, default=str))
-    return None if same else row[0]
 
 
 def _lock_series(conn: psycopg.Connection, series_id: int) -> None:
@@ -188,7 +182,7 @@ def _insert_version(
             series_id, version_no, "revised" if revised else "initial", parent_id,
             diff.n_changed if revised else 0, diff.n_added if revised else 0, diff.n_removed if revised else 0,
             len(ts), _stamp(ts, 0), _stamp(ts, -1), sha,
-            json.dumps(meta.params, sort_keys=True, default=str), ingest_run_id,
+            params_json(meta.params), ingest_run_id,
         ),
     ).fetchone()[0]
 
