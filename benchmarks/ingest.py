@@ -8,6 +8,7 @@
 Writes N CSV files of P daily points (one config block each; with --long, one file with a series-id column
 and one block), then times, each on a fresh embedded PostgreSQL unless --database-url is given:
   floor       one bare binary COPY of the same rows into an unindexed table (the fastest the server takes them)
+  store COPY  the same COPY into a table like the store's observations, with its keys (the store's own floor)
   CSV COPY    the CSV files' bytes in one COPY (FORMAT csv): reading the files, with no per-series work
   first       `forecasting ingest` of every series: read, validate (Great Expectations), store version 1
   unchanged   the same files again: nothing changed
@@ -98,11 +99,24 @@ def measure(name: str, work: Callable[[], str]) -> Phase:
 
 def bare_copy(url: str, n: int, points: int) -> str:
     """The floor: every row in one binary COPY into an unindexed table, with the store's own encoder."""
+    return _binary_copy(url, n, points, "CREATE TABLE bare (series_id bigint, ts timestamp, value double precision, "
+                                        "valid_from int, ingest_run_id bigint)", "bare")
+
+
+def store_table_copy(url: str, n: int, points: int) -> str:
+    """The floor of the store itself: the same COPY into a copy of the observations table with its keys (the
+    primary key and the one-current-row-per-timestamp index that make duplicates impossible)."""
+    return _binary_copy(url, n, points, "CREATE TABLE observations_floor (LIKE observations INCLUDING ALL); "
+                        "CREATE UNIQUE INDEX ON observations_floor (series_id, ts) WHERE valid_to IS NULL",
+                        "observations_floor")
+
+
+def _binary_copy(url: str, n: int, points: int, create: str, table: str) -> str:
     ts_us = (START + np.arange(points).astype("timedelta64[D]")).astype("datetime64[us]").astype("int64")
     with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE bare (series_id bigint, ts timestamp, value double precision, valid_from int, "
-                     "ingest_run_id bigint)")
-        with conn.cursor() as cur, cur.copy("COPY bare FROM STDIN (FORMAT BINARY)") as copy:
+        conn.execute(create)
+        columns = "series_id, ts, value, valid_from, ingest_run_id"
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(COPY_HEADER)
             for i in range(n):
                 copy.write(observation_records(series_id=i, ts_us=ts_us, values=series_values(i, points),
@@ -148,6 +162,7 @@ def benchmark(args: argparse.Namespace) -> list[Phase]:
                 apply_migrations(conn)
             database = Database(url=url)
             phases = [measure("bare COPY (floor)", lambda: bare_copy(url, n, points)),
+                      measure("store table COPY", lambda: store_table_copy(url, n, points)),
                       measure("CSV files COPY", lambda: csv_copy(url, blocks)),
                       measure("first", lambda: run_ingest(database, config)),
                       measure("unchanged", lambda: run_ingest(database, config))]
@@ -163,11 +178,14 @@ def report(phases: list[Phase], n: int, points: int, label: str) -> str:
     print(f"{'phase':<20}{'seconds':>9}{'ms/series':>11}{'peak RSS MB':>13}  outcome")
     for p in phases:
         print(f"{p.name:<20}{p.seconds:>9.2f}{p.seconds * 1000 / n:>11.2f}{p.peak_rss_mb:>13.0f}  {p.note}")
-    floor, first, unchanged = phases[0], phases[2], phases[3]
-    peak = max(p.peak_rss_mb for p in phases[2:])
+    by_name = {p.name: p for p in phases}
+    floor, store_floor = by_name["bare COPY (floor)"], by_name["store table COPY"]
+    first, unchanged = by_name["first"], by_name["unchanged"]
+    peak = max(p.peak_rss_mb for p in phases[phases.index(first):])
     return (f"ingest N={n} P={points} first_s={first.seconds:.1f} copy_floor_s={floor.seconds:.2f} "
             f"first_vs_copy={first.seconds / floor.seconds:.2f} "
-            f"unchanged_ms_per_series={unchanged.seconds * 1000 / n:.2f} peak_rss_mb={peak:.0f}")
+            f"unchanged_ms_per_series={unchanged.seconds * 1000 / n:.2f} peak_rss_mb={peak:.0f} "
+            f"store_floor_s={store_floor.seconds:.2f} first_vs_store_floor={first.seconds / store_floor.seconds:.2f}")
 
 
 def compare(ref: str, argv: list[str]) -> str:

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import urllib.error
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
 from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
+from forecasting.sources import csv_batch
 from forecasting.sources.base import (
     FetchResult,
     SeriesSource,
     SourceParams,
     ValueBounds,
     infer_frequency,
+    naive_utc,
     to_canonical,
 )
 
 __all__ = ["CsvParams", "CsvSource"]
+
+_log = logging.getLogger(__name__)
 
 _RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
 
@@ -73,18 +80,19 @@ class _LongFile:
 
     data: pd.DataFrame
     rows_by_id: dict[str, dict[str, object]] = field(default_factory=dict)
-    parsed: dict[tuple, pd.Series] = field(default_factory=dict)
+    parsed: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def rows(self, column: str) -> dict[str, object]:
         if column not in self.rows_by_id:
             self.rows_by_id[column] = self.data.groupby(column, sort=True, dropna=True).indices
         return self.rows_by_id[column]
 
-    def timestamps(self, params: CsvParams) -> pd.Series:
-        """The timestamp column parsed once for every series of the file."""
-        key = (params.timestamp_column, params.date_format, params.timezone)
+    def columns(self, params: CsvParams) -> tuple[np.ndarray, np.ndarray]:
+        """The timestamps (naive UTC) and values, parsed once for every series of the file."""
+        key = (params.timestamp_column, params.date_format, params.timezone, params.value_column)
         if key not in self.parsed:
-            self.parsed[key] = _timestamps(self.data[params.timestamp_column], params)
+            self.parsed[key] = (naive_utc(_timestamps(self.data[params.timestamp_column], params)),
+                                self.data[params.value_column].to_numpy())
         return self.parsed[key]
 
 
@@ -153,8 +161,12 @@ def _read_file(path: str, separator: str, ts_column: str, id_column: str | None)
         raise _ReadError(PermanentSourceError, f"cannot parse CSV {path}: {exc}") from exc
 
 
-def _timestamps(raw: pd.Series, params: CsvParams) -> pd.Series:
+def _timestamps(raw: pd.Series, params: CsvParams, *, iso_only: bool = False) -> pd.Series | None:
+    """The parsed column; with ``iso_only``, None unless every value is ISO 8601 (a format guessed over many
+    files' values could differ from the one guessed over one file's)."""
     ts = _iso_timestamps(raw) if params.date_format is None else None
+    if ts is None and iso_only:
+        return None
     if ts is None:
         ts = _parsed_timestamps(raw, params)
     if params.timezone and not isinstance(ts.dtype, pd.DatetimeTZDtype):
@@ -193,9 +205,13 @@ class CsvSource(SeriesSource):
         if params.series_column is not None:
             raise PermanentSourceError(f"{params.path} holds one series per {params.series_column!r}: fetch its "
                                        "members (the config expands the block into them)", series=series, source="csv")
+        prefetched = csv_batch.take(params, _file_stamp(params.path))
+        if prefetched is not None:
+            frame = to_canonical(prefetched.timestamps, prefetched.values)
+            return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))
         long_file = _read(params, series)
         _require_columns(long_file.data, params, [params.timestamp_column, params.value_column], series=series)
-        timestamps, values = long_file.timestamps(params), long_file.data[params.value_column]
+        timestamps, values = long_file.columns(params)
         if params.filter_column:
             positions = long_file.rows(params.filter_column).get(str(params.filter_value))
             if positions is None:
@@ -204,9 +220,14 @@ class CsvSource(SeriesSource):
                     series=series,
                     source="csv",
                 )
-            timestamps, values = timestamps.iloc[positions], values.iloc[positions]
+            timestamps, values = timestamps[positions], values[positions]
         frame = to_canonical(timestamps, values)
         return FetchResult(frame=frame, frequency=infer_frequency(frame["ts"]))
+
+    def prefetch(self, params: Sequence[CsvParams]) -> None:
+        parsed = csv_batch.prefetch(params, timestamps=_timestamps, stamp_of=_file_stamp)
+        if parsed:
+            _log.debug("%d of %d CSV files parsed together", parsed, len(params))
 
     def fingerprint(self, params: CsvParams) -> str | None:
         stamp = _file_stamp(params.path)

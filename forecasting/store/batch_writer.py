@@ -22,6 +22,7 @@ from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation
 from forecasting.store.diff import Outcome, diff_versions, download_sha256
 from forecasting.store.writers import (
     DEFAULT_RTOL,
+    CanonicalArrays,
     SeriesMeta,
     UpsertResult,
     _Current,
@@ -48,6 +49,7 @@ class UpsertItem:
     meta: SeriesMeta
     frame: pd.DataFrame
     rtol: float = DEFAULT_RTOL
+    arrays: CanonicalArrays | None = None  # the frame's, when the caller already took them
 
 
 @dataclass
@@ -73,10 +75,8 @@ def _upsert_batch_or_each(conn: psycopg.Connection, items: Sequence[UpsertItem],
     prepared: list[_Prepared | Exception] = []
     for item in items:
         try:
-            ts, values = frame_arrays(item.frame, item.meta.name)
-            if len(ts) == 0:
-                raise StoreError(f"series {item.meta.name!r}: refusing to store an empty download")
-            prepared.append(_Prepared(item, ts, values, download_sha256(ts, values)))
+            arrays = item.arrays or _arrays(item)
+            prepared.append(_Prepared(item, arrays.ts, arrays.values, arrays.sha))
         except StoreError as exc:
             prepared.append(exc)
     ready = [p for p in prepared if isinstance(p, _Prepared)]
@@ -87,6 +87,13 @@ def _upsert_batch_or_each(conn: psycopg.Connection, items: Sequence[UpsertItem],
         _log.warning("batched write of %d series failed (%s); writing them one at a time", len(ready), exc)
         written = {id(p): _upsert_one(conn, p.item, ingest_run_id) for p in ready}
     return [p if isinstance(p, Exception) else written[id(p)] for p in prepared]
+
+
+def _arrays(item: UpsertItem) -> CanonicalArrays:
+    ts, values = frame_arrays(item.frame, item.meta.name)
+    if len(ts) == 0:
+        raise StoreError(f"series {item.meta.name!r}: refusing to store an empty download")
+    return CanonicalArrays(ts, values, download_sha256(ts, values))
 
 
 def _upsert_one(conn: psycopg.Connection, item: UpsertItem, ingest_run_id: int | None) -> UpsertResult | Exception:
@@ -158,13 +165,14 @@ def _write_batch(conn: psycopg.Connection, ready: list[_Prepared], ingest_run_id
 
 
 def _ensure_series(conn: psycopg.Connection, metas: list[SeriesMeta]) -> dict[tuple[str, str], int]:
-    """Series ids by (source, name), creating missing rows and refreshing changed descriptions."""
+    """Series ids by (source, name), creating missing rows and refreshing changed descriptions. Arrays go in
+    binary (%b): the text form escapes every JSON quote of every series' parameters with a regex."""
     keys = [(m.source, m.name) for m in metas]
     sources, names = [k[0] for k in keys], [k[1] for k in keys]
     params = [params_json(m.params) for m in metas]
     conn.execute(
         "INSERT INTO series (source, name, params, frequency, unit, config_name) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::text[]) "
+        "SELECT * FROM unnest(%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::text[], %b::text[]) "
         "ON CONFLICT (source, name) DO NOTHING",
         (sources, names, params, [m.frequency for m in metas], [m.unit for m in metas],
          [m.config_name for m in metas]),
@@ -173,7 +181,7 @@ def _ensure_series(conn: psycopg.Connection, metas: list[SeriesMeta]) -> dict[tu
     conn.execute(
         "UPDATE series s SET params = n.params, frequency = n.frequency, unit = n.unit, updated_at = now(), "
         "config_name = coalesce(s.config_name, n.config_name) "
-        "FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::text[]) "
+        "FROM unnest(%b::text[], %b::text[], %b::jsonb[], %b::text[], %b::text[], %b::text[]) "
         "AS n(source, name, params, frequency, unit, config_name) "
         "WHERE s.source = n.source AND s.name = n.name AND (s.params, s.frequency, s.unit) IS DISTINCT FROM "
         "(n.params, n.frequency, n.unit) OR (s.source = n.source AND s.name = n.name AND s.config_name IS NULL "
@@ -222,7 +230,7 @@ def _insert_initial_versions(conn: psycopg.Connection, prepared: list[_Prepared]
         "INSERT INTO series_versions (series_id, version_no, reason, is_current, row_count, first_ts, last_ts, "
         "download_sha256, source_params, ingest_run_id) "
         "SELECT series_id, 1, 'initial', true, row_count, first_ts, last_ts, sha, params, %s "
-        "FROM unnest(%s::bigint[], %s::int[], %s::timestamp[], %s::timestamp[], %s::text[], %s::jsonb[]) "
+        "FROM unnest(%s::bigint[], %s::int[], %s::timestamp[], %s::timestamp[], %s::text[], %b::jsonb[]) "
         "WITH ORDINALITY AS n(series_id, row_count, first_ts, last_ts, sha, params, position) "
         "ORDER BY position RETURNING series_id, version_id",
         (ingest_run_id, [p.series_id for p in prepared], [len(p.ts) for p in prepared],

@@ -12,9 +12,9 @@ import psycopg
 from forecasting.errors import StoreError
 from forecasting.sources.base import SourceParams
 from forecasting.store.diff import download_sha256
-from forecasting.store.writers import SeriesMeta, frame_arrays, params_json
+from forecasting.store.writers import CanonicalArrays, SeriesMeta, frame_arrays, params_json
 
-__all__ = ["SeriesState", "canonical_sha256", "fingerprints_record", "series_states"]
+__all__ = ["SeriesState", "canonical_arrays", "fingerprints_record", "series_states"]
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,14 @@ class SeriesState:
         return sha == self.download_sha256
 
 
-def canonical_sha256(frame: pd.DataFrame, name: str) -> str | None:
-    """The content hash the store keeps for ``frame``, or None for a frame it would refuse (not canonical)."""
+def canonical_arrays(frame: pd.DataFrame, name: str) -> CanonicalArrays | None:
+    """The arrays and content hash the store keeps for ``frame``, or None for a frame it would refuse (not
+    canonical, or empty). Taken once per download: the unchanged test, the fingerprint and the write share it."""
     try:
         ts, values = frame_arrays(frame, name)
     except StoreError:
         return None
-    return download_sha256(ts, values) if len(ts) else None
+    return CanonicalArrays(ts, values, download_sha256(ts, values)) if len(ts) else None
 
 
 def _json(params: dict) -> dict:

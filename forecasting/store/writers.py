@@ -57,6 +57,15 @@ class _Current:
     row_count: int
 
 
+@dataclass(frozen=True)
+class CanonicalArrays:
+    """A download as the store keeps it: microsecond timestamps, float values and their content hash."""
+
+    ts: np.ndarray
+    values: np.ndarray
+    sha: str
+
+
 def frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarray]:
     """Microsecond timestamps and float values; refuses frames that break the storage contract."""
     if list(frame.columns[:2]) != [TS, VALUE]:
