@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 import psycopg
 
@@ -174,7 +175,9 @@ def _stored_record(download: _Download, stored: UpsertResult | Exception) -> Ser
     if isinstance(stored, Exception):
         return SeriesRecord(download.spec.source, download.spec.name, "failed",
                             error=f"{type(stored).__name__}: {stored}")
-    _warn_about_shape(download.spec, download.frame, download.meta.frequency, stored)
+    ts_us = (download.arrays.ts if download.arrays is not None
+             else download.frame[TS].to_numpy(dtype="datetime64[us]").astype("int64"))
+    _warn_about_shape(download.spec, ts_us, download.meta.frequency, stored)
     return SeriesRecord(download.spec.source, download.spec.name, stored.outcome.value, series_id=stored.series_id,
                         version_id=stored.version_id, version_no=stored.version_no, n_rows=stored.n_rows,
                         n_added=stored.n_added, n_changed=stored.n_changed, n_removed=stored.n_removed)
@@ -298,23 +301,25 @@ def _validate_and_store(conn: psycopg.Connection, downloads: list[_Download], re
                                               duration_ms=int(download.fetch_ms + shared_ms))
 
 
-def _warn_about_shape(spec: SeriesConfig, frame: pd.DataFrame, frequency: str | None, stored: UpsertResult) -> None:
-    """Say what a stored download will mean for modeling: no frequency, gaps, or a revision that drops points."""
+def _warn_about_shape(spec: SeriesConfig, ts_us: np.ndarray, frequency: str | None, stored: UpsertResult) -> None:
+    """Say what a stored download will mean for modeling: no frequency, gaps, or a revision that drops points.
+    ``ts_us``: its timestamps as stored (microseconds)."""
     if stored.outcome.value == "revised" and stored.n_removed:
         _log.warning("series %r: the download has %d point(s) and drops %d stored point(s); stored as version %d "
                      "(earlier versions stay readable); if the source truncated its answer, re-ingest once it is "
-                     "whole", spec.name, len(frame), stored.n_removed, stored.version_no)
+                     "whole", spec.name, len(ts_us), stored.n_removed, stored.version_no)
     if frequency is None:
         _log.warning("series %r: no frequency can be inferred from its %d timestamp(s) (fewer than 3, or on no "
                      "regular grid); modeling will skip it until 'frequency' is set in the config to %s",
-                     spec.name, len(frame), FREQUENCY_HINT)
+                     spec.name, len(ts_us), FREQUENCY_HINT)
         return
-    if stored.outcome.value in ("initial", "revised") and len(frame) > 1:
-        expected = _points_between(frame[TS].iloc[0], frame[TS].iloc[-1], frequency)
-        if expected > len(frame):
+    if stored.outcome.value in ("initial", "revised") and len(ts_us) > 1:
+        first, last = pd.Timestamp(int(ts_us[0]), unit="us"), pd.Timestamp(int(ts_us[-1]), unit="us")
+        expected = _points_between(first, last, frequency)
+        if expected > len(ts_us):
             _log.info("series %r: %s, with %d missing timestamp(s) between %s and %s (preprocessing."
                       "missing_timestamps decides how modeling treats them)", spec.name, frequency,
-                      expected - len(frame), frame[TS].iloc[0], frame[TS].iloc[-1])
+                      expected - len(ts_us), first, last)
 
 
 def _points_between(first: pd.Timestamp, last: pd.Timestamp, frequency: str) -> int:
