@@ -9,6 +9,7 @@ conformal quantile of the scaled absolute errors with the finite-sample correcti
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,13 @@ def _conformal_quantile(scores: np.ndarray, level: float) -> float:
     if n == 0:
         return math.nan
     rank = math.ceil((n + 1) * level)
-    return float(scores[min(rank, n) - 1]) if rank <= n else float(scores[-1] * 1.5)
+    if rank <= n:
+        return float(scores[rank - 1])
+    # too few scores for this level (fewer than 1/(1-L) - 1): conformal gives no finite bound. Read the level
+    # off a half-normal fitted to the scores instead, never below the largest score seen, so that each level
+    # keeps its own width (a fixed widening made 80% and 95% intervals identical for a series or two)
+    half_normal = math.sqrt(float(np.mean(scores**2))) * NormalDist().inv_cdf((1 + level) / 2)
+    return max(float(scores[-1]), half_normal)
 
 
 def conformal_quantiles(backtest: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:

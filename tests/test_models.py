@@ -159,6 +159,15 @@ def test_conformal_intervals_cover_close_to_nominal_on_known_noise():
     assert quantiles.sort_values("step")["q_80"].is_monotonic_increasing
 
 
+def test_too_few_scores_for_a_level_still_give_each_level_its_own_width():
+    # one series, three backtest errors per step: too few for a finite conformal 80% or 95% bound
+    backtest = pd.DataFrame({"model": "m", STEP: 1, SERIES: "s", Y: [10.0, 10.0, 10.0], YHAT: [9.0, 12.0, 10.5]})
+    q = conformal_quantiles(backtest, pd.Series({"s": 1.0}), (50, 80, 95)).iloc[0]
+    assert q["q_50"] == 1.0  # enough scores for the median: the conformal rank, ceil(4 * 0.5) = 2nd smallest
+    assert 2.0 <= q["q_80"] < q["q_95"]  # never below the largest error seen, and wider for the higher level
+    assert q["q_95"] == pytest.approx(np.sqrt((1 + 4 + 0.25) / 3) * 1.959964, rel=1e-4)
+
+
 def test_backtest_keeps_going_when_one_model_fails():
     class Broken(NaiveForecaster):
         name = "broken"
