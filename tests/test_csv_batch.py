@@ -128,3 +128,21 @@ def test_ingest_of_many_files_stores_each_file_and_quarantines_only_the_bad_one(
     for i in range(6):
         assert panel.loc[panel["series"] == f"s{i}", "y"].tolist() == [i, i + 0.5, 2 * i]
     assert {s.frequency for s in stored.values()} == {"D"}
+
+
+@pytest.mark.parametrize("dates, settings", [
+    (["2024-01-01", "2024-01-02", "2024-01-03"], {}),
+    (["2024-03-01T12:00:00+02:00", "2024-03-01T13:00:00+02:00", "2024-03-01T14:00:00+01:00"], {}),  # mixed offsets
+    (["03/01/2024", "04/01/2024", "05/01/2024"], {}),  # no ISO: a guessed format
+    (["03/01/2024", "04/01/2024", "05/01/2024"], {"date_format": "%d/%m/%Y"}),
+    (["2024-07-01 09:00", "2024-07-01 10:00", ""], {"timezone": "Europe/Berlin"}),
+    (["", "", ""], {}),
+])
+def test_a_long_files_members_are_what_a_file_of_their_own_rows_gives(tmp_path, dates, settings):
+    ids = ["007", "b", "c"]
+    rows = [(i, d, n * 10 + k) for n, i in enumerate(ids) for k, d in enumerate(dates)]
+    (tmp_path / "long.csv").write_text("id,ts,value\n" + "".join(f"{i},{d},{v}\n" for i, d, v in rows))
+    for name in ids:
+        (tmp_path / f"{name}.csv").write_text("ts,value\n" + "".join(f"{d},{v}\n" for i, d, v in rows if i == name))
+        member = CsvParams(path=str(tmp_path / "long.csv"), filter_column="id", filter_value=name, **settings)
+        _assert_same(_alone(member), _alone(CsvParams(path=str(tmp_path / f"{name}.csv"), **settings)), name)

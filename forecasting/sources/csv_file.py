@@ -84,15 +84,17 @@ class _LongFile:
 
     def rows(self, column: str) -> dict[str, object]:
         if column not in self.rows_by_id:
-            self.rows_by_id[column] = self.data.groupby(column, sort=True, dropna=True).indices
+            self.rows_by_id[column] = self.data.groupby(column, sort=True, dropna=True, observed=True).indices
         return self.rows_by_id[column]
 
     def columns(self, params: CsvParams) -> tuple[np.ndarray, np.ndarray]:
         """The timestamps (naive UTC) and values, parsed once for every series of the file."""
         key = (params.timestamp_column, params.date_format, params.timezone, params.value_column)
         if key not in self.parsed:
-            self.parsed[key] = (naive_utc(_timestamps(self.data[params.timestamp_column], params)),
-                                self.data[params.value_column].to_numpy())
+            raw = self.data[params.timestamp_column]
+            stamps = (_categorical_timestamps(raw, params) if isinstance(raw.dtype, pd.CategoricalDtype)
+                      else naive_utc(_timestamps(raw, params)))
+            self.parsed[key] = (stamps, self.data[params.value_column].to_numpy())
         return self.parsed[key]
 
 
@@ -145,8 +147,9 @@ def _read_cached(path: str, separator: str, ts_column: str, id_column: str | Non
 
 def _read_file(path: str, separator: str, ts_column: str, id_column: str | None) -> _LongFile:
     # values are read as text-or-number exactly as written: validation decides what is acceptable; ids as
-    # text, so '007' stays '007'
-    dtypes = {ts_column: str} | ({id_column: str} if id_column else {})
+    # text, so '007' stays '007'. A long file repeats each id and each date many times: as categories (text,
+    # each distinct value held once) it takes a few bytes a row instead of two Python strings
+    dtypes = {ts_column: "category", id_column: "category"} if id_column else {ts_column: str}
     try:
         return _LongFile(pd.read_csv(path, sep=separator, dtype=dtypes))
     except FileNotFoundError:
@@ -172,6 +175,20 @@ def _timestamps(raw: pd.Series, params: CsvParams, *, iso_only: bool = False) ->
     if params.timezone and not isinstance(ts.dtype, pd.DatetimeTZDtype):
         ts = ts.dt.tz_localize(params.timezone, ambiguous="NaT", nonexistent="NaT")
     return ts
+
+
+def _categorical_timestamps(raw: pd.Series, params: CsvParams) -> np.ndarray:
+    """A long file's timestamps (naive UTC), each distinct text parsed once."""
+    if not len(raw.cat.categories):
+        return np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    categories = pd.Series(np.asarray(raw.cat.categories, dtype=object))
+    parsed = _timestamps(categories, params, iso_only=params.date_format is None)
+    if parsed is None:  # a guessed format depends on the column's first value: parse the column as it is
+        return naive_utc(_timestamps(pd.Series(raw.to_numpy(dtype=object)), params))
+    codes = raw.cat.codes.to_numpy()
+    stamps = naive_utc(parsed)[codes]
+    stamps[codes < 0] = np.datetime64("NaT")
+    return stamps
 
 
 def _iso_timestamps(raw: pd.Series) -> pd.Series | None:
