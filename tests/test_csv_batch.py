@@ -38,7 +38,7 @@ def _outcome(params: CsvParams):
 
 def _alone(params: CsvParams):
     csv_batch._parsed.clear()
-    csv_file._read_cached.cache_clear()
+    csv_file._read_files.clear()
     return _outcome(params)
 
 

@@ -139,10 +139,22 @@ class _ReadError(Exception):
         self.message = message
 
 
-@functools.lru_cache(maxsize=2)
+# the last files read, by how they were read: an entry is replaced when its file changes (a long file's old
+# content must not stay in memory beside the new), and only the newest two are kept
+_read_files: dict[tuple, tuple[tuple[int, int], _LongFile]] = {}
+
+
 def _read_cached(path: str, separator: str, ts_column: str, id_column: str | None,
                  stamp: tuple[int, int]) -> _LongFile:
-    return _read_file(path, separator, ts_column, id_column)
+    key = (path, separator, ts_column, id_column)
+    cached = _read_files.pop(key, None)
+    if cached is None or cached[0] != stamp:
+        cached = None  # dropped before the new read, so two versions of a file are never held at once
+        cached = (stamp, _read_file(path, separator, ts_column, id_column))
+    _read_files[key] = cached
+    while len(_read_files) > 2:
+        del _read_files[next(iter(_read_files))]
+    return cached[1]
 
 
 def _read_file(path: str, separator: str, ts_column: str, id_column: str | None) -> _LongFile:
