@@ -31,18 +31,19 @@ import pandas as pd
 from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.evaluation import choose_by_strategy, select_strategy, window_scores
+from forecasting.folds import auto_windows
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
 from forecasting.models.ensemble import combine
 from forecasting.models.registry import build_model
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
+from forecasting.steps.screen import min_train_points
 
 DEFAULT_MODELS = ["naive", "seasonal_naive", "naive2", "theta", "ets", "arima", "linear", "lightgbm_global",
                   "ensemble"]
 LEVELS = (80, 95)
 BASELINES = ("naive", "seasonal_naive", "naive2")
 ENSEMBLE_MAX = 5
-MAX_WINDOWS = 3
 SPEED_MODELS = ("ets", "theta", "arima")
 
 # Published M4 Weekly results (the organisers' "Evaluation and Ranks.xlsx", as this benchmark quoted them before)
@@ -62,14 +63,6 @@ def benchmark_config(frequency: str, models: list[str], n_jobs: int | None):
     if n_jobs is not None:
         raw["modeling"] = {"n_jobs": n_jobs}
     return parse_config(raw)
-
-
-def default_windows(train: pd.DataFrame, horizon: int, season: int) -> int:
-    """As many backtest windows (up to MAX_WINDOWS) as leave the median series two seasons (or two horizons)
-    of training data in the oldest window."""
-    median = float(train.groupby(SERIES).size().median())
-    keep = 2 * max(season, horizon)
-    return int(np.clip((median - keep) // horizon, 1, MAX_WINDOWS))
 
 
 def synthetic_series(n: int, length: int, freq: str, seed: int = 0) -> pd.DataFrame:
@@ -155,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     season = season_length(freq)
     # backtests are scored with the MASE the test part is judged by (M4's period: 1 for Weekly and Daily)
     scoring_season = M4_SEASON[frequency]
-    windows = args.backtest_windows or default_windows(train, horizon, season)
+    # the pipeline's backtest.n_windows: auto, from the same rule
+    windows = args.backtest_windows or auto_windows(train.groupby(SERIES).size(), horizon=horizon, season=season)
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
 
@@ -170,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     factories = {name: (lambda name=name: build_model(name, config, has_exog=False)) for name in fitted}
 
     started = time.perf_counter()
-    backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=windows)
+    backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=windows,
+                            min_train=min_train_points(config))
     forecasts = backtest.forecasts
     members, how = [], "median"
     if "ensemble" in args.models:

@@ -37,26 +37,32 @@ def _window_forecasts(model: Forecaster, test: pd.DataFrame, fold: Fold, horizon
     return joined.assign(window=fold.window, cutoff=fold.cutoff, model=name)
 
 
+def _with_history(train: pd.DataFrame, min_train: int) -> pd.DataFrame:
+    counts = train[SERIES].value_counts()
+    return train[train[SERIES].isin(counts.index[counts >= min_train])].reset_index(drop=True)
+
+
 def run_backtest(
     panel: pd.DataFrame, factories: Mapping[str, ModelFactory], *, freq: str, horizon: int, n_windows: int,
     step: int | None = None, refit: bool = True, exog: pd.DataFrame | None = None,
-    panel_for_fold: Callable[[Fold], pd.DataFrame] | None = None,
+    panel_for_fold: Callable[[Fold], pd.DataFrame] | None = None, min_train: int = 1,
 ) -> BacktestResult:
     """Fit each model on the data up to every cutoff and forecast ``horizon`` steps past it.
 
     ``refit=False`` fits each model on the oldest window only and reuses it, updated with each later
     window's history (models without ``update`` are refitted). ``panel_for_fold`` supplies the training
     data of a window (the vintage-correct backtest passes the data as it was known at the cutoff);
-    actuals always come from ``panel``.
+    actuals always come from ``panel``. A series with fewer than ``min_train`` points at a window's cutoff
+    is left out of that window (every model alike), so it is scored only where it had the history.
     """
     folds = make_folds(panel, freq=freq, horizon=horizon, n_windows=n_windows, step=step)
     result = BacktestResult(forecasts=pd.DataFrame(), folds=folds)
     fitted: dict[str, Forecaster] = {}
     pieces = []
     for fold in folds:
-        train, test = split_fold(panel, fold)
+        train, test = split_fold(panel, fold, min_train=min_train)
         if panel_for_fold is not None:
-            train = panel_for_fold(fold)
+            train = _with_history(panel_for_fold(fold), min_train)
         fold_exog = exog[exog[TS] <= fold.cutoff] if exog is not None else None
         for name, factory in factories.items():
             started = time.perf_counter()

@@ -138,6 +138,11 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 1 if failed_ingest or report.status != "succeeded" else 0
 
 
+def _windows_text(windows: dict[str, int]) -> str:
+    """Each partition's backtest windows, e.g. '3 in D:1/1, 2 in W-SUN:1/1' ("auto" resolves them per partition)."""
+    return ", ".join(f"{n} in {key}" for key, n in sorted(windows.items())) or "no partition"
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     from forecasting.config import load_config
     from forecasting.tune import tune
@@ -155,8 +160,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                  ",".join(map(str, r.target_lags)) if r.target_lags else "as configured", f"{r.seconds:.1f}")
                 for rank, r in enumerate(group.itertuples(index=False), start=1)]
         headers = ["rank", "trial", "score", "metric", "params", "target lags", "seconds"]
-        print(f"\n{model}: trials of tune run {report.run_id}, best first (scored on {config.backtest.n_windows} "
-              "rolling-origin window(s) per partition)\n" + _format_table(headers, rows))
+        print(f"\n{model}: trials of tune run {report.run_id}, best first (scored on rolling-origin windows: "
+              f"{_windows_text(report.windows)})\n" + _format_table(headers, rows))
     for model, trial in report.chosen.items():
         print(f"\n{model}: trial {trial} chosen; the next train or run of this config uses its parameters")
     print(f"\ntune run {report.run_id} {report.status}; SELECT * FROM v_tuning_trials WHERE run_id = {report.run_id};")

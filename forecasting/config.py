@@ -263,7 +263,8 @@ class ModelingSettings(_Strict):
 
 
 class BacktestSettings(_Strict):
-    n_windows: Annotated[StrictInt, Field(ge=1)] = 3
+    # auto: per partition, as many windows as its history allows (forecasting.folds.auto_windows)
+    n_windows: Annotated[StrictInt, Field(ge=1)] | Literal["auto"] = "auto"
     step: Annotated[StrictInt, Field(ge=1)] | None = None  # default: the horizon
     refit: bool = True
     # 'latest' cuts today's data at each origin; 'as_known' uses the data as first known at the origin

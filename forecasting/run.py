@@ -83,7 +83,8 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
                     _guarded("select", broken, "", select_champions, conn, run_id=run_id)
                     continue
                 per_model = step in ("backtest", "train", "predict")
-                total = len(partitions) * n_models * (_fits_per_model(config) if step == "backtest" else 1)
+                fits = _fits_per_model(config) if step == "backtest" else 1
+                total = len(partitions) * n_models * fits if fits is not None else None
                 with _bar(step, total if per_model else len(partitions), enabled=progress) as tick:
                     for partition in partitions:
                         if partition.key not in broken:
@@ -111,14 +112,17 @@ def _guarded(step: str, broken: dict[str, str], broken_key: str, work, *args, **
         broken[broken_key] = f"{step}: {type(exc).__name__}: {exc}"
 
 
-def _fits_per_model(config: PipelineConfig) -> int:
-    """Backtest fits of one model in one partition (modes × windows; as_known may reuse latest)."""
+def _fits_per_model(config: PipelineConfig) -> int | None:
+    """Backtest fits of one model in one partition (modes × windows; as_known may reuse latest); None when the
+    windows are "auto", since each partition resolves them from its own data only when its backtest loads it."""
+    if config.backtest.n_windows == "auto":
+        return None
     return config.backtest.n_windows * len(config.backtest.modes)
 
 
 @contextmanager
-def _bar(step: str, total: int, *, enabled: bool):
-    """A tqdm bar for one step over partitions × models, shown only on a terminal."""
+def _bar(step: str, total: int | None, *, enabled: bool):
+    """A tqdm bar for one step over partitions × models, shown only on a terminal (a count when total is None)."""
     if not enabled or not sys.stderr.isatty():
         yield lambda _name: None
         return

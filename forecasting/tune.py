@@ -26,6 +26,7 @@ from forecasting.panel import SERIES, STEP
 from forecasting.search import Candidate, candidates, searches, with_tuned
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.plan import plan_run
+from forecasting.steps.screen import min_train_points
 from forecasting.store.results import pipeline_run_finish
 from forecasting.store.tuning import tuned_parameters_write, tuning_trial_insert, tuning_trials_read
 
@@ -50,6 +51,7 @@ class TuneReport:
     status: str
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning_trials_read: best first per model
     chosen: dict[str, int] = field(default_factory=dict)         # model -> its best trial
+    windows: dict[str, int] = field(default_factory=dict)        # partition key -> backtest windows scored on
 
 
 def score_trial(config: PipelineConfig, model: str, candidate: Candidate,
@@ -64,8 +66,8 @@ def score_trial(config: PipelineConfig, model: str, candidate: Candidate,
             continue
         result = run_backtest(
             data.panel, {model: lambda data=data: build_model(model, trial_config, has_exog=data.has_exog)},
-            freq=data.freq, horizon=config.preprocessing.horizon, n_windows=settings.n_windows, step=settings.step,
-            refit=settings.refit, exog=data.exog)
+            freq=data.freq, horizon=config.preprocessing.horizon, n_windows=data.n_windows, step=settings.step,
+            refit=settings.refit, exog=data.exog, min_train=min_train_points(config))
         cutoffs.update(fold.cutoff.isoformat() for fold in result.folds)
         errors += [f"{data.key} window {f['window']}: {f['error']}" for f in result.failures]
         if result.forecasts.empty:
@@ -97,6 +99,7 @@ def tune(database: Database, config: PipelineConfig, *, trials: int | None = Non
         report = TuneReport(run_id=run_id, status="running")
         try:
             data = [load_partition(conn, run_id=run_id, key=p.key, step="tune") for p in partitions]
+            report.windows = {d.key: d.n_windows for d in data}
             for model, search in found.items():
                 metric = search.metric or config.backtest.champion_metric
                 report.chosen.update(_search(conn, run_id, config, model, metric,
@@ -107,7 +110,7 @@ def tune(database: Database, config: PipelineConfig, *, trials: int | None = Non
         report.status = "succeeded" if len(report.chosen) == len(found) else "failed"
         missing = sorted(set(found) - set(report.chosen))
         pipeline_run_finish(conn, run_id=run_id, status=report.status,
-                            summary={"chosen": report.chosen, "models": sorted(found)},
+                            summary={"chosen": report.chosen, "models": sorted(found), "n_windows": report.windows},
                             error=f"every trial failed for {', '.join(missing)}" if missing else None)
         report.trials = tuning_trials_read(conn, run_id=run_id)
     return report

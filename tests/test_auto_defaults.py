@@ -62,7 +62,9 @@ def test_auto_is_the_default_and_a_list_overrides_it():
 
 def test_screen_requires_only_the_first_lag_when_lags_are_auto():
     config = _config()
-    assert min_points(config) == 1 + 1 + 4 + (config.backtest.n_windows - 1) * 4
+    assert config.backtest.n_windows == "auto"
+    assert min_points(config) == 1 + 1 + 4  # auto: one window is the least a series is scored on
+    assert min_points(config, 3) == 1 + 1 + 4 + 2 * 4
 
 
 def test_model_resolves_auto_features_and_chooses_transforms_at_fit():

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from forecasting.folds import Fold, make_folds, split_fold
+from forecasting.folds import MAX_AUTO_WINDOWS, Fold, auto_windows, make_folds, split_fold
 
 
 def _panel(spans: dict[str, tuple[str, str]], freq: str) -> pd.DataFrame:
@@ -126,6 +126,47 @@ def test_oldest_fold_may_keep_exactly_one_training_point():
     oldest = make_folds(panel, freq="D", horizon=2, n_windows=2)[0]  # needs 1 + 2 + 2 = 5 points
     train, _ = split_fold(panel, oldest)
     assert oldest.cutoff == pd.Timestamp("2024-01-01") and len(train) == 1
+
+
+def test_split_fold_leaves_out_series_with_less_than_min_train_points():
+    fold = Fold(0, pd.Timestamp("2024-01-24"), pd.Timestamp("2024-01-25"), pd.Timestamp("2024-01-27"), "D", 3)
+    # at the cutoff b has 4 points (01-21..01-24), a 24 and c 24
+    train, test = split_fold(DAILY, fold, min_train=5)
+    assert set(train["series"]) == set(test["series"]) == {"a", "c"}
+    train, test = split_fold(DAILY, fold, min_train=4)
+    assert set(train["series"]) == set(test["series"]) == {"a", "b", "c"}
+
+
+# (lengths, horizon, season, step, cap) -> windows: the median series keeps 2 * max(season, horizon) training
+# points at the oldest cutoff
+AUTO_CASES = [
+    ([10, 10, 10], 4, 4, None, 3, 1),          # too short for even one window with the reserve: still 1
+    ([1], 4, 4, None, 3, 1),
+    ([], 4, 4, None, 3, 1),                    # an empty partition is never backtested, but must not fail
+    ([16, 16], 4, 4, None, 3, 2),              # 16 - 8 = 8 points: two windows of 4
+    ([15, 15], 4, 4, None, 3, 1),              # one point short of the second window
+    ([200] * 5, 4, 4, None, 3, 3),             # long series: the cap
+    ([200] * 5, 4, 4, None, 8, 8),
+    ([200] * 5, 13, 52, None, 3, 3),           # weekly: two years kept, then as many horizons as fit
+    ([120, 130, 140], 13, 52, None, 9, 2),     # 130 - 104 = 26 points: two windows of 13
+    ([10, 20, 300, 300, 300], 4, 4, None, 3, 3),  # mixed: the median series decides, not the shortest
+    ([10, 10, 10, 300, 300], 4, 4, None, 3, 1),
+    ([30] * 3, 4, 4, 2, 10, 10),               # step 2: 30 - 8 - 4 = 18 more points, 1 + 9 windows
+    ([30] * 3, 4, 1, None, 10, 5),             # the reserve is two horizons when the season is shorter
+]
+
+
+@pytest.mark.parametrize("lengths, horizon, season, step, cap, expected", AUTO_CASES)
+def test_auto_windows(lengths, horizon, season, step, cap, expected):
+    assert auto_windows(lengths, horizon=horizon, season=season, step=step, cap=cap) == expected
+
+
+def test_auto_windows_always_leave_the_median_series_its_reserve():
+    for median in range(1, 80):
+        n = auto_windows([median], horizon=4, season=6, step=3, cap=MAX_AUTO_WINDOWS)
+        assert 1 <= n <= MAX_AUTO_WINDOWS
+        if n > 1:
+            assert median - (4 + (n - 1) * 3) >= 12  # two seasons of 6 at the oldest cutoff
 
 
 SHORT = _panel({"a": ("2024-01-01", "2024-01-05")}, "D")

@@ -181,6 +181,20 @@ def test_backtest_keeps_going_when_one_model_fails():
     assert all(f["error"] == "RuntimeError: boom" for f in result.failures)
 
 
+def test_backtest_scores_a_short_series_only_on_windows_where_it_has_min_train_points():
+    long = _panel(2, 60)
+    # 14 points ending with the others: at the cutoffs 9, 12 and 15 days before the end it has 5, 2 and 0 points
+    short = _panel(1, 14, seed=1).assign(**{SERIES: "short", TS: lambda f: f[TS] + pd.Timedelta(days=46)})
+    panel = pd.concat([long, short], ignore_index=True)
+    factories = {"naive": NaiveForecaster, "linear": lambda: LinearGlobal(SPEC, transforms=("scale",))}
+    result = run_backtest(panel, factories, freq="D", horizon=3, n_windows=5, min_train=4)
+    windows = result.forecasts.groupby(SERIES)["window"].unique().map(sorted).to_dict()
+    assert windows == {"s0": [0, 1, 2, 3, 4], "s1": [0, 1, 2, 3, 4], "short": [0, 1, 2]}
+    # every model is scored on the same (series, window) pairs, so no model is compared on easier windows
+    pairs = result.forecasts.groupby("model").apply(lambda f: set(zip(f[SERIES], f["window"], strict=True)))
+    assert pairs["naive"] == pairs["linear"] and not result.failures
+
+
 def test_missing_timestamps_are_forward_filled_on_the_grid():
     from forecasting.panel import fill_gaps
 

@@ -4,6 +4,7 @@ prediction that never trains, and the records each step leaves."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.partitions import split_partitions
 from forecasting.run import execute
-from forecasting.steps.screen import screen_series
+from forecasting.steps.screen import backtest_windows, screen_series
 from forecasting.store.jsonsafe import json_dumps
 
 DAYS = 120
@@ -71,6 +72,39 @@ def test_screening_names_each_reason(tmp_path):
     assert reasons[2].startswith("constant series (every value is 3)")
     assert reasons[3] == "too short: 5 points, needs at least 22 (largest lag 7 + 1 + backtest span)"
     assert reasons[4].startswith("values too large to model (max |y| = 1e+308")
+
+
+def test_explicit_windows_are_kept_and_auto_follows_the_partition_history(tmp_path):
+    panel = pd.DataFrame({"series": 1, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": _good(1)})
+    explicit = parse_config(_config(tmp_path, {"a": _good(0)}))
+    assert backtest_windows(panel, explicit, "D") == 2
+    auto = parse_config(_config(tmp_path, {"a": _good(0)}, backtest={"n_windows": "auto", "modes": ["latest"]}))
+    assert backtest_windows(panel, auto, "D") == 3  # 120 daily points: the cap
+    assert backtest_windows(panel.head(30), auto, "D") == 2  # 30 - 2 * 7 = 16 points: two windows of 7
+    kept, skips = screen_series(panel.head(14), auto)
+    assert kept.empty
+    assert skips[0].reason == "too short: 14 points, needs at least 15 (largest lag 7 + 1 + one backtest window)"
+
+
+def test_auto_windows_differ_between_partitions_and_every_step_agrees(database, tmp_path, conn, caplog):
+    raw = _config(tmp_path, {"long": _good(0), "short": _good(1)[:30]},
+                  backtest={"n_windows": "auto", "modes": ["latest"]}, modeling={"partition_size": 1})
+    with caplog.at_level(logging.INFO, logger="forecasting.steps.data"):
+        report = execute(database, parse_config(raw), command="run")
+    assert report.errors == {} and report.skips.empty
+    keys = {"long": "D:1/2", "short": "D:2/2"}
+    summaries = dict(conn.execute("SELECT partition_key, summary->'n_windows' FROM run_steps "
+                                  "WHERE run_id = %s AND step = 'backtest'", (report.run_id,)).fetchall())
+    assert summaries == {keys["long"]: 3, keys["short"]: 2}
+    stored = dict(conn.execute(
+        "SELECT s.name, array_agg(DISTINCT b.window_no ORDER BY b.window_no) FROM backtest_forecasts b "
+        "JOIN series s USING (series_id) WHERE b.run_id = %s GROUP BY s.name", (report.run_id,)).fetchall())
+    assert stored == {"long": [0, 1, 2], "short": [0, 1]}
+    # every step that loads a partition resolved the same number from the same screened panel
+    for name, windows in (("long", 3), ("short", 2)):
+        found = re.findall(rf"{re.escape(keys[name])} \((\w+)\): (\d+) backtest window", caplog.text)
+        assert {step for step, _ in found} == {"features", "backtest", "train", "predict"}
+        assert {int(n) for _, n in found} == {windows}
 
 
 def test_non_finite_numbers_become_json_null():

@@ -20,6 +20,7 @@ from forecasting.models.registry import model_factories
 from forecasting.panel import SERIES, STEP, YHAT
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
+from forecasting.steps.screen import min_train_points
 from forecasting.store.results import backtest_forecasts_write, backtest_metrics_write
 from forecasting.store.selectors import panel_first_known
 from forecasting.store.steps import Skip, series_revised_any, skips_write
@@ -40,7 +41,8 @@ def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progres
     data = load_partition(conn, run_id=run_id, key=key, step="backtest")
     panel = data.panel
     skips: list[Skip] = list(data.skips)
-    summary: dict = {"key": key, "n_series": int(panel[SERIES].nunique()), "modes": {}}
+    summary: dict = {"key": key, "n_series": int(panel[SERIES].nunique()), "n_windows": data.n_windows,
+                     "modes": {}}
     if panel.empty:
         skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)
         return summary
@@ -93,8 +95,8 @@ def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress
     if progress is not None:
         factories = {name: _reporting(name, factory, progress) for name, factory in factories.items()}
     return run_backtest(data.panel, factories, freq=data.freq, horizon=data.config.preprocessing.horizon,
-                        n_windows=settings.n_windows, step=settings.step, refit=settings.refit, exog=data.exog,
-                        panel_for_fold=supplier)
+                        n_windows=data.n_windows, step=settings.step, refit=settings.refit, exog=data.exog,
+                        panel_for_fold=supplier, min_train=min_train_points(data.config))
 
 
 def _reporting(name: str, factory, progress: Progress):

@@ -11,7 +11,7 @@ import psycopg
 from forecasting.config import PipelineConfig, parse_config
 from forecasting.errors import ForecastingError
 from forecasting.panel import fill_gaps
-from forecasting.steps.screen import screen_series
+from forecasting.steps.screen import backtest_windows, screen_series
 from forecasting.store.results import pipeline_run_config
 from forecasting.store.selectors import StoredSeries, panel_read, stored_series, stored_series_by_id
 from forecasting.store.steps import Skip, partition_read, skipped_series_ids
@@ -31,6 +31,7 @@ class PartitionData:
     panel: pd.DataFrame                     # the targets this step models (series = series id), gaps filled
     exog: pd.DataFrame | None               # feature series (series = name: they name feature columns)
     features: dict[str, StoredSeries]
+    n_windows: int                          # backtest windows: the configured number, or "auto" resolved
     # targets this step's screening left out that no other step of the run had skipped yet: the step records them
     skips: list[Skip] = field(default_factory=list)
 
@@ -68,6 +69,11 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
         for series_id, count in filled.items():
             _log.info("series %s: %d missing %s timestamp(s) forward-filled", targets[series_id].name, count, freq)
     panel, skips = screen_series(panel, config)
+    # before this run's other skips are removed, so every step resolves "auto" from the same panel
+    n_windows = backtest_windows(panel, config, freq)
+    if config.backtest.n_windows == "auto":
+        _log.info("%s (%s): %d backtest window(s), auto from the lengths of its %d screened series", key, step,
+                  n_windows, panel["series"].nunique())
     already = skipped_series_ids(conn, run_id=run_id, partition_key=key, excluding_step=step)
     if already:
         panel = panel[~panel["series"].isin(already)].reset_index(drop=True)
@@ -77,4 +83,4 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
     if features:
         exog = panel_read(conn, series_ids=[s.series_id for s in features.values()],
                           keys={s.series_id: s.name for s in features.values()})
-    return PartitionData(run_id, key, freq, config, targets, panel, exog, features, skips)
+    return PartitionData(run_id, key, freq, config, targets, panel, exog, features, n_windows, skips)
