@@ -321,3 +321,15 @@ def test_a_retried_step_keeps_the_skips_it_recorded(database, tmp_path, conn):
     again = run_skips(conn, run_id=report.run_id)
     assert again[["series", "step"]].values.tolist() == [["flat", "predict"]]
     assert again["reason"].iloc[0].startswith("constant series")
+
+
+def test_an_exactly_periodic_series_still_gets_a_champion(database, tmp_path, conn):
+    # its in-sample seasonal differences are all zero: MASE is undefined for it, and the champion rule must
+    # still rank the models on it (by a scale that is defined), not leave it without a forecast
+    periodic = (100 + 5 * np.sin(2 * np.pi * np.arange(DAYS) / 7)).round(3)
+    config = parse_config(_config(tmp_path, {"good": _good(0), "periodic": periodic}))
+    report = execute(database, config, command="run")
+    assert report.skips.empty, report.skips.to_dict("records")
+    champions = dict(conn.execute("SELECT series_name, model FROM champion_forecasts WHERE step = 1").fetchall())
+    assert set(champions) == {"good", "periodic"}
+    assert champions["periodic"] == "seasonal_naive"  # exact on every window: no other model can beat it

@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 
 from forecasting.evaluation import choose_by_strategy, choose_champions, select_strategy
+from forecasting.intervals import series_scale
 from forecasting.metrics import mase_scale
 from forecasting.panel import SERIES, STEP, season_length
 from forecasting.steps.data import run_config
@@ -70,7 +71,8 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
         shown += list(champions[["series_id", "model", "score"]].itertuples(index=False, name=None))[:_SHOWN]
         without += sorted(set(series_ids) - set(champions["series_id"].astype(int)) - already)
     skips_write(conn, run_id=run_id, step="select", partition_key="", skips=[
-        Skip(i, "no model produced a finite backtest forecast (see the backtest skips of its models)")
+        Skip(i, f"no model has a finite backtest {config.backtest.champion_metric}: none produced a finite "
+                "forecast (see the backtest skips of its models), or the metric is undefined for the series")
         for i in without])
     names = series_names(conn, series_ids=[s for s, _, _ in shown[:_SHOWN]] + without[:50])
     _log_table(counts, scores, shown[:_SHOWN], names, config.backtest.champion_metric)
@@ -110,7 +112,10 @@ def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int],
         return errors
     gap = (errors["y"] - errors["yhat"]).abs()
     if metric == "mase":
-        scale = mase_scale(panel_read(conn, series_ids=series_ids), season=season_length(freq))
+        panel = panel_read(conn, series_ids=series_ids)
+        # a series whose seasonal differences are all zero (exactly periodic) has no MASE; its mean one-step
+        # change, or its level, ranks the models on it all the same
+        scale = mase_scale(panel, season=season_length(freq)).fillna(series_scale(panel))
         value = gap / errors["series_id"].map(scale)
     elif metric == "smape":
         value = 200 * gap / (errors["y"].abs() + errors["yhat"].abs())
