@@ -87,8 +87,13 @@ def test_transforms_are_chosen_on_several_origins_where_the_history_allows(caplo
     assert model.transform_names_ == ("diff", "scale")
     caplog.clear()
     with caplog.at_level("INFO", logger="forecasting.models.recursive"):
-        model.fit(_panel([10] * 4, "MS", trend=2.0), freq="MS")  # 10 points: two origins leave training data
+        model.fit(_panel([12] * 4, "MS", trend=2.0), freq="MS")  # 12 points: two origins leave training data
     assert "chosen on 2 holdout(s) of 4 steps" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="forecasting.models.recursive"):
+        # 10 points: the second origin leaves 2, too few for a row with lags 1 and 2 after differencing
+        model.fit(_panel([10] * 4, "MS", trend=2.0), freq="MS")
+    assert "chosen on 1 holdout(s) of 4 steps" in caplog.text
 
 
 def test_explicit_transforms_skip_the_choice():

@@ -164,7 +164,7 @@ class RecursiveGlobalForecaster(Forecaster):
         for origin in range(TRANSFORM_ORIGINS):
             cut = origin * h  # points after the holdout of this origin
             train = panel[position >= cut + h].reset_index(drop=True)
-            if train.empty:
+            if train.empty or (origin > 0 and not self._has_a_full_row(train)):
                 break
             test = panel[(position >= cut) & (position < cut + h)]
             for candidate in TRANSFORM_CANDIDATES:
@@ -177,6 +177,11 @@ class RecursiveGlobalForecaster(Forecaster):
         _log.info("%s: target transforms %s chosen on %d holdout(s) of %d steps (scaled MAE %s)", self.name, best,
                   len(scores[best]), h, {"+".join(c): round(v, 4) for c, v in means.items()})
         return best
+
+    def _has_a_full_row(self, train: pd.DataFrame) -> bool:
+        # an earlier origin is worth scoring only if some series still has a row with every lag after differencing
+        # (without one LightGBM has nothing to learn from); the latest origin is always scored
+        return int(train.groupby(SERIES).size().max()) >= max(self.spec.lags) + 2
 
     def _holdout_score(self, train: pd.DataFrame, test: pd.DataFrame, freq: str, exog: pd.DataFrame | None,
                        candidate: tuple[str, ...], h: int) -> float:
