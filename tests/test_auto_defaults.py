@@ -8,7 +8,7 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.models.defaults import auto_features, frequency_kind
-from forecasting.models.recursive import TRANSFORM_ORIGINS, AutoSpec, LinearGlobal, feature_spec
+from forecasting.models.recursive import AutoSpec, LinearGlobal, feature_spec
 from forecasting.panel import SERIES, TS, Y
 from forecasting.steps.screen import min_points
 
@@ -76,24 +76,6 @@ def test_model_resolves_auto_features_and_chooses_transforms_at_fit():
     flat = LinearGlobal.from_config(_config(), has_exog=False).fit(_panel([120] * 5, "MS", seed=1), freq="MS")
     assert flat.transform_names_ in {("scale",), ("diff", "scale")}
     assert len(model.predict(4)) == 20
-
-
-def test_transforms_are_chosen_on_several_origins_where_the_history_allows(caplog):
-    model = LinearGlobal.from_config(_config(target_lags=[1, 2], rolling_windows=[], calendar=False),
-                                     has_exog=False)
-    with caplog.at_level("INFO", logger="forecasting.models.recursive"):
-        model.fit(_panel([60] * 4, "MS", trend=2.0), freq="MS")
-    assert f"chosen on {TRANSFORM_ORIGINS} holdout(s) of 4 steps" in caplog.text
-    assert model.transform_names_ == ("diff", "scale")
-    caplog.clear()
-    with caplog.at_level("INFO", logger="forecasting.models.recursive"):
-        model.fit(_panel([12] * 4, "MS", trend=2.0), freq="MS")  # 12 points: two origins leave training data
-    assert "chosen on 2 holdout(s) of 4 steps" in caplog.text
-    caplog.clear()
-    with caplog.at_level("INFO", logger="forecasting.models.recursive"):
-        # 10 points: the second origin leaves 2, too few for a row with lags 1 and 2 after differencing
-        model.fit(_panel([10] * 4, "MS", trend=2.0), freq="MS")
-    assert "chosen on 1 holdout(s) of 4 steps" in caplog.text
 
 
 def test_explicit_transforms_skip_the_choice():

@@ -25,19 +25,15 @@ from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["AUTO", "TRANSFORM_CANDIDATES", "TRANSFORM_ORIGINS", "AutoSpec", "LightGBMGlobal", "LinearGlobal",
-           "RandomForestGlobal", "RecursiveGlobalForecaster", "feature_spec"]
+__all__ = ["AUTO", "TRANSFORM_CANDIDATES", "AutoSpec", "LightGBMGlobal", "LinearGlobal", "RandomForestGlobal",
+           "RecursiveGlobalForecaster", "feature_spec"]
 
 SERIES_FEATURE = "series_id"
 AUTO = "auto"
 # target transforms tried when the config says "auto": level only, or level and trend removed. Seasonal
-# differencing ("sdiff") is not among them: as a third candidate it made M3 Quarterly worse (OWA 0.858 -> 0.880,
-# benchmarks/accuracy.py), chosen on one holdout and again on TRANSFORM_ORIGINS, where it also took M4 Weekly
-# from 416 s to 602 s; it can be set in the config
+# differencing ("sdiff") is not among them: chosen on one holdout among three candidates it picked noisily and
+# made M3 Quarterly worse (OWA 0.858 -> 0.880, benchmarks/accuracy.py); it can be set in the config
 TRANSFORM_CANDIDATES: tuple[tuple[str, ...], ...] = (("scale",), ("diff", "scale"))
-# holdout origins, each ``holdout`` points before the next, that the candidates are scored on (mean over origins):
-# one holdout is a noisy choice
-TRANSFORM_ORIGINS = 3
 
 _log = logging.getLogger(__name__)
 
@@ -155,45 +151,28 @@ class RecursiveGlobalForecaster(Forecaster):
         return self._fit(panel, freq=freq, exog=exog, transforms=self.transform_names_)
 
     def _choose_transforms(self, panel: pd.DataFrame, freq: str, exog: pd.DataFrame | None) -> tuple[str, ...]:
-        """The candidate transforms whose model forecasts best the ``holdout`` points of every series after each
-        of up to TRANSFORM_ORIGINS origins (mean absolute error over the series' mean absolute change, as MASE,
-        averaged over the origins), trained on the points before the origin."""
-        h = self.holdout or max(1, season_length(freq))
-        position = panel.groupby(SERIES, sort=False).cumcount(ascending=False)
-        scores: dict[tuple[str, ...], list[float]] = {c: [] for c in TRANSFORM_CANDIDATES}
-        for origin in range(TRANSFORM_ORIGINS):
-            cut = origin * h  # points after the holdout of this origin
-            train = panel[position >= cut + h].reset_index(drop=True)
-            if train.empty or (origin > 0 and not self._has_a_full_row(train)):
-                break
-            test = panel[(position >= cut) & (position < cut + h)]
-            for candidate in TRANSFORM_CANDIDATES:
-                scores[candidate].append(self._holdout_score(train, test, freq, exog, candidate, h))
-        if not scores[TRANSFORM_CANDIDATES[0]]:
-            return TRANSFORM_CANDIDATES[0]
-        # a candidate with no scored forecast (NaN) never wins
-        means = {c: float(np.nan_to_num(np.mean(v), nan=np.inf)) for c, v in scores.items()}
-        best = min(TRANSFORM_CANDIDATES, key=lambda c: (means[c], TRANSFORM_CANDIDATES.index(c)))
-        _log.info("%s: target transforms %s chosen on %d holdout(s) of %d steps (scaled MAE %s)", self.name, best,
-                  len(scores[best]), h, {"+".join(c): round(v, 4) for c, v in means.items()})
-        return best
-
-    def _has_a_full_row(self, train: pd.DataFrame) -> bool:
-        # an earlier origin is worth scoring only if some series still has a row with every lag after differencing
-        # (without one LightGBM has nothing to learn from); the latest origin is always scored
-        return int(train.groupby(SERIES).size().max()) >= max(self.spec.lags) + 2
-
-    def _holdout_score(self, train: pd.DataFrame, test: pd.DataFrame, freq: str, exog: pd.DataFrame | None,
-                       candidate: tuple[str, ...], h: int) -> float:
-        """Scaled MAE of ``candidate`` on ``test`` (the ``h`` points after ``train``), with the trial settings."""
+        """The candidate transforms whose model forecasts the last ``holdout`` points of every series best
+        (mean absolute error over the series' mean absolute change, as MASE), trained on the points before."""
         from forecasting.intervals import series_scale
 
-        trial = copy.copy(self)
-        trial.params = {**self.params, **self._trial_params()}
-        trial.fallbacks = {}
-        forecast = trial._fit(train, freq=freq, exog=exog, transforms=candidate).predict(h, exog=exog)
-        joined = test.merge(forecast, on=[SERIES, TS])
-        return float(((joined[Y] - joined[YHAT]).abs() / joined[SERIES].map(series_scale(train))).mean())
+        h = self.holdout or max(1, season_length(freq))
+        position = panel.groupby(SERIES, sort=False).cumcount(ascending=False)
+        train, test = panel[position >= h].reset_index(drop=True), panel[position < h]
+        if train.empty:
+            return TRANSFORM_CANDIDATES[0]
+        scale = series_scale(train)
+        scores = {}
+        for candidate in TRANSFORM_CANDIDATES:
+            trial = copy.copy(self)
+            trial.params = {**self.params, **self._trial_params()}
+            trial.fallbacks = {}
+            forecast = trial._fit(train, freq=freq, exog=exog, transforms=candidate).predict(h, exog=exog)
+            joined = test.merge(forecast, on=[SERIES, TS])
+            scores[candidate] = float(((joined[Y] - joined[YHAT]).abs() / joined[SERIES].map(scale)).mean())
+        best = min(TRANSFORM_CANDIDATES, key=lambda c: (scores[c], TRANSFORM_CANDIDATES.index(c)))
+        _log.info("%s: target transforms %s chosen on a %d-step holdout (scaled MAE %s)", self.name, best, h,
+                  {"+".join(c): round(v, 4) for c, v in scores.items()})
+        return best
 
     def _trial_params(self) -> dict:
         """Estimator settings for the transform trials: cheaper than the real fit where that is possible."""
