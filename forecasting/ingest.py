@@ -24,7 +24,7 @@ from forecasting.errors import ConfigError, RateLimitError, SourceError
 from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
 from forecasting.shard_validation import ValidationItem, validate_shard
 from forecasting.sources import get_source
-from forecasting.sources.base import TS, VALUE, FetchResult, SeriesSource, SourceParams, ValueBounds
+from forecasting.sources.base import VALUE, FetchResult, SeriesSource, SourceParams, ValueBounds
 from forecasting.store.batch_writer import UpsertItem, series_upsert_many
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.runs import (
@@ -175,9 +175,8 @@ def _stored_record(download: _Download, stored: UpsertResult | Exception) -> Ser
     if isinstance(stored, Exception):
         return SeriesRecord(download.spec.source, download.spec.name, "failed",
                             error=f"{type(stored).__name__}: {stored}")
-    ts_us = (download.arrays.ts if download.arrays is not None
-             else download.frame[TS].to_numpy(dtype="datetime64[us]").astype("int64"))
-    _warn_about_shape(download.spec, ts_us, download.meta.frequency, stored)
+    # stored, so canonical: the arrays were taken at download (a frame without them is refused by the store)
+    _warn_about_shape(download.spec, download.arrays.ts, download.meta.frequency, stored)
     return SeriesRecord(download.spec.source, download.spec.name, stored.outcome.value, series_id=stored.series_id,
                         version_id=stored.version_id, version_no=stored.version_no, n_rows=stored.n_rows,
                         n_added=stored.n_added, n_changed=stored.n_changed, n_removed=stored.n_removed)

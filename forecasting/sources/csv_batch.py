@@ -68,15 +68,17 @@ def prefetch(params_list: Sequence, *, timestamps, stamp_of) -> int:
 
 
 def _eligible(params) -> bool:
+    # URLs have no stamp (stamp_of), so they are left out when read
     return (params.filter_column is None and params.series_column is None and params.date_format is None
-            and len(params.separator) == 1 and "://" not in params.path)
+            and len(params.separator) == 1)
 
 
 @dataclass
 class _Raw:
     params: object
     stamp: tuple[int, int]
-    body: bytes
+    header: bytes
+    body: bytes  # the lines after the header, without the final line break
 
 
 def _prefetch_layout(members: list, timestamps, stamp_of) -> int:
@@ -84,8 +86,7 @@ def _prefetch_layout(members: list, timestamps, stamp_of) -> int:
     for params in members:
         raw = _read_plain(params, stamp_of)
         if raw is not None:
-            header, raw.body = raw.body.split(b"\n", 1)
-            by_header[header].append(raw)
+            by_header[raw.header].append(raw)
     done = 0
     for header, raws in by_header.items():
         if len(raws) > 1:
@@ -107,7 +108,7 @@ def _read_plain(params, stamp_of) -> _Raw | None:
     if (header_end < 0 or not body or b'"' in content or b"\n\n" in body or b"\n\r\n" in body
             or body.startswith((b"\n", b"\r")) or content.count(b"\r") != content.count(b"\r\n")):
         return None
-    return _Raw(params, stamp, content[:header_end + 1] + body)
+    return _Raw(params, stamp, content[:header_end], body)
 
 
 def _parse_group(header: bytes, raws: list[_Raw], timestamps) -> int:
@@ -129,8 +130,9 @@ def _parse_group(header: bytes, raws: list[_Raw], timestamps) -> int:
     if parsed is None:
         return 0
     parsed, values = naive_utc(parsed), data[first.value_column].to_numpy()
-    ends = np.cumsum(np.bincount(data[_FILE_COLUMN].to_numpy(), minlength=len(raws)))
-    starts = ends - np.bincount(data[_FILE_COLUMN].to_numpy(), minlength=len(raws))
+    counts = np.bincount(data[_FILE_COLUMN].to_numpy(), minlength=len(raws))
+    ends = np.cumsum(counts)
+    starts = ends - counts
     for raw, start, end in zip(raws, starts, ends, strict=True):
         _parsed[raw.params] = ParsedFile(raw.stamp, parsed[start:end], values[start:end])
     return len(raws)

@@ -19,7 +19,7 @@ import psycopg
 
 from forecasting.errors import StoreError
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
-from forecasting.store.diff import Outcome, diff_versions, download_sha256
+from forecasting.store.diff import Outcome, diff_versions
 from forecasting.store.writers import (
     DEFAULT_RTOL,
     CanonicalArrays,
@@ -28,9 +28,9 @@ from forecasting.store.writers import (
     _Current,
     _stamp,
     _write_revision,
-    frame_arrays,
     params_json,
     series_upsert,
+    storable_arrays,
 )
 
 __all__ = ["BATCH_SIZE", "UpsertItem", "series_upsert_many"]
@@ -75,7 +75,7 @@ def _upsert_batch_or_each(conn: psycopg.Connection, items: Sequence[UpsertItem],
     prepared: list[_Prepared | Exception] = []
     for item in items:
         try:
-            arrays = item.arrays or _arrays(item)
+            arrays = item.arrays or storable_arrays(item.frame, item.meta.name)
             prepared.append(_Prepared(item, arrays.ts, arrays.values, arrays.sha))
         except StoreError as exc:
             prepared.append(exc)
@@ -87,13 +87,6 @@ def _upsert_batch_or_each(conn: psycopg.Connection, items: Sequence[UpsertItem],
         _log.warning("batched write of %d series failed (%s); writing them one at a time", len(ready), exc)
         written = {id(p): _upsert_one(conn, p.item, ingest_run_id) for p in ready}
     return [p if isinstance(p, Exception) else written[id(p)] for p in prepared]
-
-
-def _arrays(item: UpsertItem) -> CanonicalArrays:
-    ts, values = frame_arrays(item.frame, item.meta.name)
-    if len(ts) == 0:
-        raise StoreError(f"series {item.meta.name!r}: refusing to store an empty download")
-    return CanonicalArrays(ts, values, download_sha256(ts, values))
 
 
 def _upsert_one(conn: psycopg.Connection, item: UpsertItem, ingest_run_id: int | None) -> UpsertResult | Exception:

@@ -11,8 +11,7 @@ import psycopg
 
 from forecasting.errors import StoreError
 from forecasting.sources.base import SourceParams
-from forecasting.store.diff import download_sha256
-from forecasting.store.writers import CanonicalArrays, SeriesMeta, frame_arrays, params_json
+from forecasting.store.writers import CanonicalArrays, SeriesMeta, params_json, storable_arrays
 
 __all__ = ["SeriesState", "canonical_arrays", "fingerprints_record", "series_states"]
 
@@ -58,10 +57,9 @@ def canonical_arrays(frame: pd.DataFrame, name: str) -> CanonicalArrays | None:
     """The arrays and content hash the store keeps for ``frame``, or None for a frame it would refuse (not
     canonical, or empty). Taken once per download: the unchanged test, the fingerprint and the write share it."""
     try:
-        ts, values = frame_arrays(frame, name)
+        return storable_arrays(frame, name)
     except StoreError:
         return None
-    return CanonicalArrays(ts, values, download_sha256(ts, values)) if len(ts) else None
 
 
 def _json(params: dict) -> dict:

@@ -83,6 +83,15 @@ def frame_arrays(frame: pd.DataFrame, series: str) -> tuple[np.ndarray, np.ndarr
     return ts, values
 
 
+def storable_arrays(frame: pd.DataFrame, series: str) -> CanonicalArrays:
+    """``frame`` as the store keeps it, with its content hash; refuses (StoreError) a frame that breaks the
+    storage contract or is empty."""
+    ts, values = frame_arrays(frame, series)
+    if len(ts) == 0:
+        raise StoreError(f"series {series!r}: refusing to store an empty download")
+    return CanonicalArrays(ts, values, download_sha256(ts, values))
+
+
 def params_json(params: dict) -> str:
     """Source parameters as the store keeps them (jsonb): keys sorted, anything not JSON as its text."""
     return json.dumps(params, sort_keys=True, default=str)
@@ -282,10 +291,8 @@ def series_upsert(
     Runs in its own transaction (a savepoint when the caller already holds one) under a per-series
     advisory lock: either everything below is written or nothing is.
     """
-    ts, values = frame_arrays(frame, meta.name)
-    if len(ts) == 0:
-        raise StoreError(f"series {meta.name!r}: refusing to store an empty download")
-    sha = download_sha256(ts, values)
+    arrays = storable_arrays(frame, meta.name)
+    ts, values, sha = arrays.ts, arrays.values, arrays.sha
     with conn.transaction():
         series_id = series_ensure(conn, meta)
         _lock_series(conn, series_id)
