@@ -20,6 +20,7 @@ Nothing is chosen by hand per data set: features, transforms and windows come fr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -31,13 +32,13 @@ import pandas as pd
 from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.evaluation import choose_by_strategy, select_strategy, window_scores
-from forecasting.folds import auto_windows
+from forecasting.frequency import Frequency, season_length
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
 from forecasting.models.ensemble import combine
 from forecasting.models.registry import build_model
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
-from forecasting.steps.screen import min_train_points
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y
+from forecasting.steps.screen import backtest_spec
 
 DEFAULT_MODELS = ["naive", "seasonal_naive", "naive2", "theta", "ets", "arima", "linear", "lightgbm_global",
                   "ensemble"]
@@ -149,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     # backtests are scored with the MASE the test part is judged by (M4's period: 1 for Weekly and Daily)
     scoring_season = M4_SEASON[frequency]
     # the pipeline's backtest.n_windows: auto, from the same rule
-    windows = args.backtest_windows or auto_windows(train.groupby(SERIES).size(), horizon=horizon, season=season)
+    spec = backtest_spec(config, Frequency.parse(freq), train.groupby(SERIES).size())
+    if args.backtest_windows:
+        spec = dataclasses.replace(spec, n_windows=args.backtest_windows)
+    windows = spec.n_windows
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
 
@@ -164,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     factories = {name: (lambda name=name: build_model(name, config, has_exog=False)) for name in fitted}
 
     started = time.perf_counter()
-    backtest = run_backtest(train, factories, freq=freq, horizon=horizon, n_windows=windows,
-                            min_train=min_train_points(config))
+    backtest = run_backtest(train, factories, spec, freq=freq)
     forecasts = backtest.forecasts
     members, how = [], "median"
     if "ensemble" in args.models:

@@ -9,15 +9,44 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecasting.folds import Fold, make_folds, split_fold
+from forecasting.folds import Fold, make_folds, series_cutoffs, split_fold
 from forecasting.models.base import Forecaster
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
-__all__ = ["BacktestResult", "run_backtest"]
+__all__ = ["BacktestResult", "BacktestSpec", "run_backtest"]
 
 _log = logging.getLogger(__name__)
 
 ModelFactory = Callable[[], Forecaster]
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """How a partition is backtested, resolved once from the config and the partition's data
+    (``forecasting.steps.screen.backtest_spec``) and used by every step, the tuner and the benchmark.
+
+    Attributes:
+        horizon: steps forecast past each cutoff.
+        n_windows: rolling origins (window 0 the latest).
+        step: grid steps between two origins.
+        refit: refit every model at every origin (False: fit on the oldest, then ``update``).
+        min_train: per model, the training points a series needs at a cutoff to be scored there.
+        excluded: per model, series an earlier step of the run left out for that model only.
+    """
+
+    horizon: int
+    n_windows: int
+    step: int
+    refit: bool = True
+    min_train: Mapping[str, int] = field(default_factory=dict)
+    excluded: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    def need(self, model: str) -> int:
+        return self.min_train.get(model, 1)
+
+    def one_window(self, model: str) -> int:
+        """Points a series needs to be scored by ``model`` in at least the latest window."""
+        return self.need(model) + self.horizon
 
 
 @dataclass
@@ -33,47 +62,56 @@ class BacktestResult:
 
 def _window_forecasts(model: Forecaster, test: pd.DataFrame, fold: Fold, horizon: int, name: str) -> pd.DataFrame:
     predicted = model.predict(horizon)
-    joined = test[[SERIES, TS, STEP, Y]].merge(predicted[[SERIES, TS, YHAT]], on=[SERIES, TS], how="inner")
-    return joined.assign(window=fold.window, cutoff=fold.cutoff, model=name)
+    joined = test[[SERIES, TS, STEP, Y, "cutoff"]].merge(predicted[[SERIES, TS, YHAT]], on=[SERIES, TS], how="inner")
+    return joined.assign(window=fold.window, model=name)
 
 
-def _with_history(train: pd.DataFrame, min_train: int) -> pd.DataFrame:
-    counts = train[SERIES].value_counts()
-    return train[train[SERIES].isin(counts.index[counts >= min_train])].reset_index(drop=True)
+def _with_history(frame: pd.DataFrame, trained: pd.Index) -> pd.DataFrame:
+    return frame[frame[SERIES].isin(trained)].reset_index(drop=True)
+
+
+def _cut_at(supplied: pd.DataFrame, cutoffs: pd.Series) -> pd.DataFrame:
+    """The supplied training panel cut at each series' own cutoff."""
+    return supplied[supplied[TS] <= supplied[SERIES].map(cutoffs)].reset_index(drop=True)
 
 
 def run_backtest(
-    panel: pd.DataFrame, factories: Mapping[str, ModelFactory], *, freq: str, horizon: int, n_windows: int,
-    step: int | None = None, refit: bool = True, exog: pd.DataFrame | None = None,
-    panel_for_fold: Callable[[Fold], pd.DataFrame] | None = None, min_train: int = 1,
+    panel: pd.DataFrame, factories: Mapping[str, ModelFactory], spec: BacktestSpec, *, freq: str,
+    exog: pd.DataFrame | None = None, panel_for_fold: Callable[[Fold], pd.DataFrame] | None = None,
 ) -> BacktestResult:
-    """Fit each model on the data up to every cutoff and forecast ``horizon`` steps past it.
+    """Fit each model on the data up to every cutoff and forecast ``spec.horizon`` steps past it.
 
-    ``refit=False`` fits each model on the oldest window only and reuses it, updated with each later
+    ``spec.refit=False`` fits each model on the oldest window only and reuses it, updated with each later
     window's history (models without ``update`` are refitted). ``panel_for_fold`` supplies the training
     data of a window (the vintage-correct backtest passes the data as it was known at the cutoff);
-    actuals always come from ``panel``. A series with fewer than ``min_train`` points at a window's cutoff
-    is left out of that window (every model alike), so it is scored only where it had the history.
+    actuals always come from ``panel``. A series with fewer than ``spec.need(model)`` points at a window's
+    cutoff is left out of that window for that model, so it is scored only where it had the history.
     """
-    folds = make_folds(panel, freq=freq, horizon=horizon, n_windows=n_windows, step=step)
+    horizon = spec.horizon
+    folds = make_folds(panel, freq=freq, horizon=horizon, n_windows=spec.n_windows, step=spec.step)
     result = BacktestResult(forecasts=pd.DataFrame(), folds=folds)
     fitted: dict[str, Forecaster] = {}
     pieces = []
     for fold in folds:
-        train, test = split_fold(panel, fold, min_train=min_train)
+        train, test = split_fold(panel, fold)
         if panel_for_fold is not None:
-            train = _with_history(panel_for_fold(fold), min_train)
+            train = _cut_at(panel_for_fold(fold), series_cutoffs(panel, fold))
+        counts = train[SERIES].value_counts()
         fold_exog = exog[exog[TS] <= fold.cutoff] if exog is not None else None
         for name, factory in factories.items():
             started = time.perf_counter()
+            trained = counts.index[(counts >= spec.need(name)) & ~counts.index.isin(spec.excluded.get(name, ()))]
+            model_train, model_test = _with_history(train, trained), _with_history(test, trained)
+            if model_train.empty:
+                continue
             try:
-                model = fitted.get(name) if not refit else None
+                model = fitted.get(name) if not spec.refit else None
                 if model is not None and hasattr(model, "update"):
-                    model.update(train, exog=fold_exog)
+                    model.update(model_train, exog=fold_exog)
                 else:
-                    model = factory().fit(train, freq=freq, exog=fold_exog)
+                    model = factory().fit(model_train, freq=freq, exog=fold_exog)
                     fitted[name] = model
-                pieces.append(_window_forecasts(model, test, fold, horizon, name))
+                pieces.append(_window_forecasts(model, model_test, fold, horizon, name))
                 result.fallbacks += [{"model": name, "window": fold.window, SERIES: s, "reason": r}
                                      for s, r in model.fallbacks.items()]
             except Exception as exc:  # one model failing must not cost the others their evaluation

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from forecasting.errors import ConfigError
+from forecasting.frequency import Frequency
 from forecasting.ingest_settings import IngestSettings
 from forecasting.model_names import MODEL_NAMES
 from forecasting.search_settings import SearchSettings, TunedSettings, search_problems
@@ -63,10 +64,6 @@ class StorageSettings(_Strict):
     revision_tolerance: float = Field(default=1e-9, ge=0)
 
 
-# the pandas aliases a series' frequency is given with; a multiple (15min, 2W-MON) works for each
-FREQUENCY_ALIASES = ("s", "min", "h", "D", "B", "W-MON … W-SUN", "MS", "ME", "QS", "QE", "YS", "YE")
-FREQUENCY_HINT = ("a pandas frequency alias: " + ", ".join(FREQUENCY_ALIASES)
-                  + " (with a multiple such as 15min or 2W-MON where needed)")
 
 
 class SeriesConfig(_Strict):
@@ -91,13 +88,13 @@ class SeriesConfig(_Strict):
     @classmethod
     def _pandas_frequency(cls, value: str | None) -> str | None:
         if value is not None:
-            from pandas.tseries.frequencies import to_offset
-
-            try:
-                to_offset(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not {FREQUENCY_HINT}") from None
+            Frequency.parse(value)  # its ValueError names the accepted aliases
         return value
+
+    def effective_frequency(self, inferred: str | None) -> str | None:
+        """The frequency the series is modelled at: the config's when it sets one, else the one inferred from
+        its timestamps (None: neither)."""
+        return self.frequency or inferred
 
     def source_params(self) -> SourceParams:
         """The parameters parsed by the source's own model (already checked when the config loaded)."""

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from forecasting.frequency import season_length
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.metrics import mase_scale, metric_columns, score_forecasts
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = ["STRATEGIES", "backtest_metrics", "choose_by_strategy", "choose_champions", "cross_conformal",
            "robust_champions", "select_strategy", "window_scores"]

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from forecasting.frequency import Frequency
 from forecasting.panel import SERIES, TS, Y
 
 __all__ = [
@@ -48,15 +49,6 @@ _TECH_HISTORY = {"tech_sma_ratio_5_20": 20, "tech_rsi_14": 15, "tech_macd": 26, 
 _EWM_FORGET = 1e-10
 _TECH_WARMUP = 2 + max(math.ceil(math.log(_EWM_FORGET) / math.log1p(-a)) for a in (_RSI_ALPHA, *_MACD_ALPHAS))
 
-# Calendar fields by the base of the pandas frequency alias (``to_offset(freq).rule_code`` before any "-").
-_CALENDAR_RULES = (
-    (("D", "B", "C"), ("dayofweek", "dayofmonth", "month", "weekofyear")),
-    (("W",), ("weekofyear", "month")),
-    (("ME", "MS", "BME", "BMS", "CBME", "CBMS", "SME", "SMS"), ("month", "quarter")),
-    (("QE", "QS", "BQE", "BQS"), ("quarter",)),
-    (("YE", "YS", "BYE", "BYS"), ()),
-    (("h", "bh", "cbh", "min", "s", "ms", "us", "ns"), ("hour", "dayofweek")),
-)
 _DATETIME_FIELDS = {"dayofweek": "day_of_week", "dayofmonth": "day"}  # DatetimeIndex attributes
 
 
@@ -476,13 +468,7 @@ def _add_exog(
 
 
 def _calendar_fields(freq: str | None) -> tuple[str, ...]:
-    if freq is None:
-        return ()
-    base = pd.tseries.frequencies.to_offset(freq).rule_code.split("-")[0]
-    for bases, fields in _CALENDAR_RULES:
-        if base in bases:
-            return fields
-    raise ValueError(f"no calendar features are defined for frequency {freq!r}; use calendar=False")
+    return Frequency.parse(freq).calendar_fields if freq is not None else ()
 
 
 def _add_calendar(columns: dict, fields: tuple[str, ...], codes: np.ndarray, unique: np.ndarray) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from forecasting.panel import SERIES, STEP, TS
 
-__all__ = ["MAX_AUTO_WINDOWS", "Fold", "auto_windows", "make_folds", "split_fold"]
+__all__ = ["MAX_AUTO_WINDOWS", "Fold", "auto_windows", "make_folds", "series_cutoffs", "split_fold"]
 
 # The most windows "auto" gives. Every window costs one more fit of every model, and more did not pay on the
 # one data set with the history for them: M4 Weekly with 5 windows took 519 s against 416 s with 3 (2 shared
@@ -114,30 +114,58 @@ def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, 
     return folds
 
 
-def split_fold(panel: pd.DataFrame, fold: Fold, *, min_train: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cut ``panel`` at ``fold.cutoff`` into (train, test), both with a fresh default index.
+def series_cutoffs(panel: pd.DataFrame, fold: Fold) -> pd.Series:
+    """Each series' own cutoff in ``fold``: ``fold.cutoff`` moved back by as many grid steps as the series ends
+    before the panel's latest ts, so every series is scored on the last ``horizon`` points before its own end
+    in window 0 (ragged ends: a ticker that stopped trading, a download that failed for a day) rather than on
+    dates past it. Series whose cutoff would fall before the panel's first ts are not in the result."""
+    grid, _, cut = _cut_positions(panel, fold)
+    return pd.Series(grid[cut.to_numpy()], index=cut.index, name="cutoff")
 
-    train holds the rows with ts <= cutoff; test the rows with cutoff < ts <= test_end plus a ``step`` column
-    (1..horizon, grid steps after the cutoff). A series with fewer than ``min_train`` training rows at the
-    cutoff (none at all by default: it starts later) is left out of both, since no model can learn it there; it
-    is scored on the windows where it has the history. A series that ends before the cutoff stays in train and
-    simply has no test rows.
+
+def _cut_positions(panel: pd.DataFrame, fold: Fold) -> tuple[pd.DatetimeIndex, np.ndarray, pd.Series]:
+    """The grid from the panel's (or the cutoff's) first ts to its last, each row's position on it (-1: off the
+    grid) and each series' cutoff position."""
+    start = min(pd.Timestamp(panel[TS].min()), fold.cutoff)
+    grid = pd.date_range(start, pd.Timestamp(panel[TS].max()), freq=fold.freq)
+    # ``horizon`` more points, so a test window reaching past the last grid point still has its end
+    grid = grid.append(pd.date_range(grid[-1], periods=fold.horizon + 1, freq=fold.freq)[1:])
+    if fold.cutoff not in grid:
+        raise ValueError(f"the cutoff {_fmt(fold.cutoff)} is not on the {fold.freq!r} grid of the panel")
+    position = grid.get_indexer(panel[TS])
+    ends = pd.Series(position).groupby(panel[SERIES].to_numpy(), sort=True).max()
+    cut = grid.get_loc(fold.cutoff) - (len(grid) - 1 - fold.horizon - ends)
+    return grid, position, cut[cut >= 0]
+
+
+def split_fold(panel: pd.DataFrame, fold: Fold, *, min_train: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cut ``panel`` at each series' own cutoff (``series_cutoffs``) into (train, test), both with a fresh
+    default index.
+
+    train holds a series' rows up to its cutoff; test the next ``fold.horizon`` grid steps of it, with a ``step``
+    column (1..horizon) and its ``cutoff``. A series with fewer than ``min_train`` training rows at its cutoff
+    (none at all by default: it starts later) is left out of both, since no model can learn it there; it is
+    scored on the windows where it has the history.
 
     Raises:
         ValueError: a test row whose ts is not on the fold's grid (the panel is not regular at ``fold.freq``).
     """
     _check_positive(min_train=min_train)
-    is_train = panel[TS] <= fold.cutoff
+    grid, position, cuts = _cut_positions(panel, fold)
+    cut_position = panel[SERIES].map(cuts).fillna(-1).to_numpy(dtype="int64")
+    cutoff = pd.Series(grid[np.maximum(cut_position, 0)], index=panel.index).where(cut_position >= 0)
+    is_train = panel[TS] <= cutoff  # NaT (no cutoff in the panel) compares False
     counts = panel.loc[is_train, SERIES].value_counts()
     trained = counts.index[counts >= min_train]
     is_train &= panel[SERIES].isin(trained)
     train = panel.loc[is_train].reset_index(drop=True)
-    in_test = (panel[TS] > fold.cutoff) & (panel[TS] <= fold.test_end) & panel[SERIES].isin(trained)
-    test = panel.loc[in_test].reset_index(drop=True)
-
-    grid = pd.date_range(fold.cutoff, periods=fold.horizon + 1, freq=fold.freq)
-    steps = grid.get_indexer(test[TS])
-    if (steps < 1).any():
-        off = [_fmt(ts) for ts in test.loc[steps < 1, TS].drop_duplicates().head(5)]
-        raise ValueError(f"test rows at ts not on the {fold.freq!r} grid from cutoff {_fmt(fold.cutoff)}: {off}")
-    return train, test.assign(**{STEP: steps.astype("int64")})
+    test_end = grid[np.maximum(cut_position, 0) + fold.horizon]
+    in_test = panel[SERIES].isin(trained) & (panel[TS] > cutoff) & (panel[TS].to_numpy() <= test_end.to_numpy())
+    steps = position - cut_position
+    off = in_test & (position < 0)
+    if off.any():
+        shown = [_fmt(ts) for ts in panel.loc[off, TS].drop_duplicates().head(5)]
+        raise ValueError(f"test rows at ts not on the {fold.freq!r} grid from cutoff {_fmt(fold.cutoff)}: {shown}")
+    keep = in_test.to_numpy()
+    test = panel.loc[keep].assign(**{STEP: steps[keep].astype("int64"), "cutoff": cutoff[keep]})
+    return train, test.reset_index(drop=True)

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from forecasting.config import FREQUENCY_HINT, PipelineConfig, SeriesConfig
+from forecasting.config import PipelineConfig, SeriesConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError, RateLimitError, SourceError
+from forecasting.frequency import FREQUENCY_HINT
 from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
 from forecasting.shard_validation import ValidationItem, validate_shard
 from forecasting.sources import get_source
@@ -97,7 +98,7 @@ def _meta(spec: SeriesConfig, params: SourceParams, fetched: FetchResult | None,
         source=spec.source,
         name=spec.name,
         params=params.model_dump(mode="json"),
-        frequency=spec.frequency or (fetched.frequency if fetched else None),
+        frequency=spec.effective_frequency(fetched.frequency if fetched else None),
         unit=spec.unit or (fetched.unit if fetched else None),
         config_name=config_name,
     )

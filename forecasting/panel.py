@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["SERIES", "STEP", "TS", "Y", "YHAT", "fill_gaps", "future_timestamps", "season_length", "validate_panel"]
+__all__ = ["SERIES", "STEP", "TS", "Y", "YHAT", "fill_gaps", "future_timestamps", "validate_panel"]
 
 SERIES = "series"   # series name (str)
 TS = "ts"           # naive UTC datetime64[ns]
@@ -32,26 +32,6 @@ def validate_panel(panel: pd.DataFrame) -> None:
 def future_timestamps(last_ts: pd.Timestamp, freq: str, horizon: int) -> pd.DatetimeIndex:
     """The ``horizon`` timestamps after ``last_ts`` on the series' frequency grid."""
     return pd.date_range(last_ts, periods=horizon + 1, freq=freq)[1:]
-
-
-_SEASON_BY_BASE = {"B": 5, "C": 5, "D": 7, "W": 52, "M": 12, "MS": 12, "ME": 12, "SM": 24, "SMS": 24,
-                   "Q": 4, "QS": 4, "QE": 4, "BQ": 4, "BQS": 4, "Y": 1, "YS": 1, "YE": 1, "A": 1, "AS": 1,
-                   "h": 24, "H": 24, "bh": 8, "BH": 8, "min": 60, "T": 60, "s": 60, "S": 60}
-
-
-def season_length(freq: str | None) -> int:
-    """The seasonal period implied by a pandas frequency alias (1 when there is none or it is unknown).
-
-    Multiples divide it: '2W' gives 26, '15min' gives 4 per hour.
-    """
-    if not freq:
-        return 1
-    offset = pd.tseries.frequencies.to_offset(freq)
-    base = offset.rule_code.split("-")[0]
-    season = _SEASON_BY_BASE.get(base, 1)
-    if offset.n > 1 and season % offset.n == 0:
-        return season // offset.n
-    return season if offset.n == 1 else 1
 
 
 def fill_gaps(panel: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -9,6 +9,7 @@ of each model becomes its ``tuned_parameters``, which later runs of the config t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from forecasting.panel import SERIES, STEP
 from forecasting.search import Candidate, candidates, searches, with_tuned
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.plan import plan_run
-from forecasting.steps.screen import min_train_points
+from forecasting.steps.screen import model_needs
 from forecasting.store.results import pipeline_run_finish
 from forecasting.store.tuning import tuned_parameters_write, tuning_trial_insert, tuning_trials_read
 
@@ -60,14 +61,14 @@ def score_trial(config: PipelineConfig, model: str, candidate: Candidate,
     of every partition, each first averaged over the windows (as the champion metrics are)."""
     trial_config = with_tuned(config, {model: {"params": candidate.params, "target_lags": candidate.target_lags}})
     rows, cutoffs, n_forecasts, errors = [], set(), 0, []
-    settings = config.backtest
     for data in partitions:
         if data.panel.empty:
             continue
+        # the trial's lags decide which series it can score, as in the pipeline's backtest
+        spec = dataclasses.replace(data.spec, min_train=model_needs(trial_config))
         result = run_backtest(
             data.panel, {model: lambda data=data: build_model(model, trial_config, has_exog=data.has_exog)},
-            freq=data.freq, horizon=config.preprocessing.horizon, n_windows=data.n_windows, step=settings.step,
-            refit=settings.refit, exog=data.exog, min_train=min_train_points(config))
+            spec, freq=data.freq, exog=data.exog)
         cutoffs.update(fold.cutoff.isoformat() for fold in result.folds)
         errors += [f"{data.key} window {f['window']}: {f['error']}" for f in result.failures]
         if result.forecasts.empty:

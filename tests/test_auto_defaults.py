@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
-from forecasting.models.defaults import auto_features, frequency_kind
+from forecasting.frequency import Frequency
+from forecasting.models.defaults import auto_features
 from forecasting.models.recursive import AutoSpec, LinearGlobal, feature_spec
 from forecasting.panel import SERIES, TS, Y
-from forecasting.steps.screen import min_points
 
 
 def _panel(lengths: list[int], freq: str, *, trend: float = 0.0, seed: int = 0) -> pd.DataFrame:
@@ -24,9 +24,9 @@ def _panel(lengths: list[int], freq: str, *, trend: float = 0.0, seed: int = 0) 
 
 
 @pytest.mark.parametrize("freq, kind", [("h", "hourly"), ("D", "daily"), ("W-SUN", "weekly"), ("MS", "monthly"),
-                                        ("QS-JAN", "quarterly"), ("YS-JAN", "yearly"), ("15min", "yearly")])
+                                        ("QS-JAN", "quarterly"), ("YS-JAN", "yearly"), ("15min", "subhourly")])
 def test_frequency_kind(freq, kind):
-    assert frequency_kind(freq) == kind
+    assert Frequency.parse(freq).kind == kind
 
 
 @pytest.mark.parametrize("freq, period, window", [("h", 168, 168), ("D", 7, 7), ("W-SUN", 52, 52), ("MS", 12, 12),
@@ -60,11 +60,9 @@ def test_auto_is_the_default_and_a_list_overrides_it():
     assert 12 in resolved.lags and resolved.calendar
 
 
-def test_screen_requires_only_the_first_lag_when_lags_are_auto():
-    config = _config()
-    assert config.backtest.n_windows == "auto"
-    assert min_points(config) == 1 + 1 + 4  # auto: one window is the least a series is scored on
-    assert min_points(config, 3) == 1 + 1 + 4 + 2 * 4
+def test_a_global_model_needs_only_the_first_lag_when_lags_are_auto():
+    assert LinearGlobal.min_points(_config()) == 1 + 1
+    assert LinearGlobal.min_points(_config(target_lags=[1, 12])) == 12 + 1
 
 
 def test_model_resolves_auto_features_and_chooses_transforms_at_fit():

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from forecasting.folds import MAX_AUTO_WINDOWS, Fold, auto_windows, make_folds, split_fold
+from forecasting.folds import MAX_AUTO_WINDOWS, Fold, auto_windows, make_folds, series_cutoffs, split_fold
 
 
 def _panel(spans: dict[str, tuple[str, str]], freq: str) -> pd.DataFrame:
@@ -72,26 +72,33 @@ def test_make_folds_boundaries(case):
 
 
 def _check_fold(panel: pd.DataFrame, fold: Fold, train: pd.DataFrame, test: pd.DataFrame) -> None:
-    """Everything that must hold for any fold of any panel."""
+    """Everything that must hold for any fold of any panel: each series is cut at its own cutoff, as many grid
+    steps before ``fold.cutoff`` as it ends before the panel."""
     offset = pd.tseries.frequencies.to_offset(fold.freq)
-    assert train["ts"].max() <= fold.cutoff < test["ts"].min()
-    assert fold.test_start <= test["ts"].min() and test["ts"].max() <= fold.test_end
-    # ts is exactly `step` grid steps after the cutoff, and step stays within 1..horizon
+    end = panel["ts"].max()
+    own_cutoff = {}
+    for series, ts in panel.groupby("series")["ts"]:
+        behind = len(pd.date_range(ts.max(), end, freq=fold.freq)) - 1
+        own_cutoff[series] = fold.cutoff - behind * offset
+    assert (train["ts"] <= train["series"].map(own_cutoff)).all()
+    assert (test["cutoff"] == test["series"].map(own_cutoff)).all()
+    assert (test["ts"] > test["cutoff"]).all()
+    # ts is exactly `step` grid steps after the series' cutoff, and step stays within 1..horizon
     assert test["step"].between(1, fold.horizon).all()
-    assert (test["ts"] == [fold.cutoff + s * offset for s in test["step"]]).all()
+    assert (test["ts"] == [c + s * offset for c, s in zip(test["cutoff"], test["step"], strict=True)]).all()
     # no row in both, and both are made of panel rows
     keys = ["series", "ts"]
     assert train.merge(test, on=keys).empty
-    assert len(pd.concat([train, test.drop(columns="step")]).merge(panel, on=[*keys, "y"])) == len(train) + len(test)
-    # only series with history at the cutoff are split; test series are a subset of train series
-    trained = set(panel.loc[panel["ts"] <= fold.cutoff, "series"])
+    parts = pd.concat([train, test.drop(columns=["step", "cutoff"])])
+    assert len(parts.merge(panel, on=[*keys, "y"])) == len(train) + len(test)
+    # only series with history at their cutoff are split; test series are a subset of train series
+    trained = {s for s, ts in panel.groupby("series")["ts"] if ts.min() <= own_cutoff[s]}
     assert set(train["series"]) == trained
     assert set(test["series"]) <= trained
-    # a series observed through test_end gets every step once
-    full = panel.groupby("series")["ts"].max() >= fold.test_end
-    for series in full[full].index.intersection(sorted(trained)):
+    # every trained series gets every step once: its test window ends at or before its own end
+    for series in sorted(trained):
         assert test.loc[test["series"] == series, "step"].tolist() == list(range(1, fold.horizon + 1))
-    assert list(test.columns) == [*panel.columns, "step"]
+    assert list(test.columns) == [*panel.columns, "step", "cutoff"]
     assert train.index.equals(pd.RangeIndex(len(train))) and test.index.equals(pd.RangeIndex(len(test)))
 
 
@@ -114,11 +121,27 @@ def test_split_fold_leaves_out_series_without_history():
     assert test.groupby("series")["step"].apply(list).to_dict() == {"a": [1, 2, 3], "c": [1, 2, 3]}
 
 
-def test_split_fold_keeps_series_that_ended_before_the_cutoff_in_train_only():
+def test_a_series_that_ends_early_is_scored_before_its_own_end():
     (fold,) = make_folds(DAILY, freq="D", horizon=3, n_windows=1)  # cutoff 2024-01-27; c ends 2024-01-25
     train, test = split_fold(DAILY, fold)
-    assert "c" in set(train["series"])
-    assert "c" not in set(test["series"])
+    c_test = test[test["series"] == "c"]
+    assert train.loc[train["series"] == "c", "ts"].max() == pd.Timestamp("2024-01-22")
+    assert c_test["ts"].dt.strftime("%m-%d").tolist() == ["01-23", "01-24", "01-25"]
+    assert c_test["step"].tolist() == [1, 2, 3] and (c_test["cutoff"] == pd.Timestamp("2024-01-22")).all()
+    assert series_cutoffs(DAILY, fold).to_dict() == {
+        "a": pd.Timestamp("2024-01-27"), "b": pd.Timestamp("2024-01-27"), "c": pd.Timestamp("2024-01-22")}
+
+
+def test_a_series_whose_own_cutoff_precedes_the_panel_is_left_out():
+    panel = _panel({"a": ("2024-01-01", "2024-01-30"), "d": ("2024-01-01", "2024-01-04")}, "D")
+    (fold,) = make_folds(panel, freq="D", horizon=3, n_windows=1)
+    train, test = split_fold(panel, fold)
+    # d ends 26 days early: its own cutoff 2024-01-01 leaves it one training point
+    assert train.loc[train["series"] == "d", "ts"].tolist() == [pd.Timestamp("2024-01-01")]
+    shifted = Fold(0, pd.Timestamp("2024-01-25"), pd.Timestamp("2024-01-26"), pd.Timestamp("2024-01-28"), "D", 3)
+    train, test = split_fold(panel, shifted)
+    assert "d" not in set(train["series"]) | set(test["series"])
+    assert "d" not in series_cutoffs(panel, shifted)
 
 
 def test_oldest_fold_may_keep_exactly_one_training_point():

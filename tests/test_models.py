@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.backtest import run_backtest
+from forecasting.backtest import BacktestSpec, run_backtest
 from forecasting.features import FeatureSpec
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.models.arima import ArimaForecaster
@@ -146,7 +146,7 @@ def test_conformal_intervals_cover_close_to_nominal_on_known_noise():
         for i in range(n_series)
     ]
     panel = pd.concat(frames, ignore_index=True)
-    result = run_backtest(panel, {"naive": NaiveForecaster}, freq="D", horizon=4, n_windows=8, step=4)
+    result = run_backtest(panel, {"naive": NaiveForecaster}, BacktestSpec(horizon=4, n_windows=8, step=4), freq="D")
     fc = result.forecasts
     calibration, evaluation = fc[fc["window"] < 4], fc[fc["window"] >= 4]
     scale = series_scale(panel)
@@ -175,7 +175,8 @@ def test_backtest_keeps_going_when_one_model_fails():
         def fit(self, panel, *, freq, exog=None):
             raise RuntimeError("boom")
 
-    result = run_backtest(_panel(), {"naive": NaiveForecaster, "broken": Broken}, freq="D", horizon=3, n_windows=2)
+    spec = BacktestSpec(horizon=3, n_windows=2, step=3)
+    result = run_backtest(_panel(), {"naive": NaiveForecaster, "broken": Broken}, spec, freq="D")
     assert set(result.forecasts["model"]) == {"naive"}
     assert sorted((f["model"], f["window"]) for f in result.failures) == [("broken", 0), ("broken", 1)]
     assert all(f["error"] == "RuntimeError: boom" for f in result.failures)
@@ -187,7 +188,8 @@ def test_backtest_scores_a_short_series_only_on_windows_where_it_has_min_train_p
     short = _panel(1, 14, seed=1).assign(**{SERIES: "short", TS: lambda f: f[TS] + pd.Timedelta(days=46)})
     panel = pd.concat([long, short], ignore_index=True)
     factories = {"naive": NaiveForecaster, "linear": lambda: LinearGlobal(SPEC, transforms=("scale",))}
-    result = run_backtest(panel, factories, freq="D", horizon=3, n_windows=5, min_train=4)
+    spec = BacktestSpec(horizon=3, n_windows=5, step=3, min_train=dict.fromkeys(factories, 4))
+    result = run_backtest(panel, factories, spec, freq="D")
     windows = result.forecasts.groupby(SERIES)["window"].unique().map(sorted).to_dict()
     assert windows == {"s0": [0, 1, 2, 3, 4], "s1": [0, 1, 2, 3, 4], "short": [0, 1, 2]}
     # every model is scored on the same (series, window) pairs, so no model is compared on easier windows
@@ -237,3 +239,16 @@ def test_seasonal_difference_round_trip_over_more_than_one_season():
                        YHAT: true_sdiff["d"].to_numpy()})
     expected = full.groupby(SERIES).tail(ahead)[Y].to_numpy()
     np.testing.assert_allclose(apply_inverse([transform], fc)[YHAT], expected, rtol=1e-12)
+
+
+def test_each_model_scores_a_series_on_the_windows_where_it_has_that_models_own_need():
+    long = _panel(2, 60)
+    short = _panel(1, 14, seed=1).assign(**{SERIES: "short", TS: lambda f: f[TS] + pd.Timedelta(days=46)})
+    panel = pd.concat([long, short], ignore_index=True)
+    factories = {"naive": NaiveForecaster, "linear": lambda: LinearGlobal(SPEC, transforms=("scale",))}
+    # linear needs 10 points: the short series has them only at the latest cutoff; naive needs 1
+    spec = BacktestSpec(horizon=3, n_windows=5, step=3, min_train={"naive": 1, "linear": 10})
+    result = run_backtest(panel, factories, spec, freq="D")
+    short_windows = result.forecasts[result.forecasts[SERIES] == "short"].groupby("model")["window"].unique()
+    assert sorted(short_windows["naive"]) == [0, 1, 2, 3] and sorted(short_windows["linear"]) == [0]
+    assert not result.failures

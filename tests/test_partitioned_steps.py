@@ -14,7 +14,8 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.partitions import split_partitions
 from forecasting.run import execute
-from forecasting.steps.screen import backtest_windows, screen_series
+from forecasting.frequency import Frequency
+from forecasting.steps.screen import backtest_spec, model_skips, screen_series
 from forecasting.store.jsonsafe import json_dumps
 
 DAYS = 120
@@ -67,23 +68,38 @@ def test_screening_names_each_reason(tmp_path):
         pd.DataFrame({"series": 4, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": np.r_[_good(2)[:-1], 1e308]}),
     ], ignore_index=True)
     kept, skips = screen_series(panel, config)
-    assert kept["series"].unique().tolist() == [1]
+    # 5 points are enough for naive: only a model that needs more leaves the short series out
+    assert kept["series"].unique().tolist() == [1, 3]
     reasons = {s.series_id: s.reason for s in skips}
     assert reasons[2].startswith("constant series (every value is 3)")
-    assert reasons[3] == "too short: 5 points, needs at least 22 (largest lag 7 + 1 + backtest span)"
     assert reasons[4].startswith("values too large to model (max |y| = 1e+308")
+    spec = backtest_spec(config, Frequency.parse("D"), kept.groupby("series").size())
+    by_model = {s.model: s.reason for s in model_skips(kept.groupby("series").size(), spec) if s.series_id == 3}
+    assert by_model == {
+        "lightgbm_global": "too short for lightgbm_global: 5 points, needs 8",
+        "naive": "no backtest: too short (5 points, needs 8 for one window of 7); forecast without a backtest score",
+        "seasonal_naive": "no backtest: too short (5 points, needs 8 for one window of 7); forecast without a "
+                          "backtest score"}
+    empty = pd.DataFrame({"series": 5, "ts": pd.date_range("2024-01-01", periods=1), "y": [1.0]})
+    lagged = parse_config(_config(tmp_path, {"a": _good(0)}, models={"enabled": ["lightgbm_global"]}))
+    _, skips = screen_series(empty, lagged)
+    assert skips[0].reason == "too short: 1 points, every enabled model needs more (lightgbm_global 8)"
 
 
 def test_explicit_windows_are_kept_and_auto_follows_the_partition_history(tmp_path):
     panel = pd.DataFrame({"series": 1, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": _good(1)})
+    daily = Frequency.parse("D")
+
+    def windows(frame, config):
+        return backtest_spec(config, daily, frame.groupby("series").size()).n_windows
+
     explicit = parse_config(_config(tmp_path, {"a": _good(0)}))
-    assert backtest_windows(panel, explicit, "D") == 2
+    assert windows(panel, explicit) == 2
     auto = parse_config(_config(tmp_path, {"a": _good(0)}, backtest={"n_windows": "auto", "modes": ["latest"]}))
-    assert backtest_windows(panel, auto, "D") == 3  # 120 daily points: the cap
-    assert backtest_windows(panel.head(30), auto, "D") == 2  # 30 - 2 * 7 = 16 points: two windows of 7
-    kept, skips = screen_series(panel.head(14), auto)
-    assert kept.empty
-    assert skips[0].reason == "too short: 14 points, needs at least 15 (largest lag 7 + 1 + one backtest window)"
+    assert windows(panel, auto) == 3  # 120 daily points: the cap
+    assert windows(panel.head(30), auto) == 2  # 30 - 2 * 7 = 16 points: two windows of 7
+    assert backtest_spec(auto, daily, panel.groupby("series").size()).min_train == {
+        "naive": 1, "seasonal_naive": 1, "lightgbm_global": 8}
 
 
 def test_auto_windows_differ_between_partitions_and_every_step_agrees(database, tmp_path, conn, caplog):
@@ -112,7 +128,7 @@ def test_non_finite_numbers_become_json_null():
         {"mase": None, "x": [None, 2.5], "3": 4}
 
 
-def test_good_constant_and_short_series_forecast_the_good_one_and_name_the_others(database, tmp_path, conn, capsys,
+def test_good_constant_and_short_series_forecast_what_each_model_can_and_name_the_rest(database, tmp_path, conn, capsys,
                                                                                  monkeypatch):
     from forecasting.cli import main as cli_main
 
@@ -126,16 +142,22 @@ def test_good_constant_and_short_series_forecast_the_good_one_and_name_the_other
     assert "ingest run 1: 3 new, 1 quarantined" in out  # 1e308 never reaches the store (±1e30 at ingest)
     assert "pipeline run 1 partial (1 partition(s))" in out
     skipped = out[out.index("series skipped, and why"):].splitlines()
-    rows = {line.split()[0]: line for line in skipped[3:5]}
-    assert set(rows) == {"flat", "short"}
+    rows = {line.split()[0]: line for line in skipped[3:4]}
+    assert set(rows) == {"flat"}
     assert "constant series (every value is 42)" in rows["flat"]
-    assert "too short: 5 points" in rows["short"]
 
-    published = conn.execute("SELECT DISTINCT series_name FROM champion_forecasts").fetchall()
-    assert published == [("good",)]
-    assert conn.execute("SELECT count(*) FROM champion_forecasts").fetchone()[0] == 7
+    # 5 points: too short for lightgbm_global (lags up to 7) and for a backtest window, not for the baselines
+    published = dict(conn.execute("SELECT series_name, count(*) FROM champion_forecasts GROUP BY 1").fetchall())
+    assert published == {"good": 7, "short": 7}
+    champion = conn.execute("SELECT c.model, c.score FROM champions c JOIN series s USING (series_id) "
+                            "WHERE s.name = 'short'").fetchone()
+    assert champion[0] in ("naive", "seasonal_naive") and champion[1] is None
+    reasons = dict(conn.execute("SELECT k.model, k.reason FROM series_skips k JOIN series s USING (series_id) "
+                                "WHERE s.name = 'short'").fetchall())
+    assert reasons["lightgbm_global"] == "too short for lightgbm_global: 5 points, needs 8"
+    assert reasons["naive"].startswith("no backtest: too short (5 points, needs 8 for one window of 7)")
     status, summary = conn.execute("SELECT status, summary FROM pipeline_runs WHERE run_id = 1").fetchone()
-    assert status == "partial" and summary["skipped_series"] == ["flat", "short"]
+    assert status == "partial" and summary["skipped_series"] == ["flat"]
     # no metric of a skipped series was ever computed, and no stored metric is NaN/inf
     assert conn.execute("SELECT count(*) FROM backtest_metrics WHERE value = 'NaN' OR value = 'Infinity' "
                         "OR value = '-Infinity'").fetchone()[0] == 0
@@ -249,7 +271,7 @@ def test_progress_bars_count_partitions_times_models_on_a_terminal(database, tmp
 def test_every_registered_model_is_a_forecaster_the_config_accepts(tmp_path):
     from forecasting.model_names import MODEL_NAMES
     from forecasting.models.base import Forecaster
-    from forecasting.models.registry import MODELS, build_model, model_class
+    from forecasting.models.registry import MODELS, build_model, model_class, model_settings
 
     assert tuple(MODELS) == MODEL_NAMES
     config = parse_config(_config(tmp_path, {"a": _good(0)}, models={"enabled": list(MODELS)}))
@@ -257,7 +279,7 @@ def test_every_registered_model_is_a_forecaster_the_config_accepts(tmp_path):
         cls = model_class(name)
         assert issubclass(cls, Forecaster) and cls.name == name and cls.kind in ("global", "local")
         assert isinstance(build_model(name, config, has_exog=False), cls)
-        json.dumps(cls.settings(config, has_exog=False))  # recorded with each model version
+        json.dumps(model_settings(name, config, has_exog=False))  # recorded with each model version
     with pytest.raises(KeyError, match="unknown model 'prophet'"):
         model_class("prophet")
 

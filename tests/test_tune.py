@@ -131,9 +131,9 @@ def test_tune_stores_ranked_trials_and_the_next_train_uses_the_best(database, co
     params, = conn.execute(
         "SELECT v.params FROM model_versions v JOIN models m USING (model_id) "
         "WHERE m.name = 'lightgbm_global' AND v.run_id = %s", (report.run_id,)).fetchone()
-    settings = params["model"]
-    assert settings["model"] == {"n_estimators": 15, "min_child_samples": 5, **best[1]}
-    assert settings["features"]["lags"] == best[2]
+    settings = params["model"]  # what the model's constructor received
+    assert settings["params"] == {"n_estimators": 15, "min_child_samples": 5, **best[1]}
+    assert settings["spec"]["lags"] == best[2]
     assert settings["tuned"]["tune_run_id"] == run_id and settings["tuned"]["trial"] == best[0]
     run_config, = conn.execute("SELECT config FROM pipeline_runs WHERE run_id = %s", (report.run_id,)).fetchone()
     assert json.loads(json.dumps(run_config))["models"]["tuned"]["lightgbm_global"]["params"] == best[1]
@@ -155,8 +155,8 @@ def test_a_failing_trial_is_stored_and_without_its_search_a_model_trains_with_th
     params, = conn.execute(
         "SELECT v.params FROM model_versions v JOIN models m USING (model_id) "
         "WHERE m.name = 'lightgbm_global' AND v.run_id = %s", (train.run_id,)).fetchone()
-    assert params["model"]["model"] == {"n_estimators": 15, "min_child_samples": 5}
-    assert "tuned" not in params["model"]
+    assert params["model"]["params"] == {"n_estimators": 15, "min_child_samples": 5}
+    assert params["model"]["tuned"] is None
 
 
 def test_tune_without_a_search_is_refused(database, tmp_path):

@@ -51,10 +51,11 @@ try:  # a dependency of scikit-learn, so normally present
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
+from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length, validate_panel
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
 
 __all__ = ["ArimaForecaster"]
 
@@ -225,9 +226,6 @@ class ArimaForecaster(Forecaster):
                    max_p=settings.max_p, max_q=settings.max_q, n_jobs=config.modeling.n_jobs,
                    deseasonalise=settings.deseasonalise and not settings.seasonal)
 
-    @classmethod
-    def settings(cls, config, *, has_exog: bool) -> dict:
-        return {"model": config.models.arima.model_dump(mode="json")}
 
     def __init__(
         self,

@@ -1,16 +1,24 @@
-"""The one interface every model implements: fit on a training panel, predict ``horizon`` steps past it."""
+"""The one interface every model implements: fit on a training panel, predict ``horizon`` steps past it.
+
+A model's settings are what its constructor received: the base class records the arguments of every
+constructor call (``model_params``), so the fingerprint that decides whether a registered version can be
+reused is built from exactly what the model was given, never from a second description of it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import pandas as pd
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["Forecaster"]
+__all__ = ["Forecaster", "model_params"]
 
 
 class Forecaster(ABC):
@@ -23,6 +31,9 @@ class Forecaster(ABC):
 
     A model that cannot fit a series must not raise: it falls back (usually to the naive forecast) and
     records the series and the reason in ``fallbacks``, so one bad series never stops the others.
+
+    A subclass sets ``name`` and ``kind``, implements ``fit``/``predict`` and, when the config has settings for
+    it, ``from_config``; it is then one entry of ``forecasting.models.registry.MODELS``.
     """
 
     name: ClassVar[str]
@@ -30,6 +41,13 @@ class Forecaster(ABC):
     kind: ClassVar[Literal["global", "local"]] = "local"
     # explained with SHAP after prediction (tree models exposing ``last_X_``)
     explainable: ClassVar[bool] = False
+    # constructor arguments that change how fast a fit runs, never what it learns: left out of the fingerprint
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"n_jobs"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         self.fallbacks: dict[object, str] = {}
@@ -40,12 +58,57 @@ class Forecaster(ABC):
         return cls()
 
     @classmethod
-    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
-        """The config settings this model depends on once fitted (recorded, and part of its fingerprint)."""
-        return {}
+    def min_points(cls, config: PipelineConfig) -> int:
+        """Points a series needs for this model to fit it (a shorter one is left to the models that can)."""
+        return 1
 
     @abstractmethod
     def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self: ...
 
     @abstractmethod
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame: ...
+
+
+def _recording(init):
+    """``init`` that first keeps the arguments of the outermost constructor call in ``init_params_``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        if "init_params_" not in self.__dict__:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            received = {}
+            for name, value in list(bound.arguments.items())[1:]:
+                if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                    received.update(value)
+                else:
+                    received[name] = value
+            self.init_params_ = received
+        init(self, *args, **kwargs)
+
+    return wrapper
+
+
+def model_params(model: Forecaster) -> dict:
+    """What ``model``'s constructor received, JSON-safe (nested models, dataclasses and settings included),
+    without its ``runtime_params``: recorded with every model version and part of its fingerprint."""
+    received = getattr(model, "init_params_", {})
+    return {"class": type(model).__name__,
+            **{k: _plain(v) for k, v in received.items() if k not in type(model).runtime_params}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Forecaster):
+        return model_params(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return repr(value)

@@ -67,12 +67,12 @@ class EnsembleForecaster(Forecaster):
         return cls({name: build_model(name, config, has_exog=has_exog) for name in ensemble_members(config)},
                    how=config.models.ensemble.how)
 
-    @classmethod
-    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
-        from forecasting.models.registry import model_settings
 
-        return {"how": config.models.ensemble.how,
-                **{name: model_settings(name, config, has_exog=has_exog) for name in ensemble_members(config)}}
+    @classmethod
+    def min_points(cls, config: PipelineConfig) -> int:
+        from forecasting.models.registry import model_class
+
+        return max((model_class(name).min_points(config) for name in ensemble_members(config)), default=1)
 
     def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self:
         for name, model in self.members.items():

@@ -35,12 +35,11 @@ class HybridForecaster(Forecaster):
                    LightGBMGlobal(feature_spec(config, has_exog=has_exog), transforms=("scale",),
                                   params=config.models.estimator_params("lightgbm"), seed=config.models.seed))
 
+
     @classmethod
-    def settings(cls, config, *, has_exog: bool) -> dict:
-        # the residual model takes the config's LightGBM settings, never those tuned for lightgbm_global
-        untuned = config.model_copy(update={"models": config.models.model_copy(update={"tuned": {}})})
-        return {"arima": ArimaForecaster.settings(config, has_exog=has_exog),
-                "lightgbm": LightGBMGlobal.settings(untuned, has_exog=has_exog)}
+    def min_points(cls, config) -> int:
+        lags = config.preprocessing.target_lags  # the residual model takes the config's lags, never tuned ones
+        return 2 if lags == "auto" else max(lags) + 1
 
     def __init__(self, arima: ArimaForecaster, residual_model: LightGBMGlobal) -> None:
         super().__init__()

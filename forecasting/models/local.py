@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Protocol, Self
 import numpy as np
 import pandas as pd
 
+from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.parallel import map_chunks
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, season_length
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
@@ -71,9 +72,6 @@ class LocalForecaster(Forecaster):
         section = getattr(config.models, cls.config_key, None) if cls.config_key else None
         return section.model_dump() if section is not None else {}
 
-    @classmethod
-    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
-        return {"model": cls._config_kwargs(config)}
 
     def fit_series(self, y: np.ndarray, m: int) -> SeriesFit:
         raise NotImplementedError

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from forecasting.features import FeatureSpec, build_features, tail_for_prediction
+from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.defaults import auto_features
 from forecasting.models.transforms import TargetTransform, apply_inverse, make_transforms
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, season_length
+from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
@@ -95,9 +96,11 @@ class RecursiveGlobalForecaster(Forecaster):
     config_key: ClassVar[str] = ""  # the section of ``models`` in the config holding the estimator's parameters
 
     def __init__(self, spec: FeatureSpec | AutoSpec, *, transforms: tuple[str, ...] | str = (),
-                 params: dict | None = None, seed: int = 0, holdout: int | None = None) -> None:
+                 params: dict | None = None, seed: int = 0, holdout: int | None = None,
+                 tuned: dict | None = None) -> None:
         """``spec`` may hold "auto" fields and ``transforms`` may be "auto": both are settled in ``fit`` (the
-        transforms by a holdout of the last ``holdout`` points of every series; None: one season, at least 1)."""
+        transforms by a holdout of the last ``holdout`` points of every series; None: one season, at least 1).
+        ``tuned``: the 'forecasting tune' trial ``params`` came from, kept with the model version."""
         super().__init__()
         self.spec_template = spec
         self.spec = spec if isinstance(spec, FeatureSpec) else None
@@ -119,21 +122,20 @@ class RecursiveGlobalForecaster(Forecaster):
     def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
         transforms = config.preprocessing.target_transforms
         params, lags = cls._tuned(config)
+        tuned = config.models.tuned.get(cls.name)
+        # the holdout only chooses "auto" transforms: with fixed ones a new horizon must not cost a refit
         return cls(feature_spec(config, has_exog=has_exog, target_lags=lags),
                    transforms=transforms if transforms == AUTO else tuple(transforms),
-                   params=params, seed=config.models.seed, holdout=config.preprocessing.horizon)
+                   params=params, seed=config.models.seed,
+                   holdout=config.preprocessing.horizon if transforms == AUTO else None,
+                   tuned=tuned.model_dump(mode="json") if tuned is not None else None)
 
     @classmethod
-    def settings(cls, config: PipelineConfig, *, has_exog: bool) -> dict:
-        transforms = config.preprocessing.target_transforms
-        params, lags = cls._tuned(config)
-        out = {"model": params, "seed": config.models.seed,
-               "features": feature_spec(config, has_exog=has_exog, target_lags=lags).__dict__,
-               "target_transforms": transforms if transforms == AUTO else list(transforms)}
-        tuned = config.models.tuned.get(cls.name)
-        if tuned is not None:  # only then: an untuned model keeps the fingerprint it had before tuning existed
-            out["tuned"] = tuned.model_dump(mode="json")
-        return out
+    def min_points(cls, config: PipelineConfig) -> int:
+        # a full row of lags and a target to learn from; "auto" lags are capped by the lengths, so only lag 1 counts
+        lags = config.models.tuned[cls.name].target_lags if cls.name in config.models.tuned else None
+        lags = lags or config.preprocessing.target_lags
+        return 2 if lags == AUTO else max(lags) + 1
 
     def _estimator(self):
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """Every model the pipeline can run, by name. Adding a model is one ``Forecaster`` subclass (with its
-``from_config`` and ``settings``) plus one entry here; the steps, the config, the CLI and the DAGs' trigger
-forms all read this table.
+``from_config``, and ``min_points`` when it needs more than one point) plus one entry here; the steps, the
+config, the CLI and the DAGs' trigger forms all read this table.
 
 Only the standard library at module level: the Airflow DAG file reads the names at parse time.
 """
@@ -47,8 +47,11 @@ def build_model(name: str, config: PipelineConfig, *, has_exog: bool) -> Forecas
 
 
 def model_settings(name: str, config: PipelineConfig, *, has_exog: bool) -> dict:
-    """The settings of the config that shape model ``name`` once fitted (part of its fingerprint)."""
-    return model_class(name).settings(config, has_exog=has_exog)
+    """What model ``name``'s constructor receives from the config (``base.model_params``): recorded with each
+    model version and part of its fingerprint."""
+    from forecasting.models.base import model_params
+
+    return model_params(build_model(name, config, has_exog=has_exog))
 
 
 def model_factories(config: PipelineConfig, *, has_exog: bool) -> dict[str, Callable[[], Forecaster]]:

@@ -20,7 +20,7 @@ from forecasting.models.registry import model_factories
 from forecasting.panel import SERIES, STEP, YHAT
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
-from forecasting.steps.screen import min_train_points
+from forecasting.steps.screen import model_skips
 from forecasting.store.results import backtest_forecasts_write, backtest_metrics_write
 from forecasting.store.selectors import panel_first_known
 from forecasting.store.steps import Skip, series_revised_any, skips_write
@@ -90,13 +90,11 @@ def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress
     if mode == "as_known":
         def supplier(fold):
             return panel_first_known(conn, series_ids=data.series_ids, cutoff=fold.cutoff.to_pydatetime())
-    settings = data.config.backtest
     factories = model_factories(data.config, has_exog=data.has_exog)
     if progress is not None:
         factories = {name: _reporting(name, factory, progress) for name, factory in factories.items()}
-    return run_backtest(data.panel, factories, freq=data.freq, horizon=data.config.preprocessing.horizon,
-                        n_windows=data.n_windows, step=settings.step, refit=settings.refit, exog=data.exog,
-                        panel_for_fold=supplier, min_train=min_train_points(data.config))
+    return run_backtest(data.panel, factories, data.spec, freq=data.freq, exog=data.exog,
+                        panel_for_fold=supplier)
 
 
 def _reporting(name: str, factory, progress: Progress):
@@ -113,21 +111,25 @@ def _finite(forecasts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _model_skips(result: BacktestResult, data: PartitionData) -> list[Skip]:
-    """A skip for every (series, model) with no finite backtest forecast, with the model's error if it failed."""
+    """A skip for every (series, model) with no finite backtest forecast: too short for the model or for one of
+    its backtest windows (the series is then forecast without a score), excluded by an earlier step, NaN/inf,
+    or the model's error if it failed."""
     errors = {}
     for failure in result.failures:
         errors.setdefault(failure["model"], failure["error"])
-    produced = set()
+    produced, nonfinite = set(), set()
     if not result.forecasts.empty:
         finite = _finite(result.forecasts)
         produced = set(zip(finite["model"], finite[SERIES], strict=True))
         nonfinite = set(zip(result.forecasts["model"], result.forecasts[SERIES], strict=True)) - produced
-    else:
-        nonfinite = set()
+    short = {(s.model, s.series_id): s for s in model_skips(data.lengths(), data.spec)}
     skips = []
     for model in data.config.models.enabled:
         for series_id in data.series_ids:
-            if (model, series_id) in produced:
+            if (model, series_id) in produced or series_id in data.spec.excluded.get(model, ()):
+                continue
+            if (model, series_id) in short:
+                skips.append(short[model, series_id])
                 continue
             if (model, series_id) in nonfinite:
                 reason = "backtest forecasts were NaN or infinite"

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
 import pandas as pd
 import psycopg
 
+from forecasting.backtest import BacktestSpec
 from forecasting.config import PipelineConfig, parse_config
 from forecasting.errors import ForecastingError
+from forecasting.frequency import Frequency
 from forecasting.panel import fill_gaps
-from forecasting.steps.screen import backtest_windows, screen_series
+from forecasting.steps.screen import backtest_spec, screen_series
 from forecasting.store.results import pipeline_run_config
 from forecasting.store.selectors import StoredSeries, panel_read, stored_series, stored_series_by_id
-from forecasting.store.steps import Skip, partition_read, skipped_series_ids
+from forecasting.store.steps import Skip, model_skipped_series, partition_read, skipped_series_ids
 
 __all__ = ["PartitionData", "load_partition", "run_config"]
 
@@ -25,15 +28,23 @@ _log = logging.getLogger(__name__)
 class PartitionData:
     run_id: int
     key: str
-    freq: str
+    frequency: Frequency                    # the partition's frequency, parsed once
     config: PipelineConfig
     targets: dict[int, StoredSeries]        # every stored target of the partition, by series id
     panel: pd.DataFrame                     # the targets this step models (series = series id), gaps filled
     exog: pd.DataFrame | None               # feature series (series = name: they name feature columns)
     features: dict[str, StoredSeries]
-    n_windows: int                          # backtest windows: the configured number, or "auto" resolved
+    spec: BacktestSpec                      # the partition's backtest, "auto" windows resolved
     # targets this step's screening left out that no other step of the run had skipped yet: the step records them
     skips: list[Skip] = field(default_factory=list)
+
+    @property
+    def freq(self) -> str:
+        return self.frequency.alias
+
+    @property
+    def n_windows(self) -> int:
+        return self.spec.n_windows
 
     @property
     def series_ids(self) -> list[int]:
@@ -42,6 +53,18 @@ class PartitionData:
     @property
     def has_exog(self) -> bool:
         return self.exog is not None
+
+    def lengths(self) -> pd.Series:
+        """Points per series of ``panel``."""
+        return self.panel.groupby("series", sort=True).size()
+
+    def panel_for(self, model: str) -> pd.DataFrame:
+        """The series of ``panel`` that ``model`` can fit: long enough for it, and not excluded for it."""
+        lengths = self.lengths()
+        kept = set(lengths.index[lengths >= self.spec.need(model)]) - set(self.spec.excluded.get(model, ()))
+        if len(kept) == len(lengths):
+            return self.panel
+        return self.panel[self.panel["series"].isin(kept)].reset_index(drop=True)
 
 
 def run_config(conn: psycopg.Connection, run_id: int, *, target_names: list[str] | None = None) -> PipelineConfig:
@@ -61,6 +84,7 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
     if planned is None:
         raise ForecastingError(f"pipeline run {run_id} has no partition {key!r} (plan the run first)")
     freq, _, _, series_ids = planned
+    frequency = Frequency.parse(freq)
     targets = stored_series_by_id(conn, series_ids=series_ids)
     config = config or run_config(conn, run_id, target_names=[s.name for s in targets.values()])
     panel = panel_read(conn, series_ids=list(targets))
@@ -70,10 +94,10 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
             _log.info("series %s: %d missing %s timestamp(s) forward-filled", targets[series_id].name, count, freq)
     panel, skips = screen_series(panel, config)
     # before this run's other skips are removed, so every step resolves "auto" from the same panel
-    n_windows = backtest_windows(panel, config, freq)
+    spec = backtest_spec(config, frequency, panel.groupby("series").size())
     if config.backtest.n_windows == "auto":
         _log.info("%s (%s): %d backtest window(s), auto from the lengths of its %d screened series", key, step,
-                  n_windows, panel["series"].nunique())
+                  spec.n_windows, panel["series"].nunique())
     already = skipped_series_ids(conn, run_id=run_id, partition_key=key, excluding_step=step)
     if already:
         panel = panel[~panel["series"].isin(already)].reset_index(drop=True)
@@ -83,4 +107,7 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
     if features:
         exog = panel_read(conn, series_ids=[s.series_id for s in features.values()],
                           keys={s.series_id: s.name for s in features.values()})
-    return PartitionData(run_id, key, freq, config, targets, panel, exog, features, n_windows, skips)
+    # per model, the series the features step left out for that model only (features it cannot compute)
+    excluded = model_skipped_series(conn, run_id=run_id, partition_key=key, step="features")
+    spec = dataclasses.replace(spec, excluded={m: frozenset(ids) for m, ids in excluded.items()})
+    return PartitionData(run_id, key, frequency, config, targets, panel, exog, features, spec, skips)

@@ -8,8 +8,9 @@ import logging
 
 import psycopg
 
-from forecasting.config import FREQUENCY_HINT, PipelineConfig
+from forecasting.config import PipelineConfig
 from forecasting.errors import ForecastingError
+from forecasting.frequency import FREQUENCY_HINT, Frequency
 from forecasting.partitions import Partition, split_partitions
 from forecasting.search import searches, with_tuned
 from forecasting.series_groups import expand_groups, values_from_store
@@ -76,8 +77,11 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     planned, unknown = [], []
     for spec in targets:
         if spec.name in stored:
-            freq = spec.frequency or stored[spec.name].frequency
-            if freq:
+            freq = spec.effective_frequency(stored[spec.name].frequency)
+            problem = _frequency_problem(freq) if freq else None
+            if problem:
+                unknown.append(Skip(stored[spec.name].series_id, problem))
+            elif freq:
                 planned.append((stored[spec.name].series_id, freq))
             else:
                 unknown.append(Skip(stored[spec.name].series_id,
@@ -95,6 +99,14 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     _log.info("run %d: %d target series in %d partition(s): %s", run_id, len(planned), len(partitions),
               ", ".join(p.label for p in partitions))
     return run_id, partitions
+
+
+def _frequency_problem(freq: str) -> str | None:
+    try:
+        Frequency.parse(freq)
+    except ValueError as exc:
+        return f"frequency: {exc}"
+    return None
 
 
 def _with_tuned_parameters(conn: psycopg.Connection, config: PipelineConfig) -> PipelineConfig:

@@ -75,9 +75,11 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
             _log.exception("partition %s: prediction with %s failed", key, name)
             skips += [Skip(i, f"prediction failed: {type(exc).__name__}: {exc}", model=name) for i in data.series_ids]
             continue
-        predicted = predicted[predicted[SERIES].isin(data.series_ids)]
+        # a series too short for this model was never fitted by it (its backtest skip says so)
+        expected = set(data.panel_for(name)[SERIES])
+        predicted = predicted[predicted[SERIES].isin(expected)]
         finite = np.isfinite(predicted[YHAT].to_numpy(dtype="float64"))
-        bad = set(predicted.loc[~finite, SERIES]) | (set(data.series_ids) - set(predicted[SERIES]))
+        bad = set(predicted.loc[~finite, SERIES]) | (expected - set(predicted[SERIES]))
         skips += [Skip(int(i), "forecast was NaN/infinite or missing", model=name) for i in sorted(bad)]
         predicted = predicted[~predicted[SERIES].isin(bad)].reset_index(drop=True)
         if predicted.empty:

@@ -1,62 +1,55 @@
-"""Which series of a partition can be modelled: a series that cannot is skipped with its reason, so it
-never costs the others their forecasts."""
+"""Which series of a partition can be modelled, and by which models: a series that cannot is skipped with its
+reason, so it never costs the others their forecasts.
+
+Screening has two levels. A series with a data problem (non-finite or huge values, constant, or shorter than
+what any enabled model needs) is left out of the run. Otherwise each model takes the series that meet its own
+need (``Forecaster.min_points``: naive 1 point, a global model with explicit lags its largest lag + 1), so a
+short series is still forecast by the models that can. A series too short for one backtest window of a model
+is forecast without a backtest score; ``forecasting.steps.select`` gives it a champion by the rule documented
+there.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from forecasting.backtest import BacktestSpec
 from forecasting.config import PipelineConfig
 from forecasting.folds import auto_windows
-from forecasting.panel import SERIES, Y, season_length
-from forecasting.store.steps import Skip
+from forecasting.frequency import Frequency
+from forecasting.models.registry import model_class
+from forecasting.panel import SERIES, Y
+from forecasting.skips import Skip
 from forecasting.validation import MAX_ABS_VALUE
 
-__all__ = ["backtest_windows", "min_points", "min_train_points", "screen_series"]
+__all__ = ["backtest_spec", "model_needs", "model_skips", "screen_series"]
 
 
-def min_points(config: PipelineConfig, n_windows: int | None = None) -> int:
-    """Points a series needs: the largest lag plus one row to learn from, before ``n_windows`` backtest windows
-    (None: the configured number; with "auto", one window, since a longer series is scored on more)."""
-    pre, backtest = config.preprocessing, config.backtest
-    if n_windows is None:
-        n_windows = 1 if backtest.n_windows == "auto" else backtest.n_windows
-    step = backtest.step or pre.horizon
-    span = pre.horizon + (n_windows - 1) * step
-    return min_train_points(config) + span
+def model_needs(config: PipelineConfig) -> dict[str, int]:
+    """Per enabled model, the points a series needs for that model to fit it."""
+    return {name: model_class(name).min_points(config) for name in config.models.enabled}
 
 
-def min_train_points(config: PipelineConfig) -> int:
-    """Training points a series needs at a backtest cutoff to be scored in that window."""
-    return _largest_lag(config) + 1
-
-
-def backtest_windows(panel: pd.DataFrame, config: PipelineConfig, freq: str) -> int:
-    """The backtest windows of a screened partition: the configured number, or with "auto" as many as the
-    lengths of its series allow (``auto_windows``). Every step resolves it from the same screened panel."""
-    setting = config.backtest.n_windows
-    if setting != "auto":
-        return setting
-    return auto_windows(panel.groupby(SERIES).size(), horizon=config.preprocessing.horizon,
-                        season=season_length(freq), step=config.backtest.step)
-
-
-def _largest_lag(config: PipelineConfig) -> int:
-    # "auto" lags are capped by the series' own lengths, so only the first lag is required
-    lags = config.preprocessing.target_lags
-    return 1 if lags == "auto" else max(lags)
-
-
-def _need_text(config: PipelineConfig) -> str:
-    span = "one backtest window" if config.backtest.n_windows == "auto" else "backtest span"
-    return f"largest lag {_largest_lag(config)} + 1 + {span}"
+def backtest_spec(config: PipelineConfig, frequency: Frequency, lengths: pd.Series) -> BacktestSpec:
+    """The partition's backtest: the configured windows, or with "auto" as many as the lengths of its screened
+    series allow (``auto_windows``); the step defaults to the horizon. Every step resolves it from the same
+    screened panel of the run's snapshot, so they agree."""
+    settings, horizon = config.backtest, config.preprocessing.horizon
+    step = settings.step or horizon
+    n_windows = settings.n_windows
+    if n_windows == "auto":
+        n_windows = auto_windows(lengths, horizon=horizon, season=frequency.season, step=step)
+    return BacktestSpec(horizon=horizon, n_windows=n_windows, step=step, refit=settings.refit,
+                        min_train=model_needs(config))
 
 
 def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[Skip]]:
-    """The panel without the series that cannot be modelled, and a skip (with the reason) for each of those."""
+    """The panel without the series that no model can take, and a skip (with the reason) for each of those."""
     if panel.empty:
         return panel, []
-    need = min_points(config)
+    needs = model_needs(config)
+    least = min(needs.values())
     stats = panel.groupby(SERIES, sort=True)[Y].agg(["size", "min", "max"])
     finite = panel[Y].pipe(np.isfinite).groupby(panel[SERIES]).all()
     largest = panel[Y].abs().groupby(panel[SERIES]).max()
@@ -67,8 +60,9 @@ def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataF
             reason = "non-finite values (NaN or infinity) in the stored data"
         elif largest[series_id] > MAX_ABS_VALUE:
             reason = f"values too large to model (max |y| = {largest[series_id]:.3g} > {MAX_ABS_VALUE:.0e})"
-        elif row["size"] < need:
-            reason = f"too short: {int(row['size'])} points, needs at least {need} ({_need_text(config)})"
+        elif row["size"] < least:
+            reason = (f"too short: {int(row['size'])} points, every enabled model needs more "
+                      f"({_needs_text(needs)})")
         elif row["min"] == row["max"]:
             reason = f"constant series (every value is {row['min']:.6g}): nothing to learn"
         if reason:
@@ -76,3 +70,22 @@ def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataF
     skipped = {s.series_id for s in skips}
     kept = panel[~panel[SERIES].isin(skipped)].reset_index(drop=True) if skipped else panel
     return kept, skips
+
+
+def model_skips(lengths: pd.Series, spec: BacktestSpec) -> list[Skip]:
+    """A skip of each (series, model) the model cannot fit, and of each it fits but cannot backtest (such a
+    series is still forecast)."""
+    skips = []
+    for model, need in spec.min_train.items():
+        for series_id, size in lengths[lengths < spec.one_window(model)].items():
+            if size < need:
+                reason = f"too short for {model}: {int(size)} points, needs {need}"
+            else:
+                reason = (f"no backtest: too short ({int(size)} points, needs {spec.one_window(model)} for one "
+                          f"window of {spec.horizon}); forecast without a backtest score")
+            skips.append(Skip(int(series_id), reason, model=model))
+    return skips
+
+
+def _needs_text(needs: dict[str, int]) -> str:
+    return ", ".join(f"{model} {need}" for model, need in needs.items())

@@ -4,6 +4,9 @@ The champion rule is ``backtest.champion_strategy``; by default (``auto``) each 
 scores best on backtest windows it was not chosen on, so with few windows a series keeps the pooled best model
 unless its own best is clearly and consistently better.
 
+A series too short for one backtest window of every model that can fit it has no score; its champion is the
+partition's pooled best model among those that can fit it (``_untested_champions``).
+
 It reads one partition's metrics at a time, so its memory depends on the partition size, not on the
 number of series. It also writes the run's aggregate metrics (per model and step, and per model; computed
 in the database) and records a skip for a series no model could forecast in the backtest.
@@ -17,11 +20,13 @@ import pandas as pd
 import psycopg
 
 from forecasting.evaluation import choose_by_strategy, choose_champions, select_strategy
+from forecasting.frequency import season_length
 from forecasting.intervals import series_scale
 from forecasting.metrics import mase_scale
-from forecasting.panel import SERIES, STEP, season_length
+from forecasting.panel import SERIES, STEP
 from forecasting.steps.data import run_config
 from forecasting.steps.record import recorded
+from forecasting.steps.screen import model_needs
 from forecasting.store.results import (
     backtest_errors_read,
     backtest_metrics_aggregate,
@@ -31,6 +36,7 @@ from forecasting.store.results import (
 from forecasting.store.selectors import panel_read, series_names
 from forecasting.store.steps import (
     Skip,
+    model_skipped_series,
     partition_keys,
     partition_read,
     planned_series_ids,
@@ -64,10 +70,13 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
     for key in partition_keys(conn, run_id=run_id):
         freq, _, _, series_ids = partition_read(conn, run_id=run_id, key=key)
         champions, strategies[key] = _champions(conn, run_id, series_ids, freq, config)
+        untested = sorted(set(series_ids) - set(champions["series_id"].astype(int)) - already)
+        champions = pd.concat([champions, _untested_champions(conn, run_id, key, series_ids, untested, config)],
+                              ignore_index=True)
         champions_write(conn, run_id=run_id, frame=champions.assign(model_version_id=None))
         for model, group in champions.groupby("model"):
             counts[model] = counts.get(model, 0) + len(group)
-            scores.append(group["score"].rename(model))
+            scores.append(group["score"].dropna().rename(model))
         shown += list(champions[["series_id", "model", "score"]].itertuples(index=False, name=None))[:_SHOWN]
         without += sorted(set(series_ids) - set(champions["series_id"].astype(int)) - already)
     skips_write(conn, run_id=run_id, step="select", partition_key="", skips=[
@@ -100,6 +109,33 @@ def _champions(conn: psycopg.Connection, run_id: int, series_ids: list[int], fre
     chosen = choose_champions(metrics.rename(columns={"series_id": SERIES}), metric=metric,
                               model_order=config.models.enabled)
     return chosen.rename(columns={SERIES: "series_id"}), "per_series"
+
+
+def _untested_champions(conn: psycopg.Connection, run_id: int, key: str, series_ids: list[int], untested: list[int],
+                        config) -> pd.DataFrame:
+    """Champions of series with no backtest score, because they are too short for one backtest window of every
+    model that can fit them: among the models that can, the one with the lowest median score over the
+    partition's scored series (the pooled best), or the first in the configured order when none was scored.
+    Their score stays empty: nothing measured it."""
+    metric = config.backtest.champion_metric
+    columns = {"series_id": pd.Series(dtype="int64"), "model": pd.Series(dtype=str),
+               "score": pd.Series(dtype="float64"), "metric": pd.Series(dtype=str)}
+    if not untested:
+        return pd.DataFrame(columns)
+    lengths = panel_read(conn, series_ids=untested).groupby(SERIES).size()
+    needs = model_needs(config)
+    excluded = model_skipped_series(conn, run_id=run_id, partition_key=key, step="features")
+    metrics = backtest_metrics_read(conn, run_id=run_id, mode="latest", series_ids=series_ids, metric=metric)
+    pooled = metrics.groupby(["model", "series_id"])["value"].mean().groupby("model").median() \
+        if not metrics.empty else pd.Series(dtype="float64")
+    enabled = list(config.models.enabled)
+    order = sorted(enabled, key=lambda m: (pooled.get(m, float("inf")), enabled.index(m)))
+    rows = []
+    for series_id, size in lengths.items():
+        able = [m for m in order if size >= needs[m] and series_id not in excluded.get(m, set())]
+        if able:
+            rows.append({"series_id": int(series_id), "model": able[0], "score": float("nan"), "metric": metric})
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns)
 
 
 def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int], freq: str,

@@ -80,8 +80,11 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
             versions[name] = (existing, True)
             summary["reused"].append(name)
             continue
+        panel = data.panel_for(name)
+        if panel.empty:  # every series is too short for it (the backtest step recorded why)
+            continue
         try:
-            model = build_model(name, data.config, has_exog=data.has_exog).fit(data.panel, freq=data.freq,
+            model = build_model(name, data.config, has_exog=data.has_exog).fit(panel, freq=data.freq,
                                                                                 exog=data.exog)
         except Exception as exc:  # one model failing costs only that model
             _log.exception("%s: training %s failed", key, name)
@@ -93,7 +96,7 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
             params={"model": model_settings(name, data.config, has_exog=data.has_exog), "kind": model_class(name).kind,
                     "seed": data.config.models.seed},
             features=list(getattr(model, "feature_names_", [])),
-            training_start=data.panel[TS].min(), training_end=data.panel[TS].max(),
+            training_start=panel[TS].min(), training_end=panel[TS].max(),
             fitted=json_safe({"fallbacks": model.fallbacks, "params": getattr(model, "params_", None)}),
             data=_data_versions(data), code_version=code, metrics=metrics.get(name),
             artifact_dir=_artifact_dir(data), reuse_existing=not force,

@@ -8,16 +8,17 @@ Airflow task or a re-run step leaves one set of rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 import psycopg
 
+from forecasting.skips import Skip
 from forecasting.store.jsonsafe import json_dumps
 
 __all__ = [
     "Skip",
     "latest_trained_models",
+    "model_skipped_series",
     "partition_keys",
     "partition_models_write",
     "partition_read",
@@ -32,14 +33,6 @@ __all__ = [
     "step_summaries",
 ]
 
-
-@dataclass(frozen=True)
-class Skip:
-    """A series (or one model of it, when ``model`` is set) that a step could not model, and why."""
-
-    series_id: int
-    reason: str
-    model: str | None = None
 
 
 def partitions_write(conn: psycopg.Connection, *, run_id: int, partitions: Iterable) -> None:
@@ -130,6 +123,18 @@ def skipped_series_ids(conn: psycopg.Connection, *, run_id: int, partition_key: 
         (run_id, excluding_step, partition_key, partition_key),
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def model_skipped_series(conn: psycopg.Connection, *, run_id: int, partition_key: str,
+                         step: str) -> dict[str, set[int]]:
+    """Per model, the series ``step`` of this run left out of this partition for that model only."""
+    rows = conn.execute(
+        "SELECT model, series_id FROM series_skips WHERE run_id = %s AND partition_key = %s AND step = %s "
+        "AND model IS NOT NULL", (run_id, partition_key, step)).fetchall()
+    out: dict[str, set[int]] = {}
+    for model, series_id in rows:
+        out.setdefault(model, set()).add(int(series_id))
+    return out
 
 
 def run_skips(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
