@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import curl_cffi.requests
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,8 +22,23 @@ import yfinance as yf
 import yfinance.base as yf_base
 import yfinance.cache as yf_cache
 from pydantic import ValidationError
-from responses import matchers
-from yfinance.data import SingletonMeta, YfData
+from yahoo_payloads import (
+    AFTER_THE_FIXTURES,
+    CHART_URL,
+    CRUMB,
+    CRUMB_URL,
+    JSON_TYPE,
+    QUOTE_SUMMARY_URL,
+    RAGGED,
+    RAGGED_WINDOW,
+    chart_route,
+    isolated_yfinance,
+    nyse_sessions,
+    payload,
+    ragged_routes,
+    tz_probe_route,
+    yahoo_routes,
+)
 
 from forecasting.errors import PermanentSourceError, RetryableSourceError
 from forecasting.sources import get_source
@@ -40,17 +53,6 @@ from forecasting.sources.yahoo_finance import (
 
 # yfinance 1.7 still calls pandas APIs that pandas 3.1 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:yfinance.*")
-
-FIXTURES = Path(__file__).parent / "fixtures" / "yahoo_finance"
-FC_URL = "https://fc.yahoo.com/"
-CRUMB_URL = "https://query1.finance.yahoo.com/v1/test/getcrumb"
-CONSENT_URL = "https://guce.yahoo.com/consent"
-CHART_URL = "https://query2.finance.yahoo.com/v8/finance/chart/{symbol}"
-QUOTE_SUMMARY_URL = "https://query2.finance.yahoo.com/v10/finance/quoteSummary/{symbol}"
-CRUMB = "hXq0JqT5.dC"
-JSON_TYPE = "application/json;charset=utf-8"
-UNMATCHED = "Connection refused by Responses"
-AFTER_THE_FIXTURES = pd.Timestamp("2024-03-20 12:00", tz="UTC")  # every fixture session has closed
 
 AAPL_DAYS = pd.bdate_range("2024-02-12", "2024-03-15").drop(pd.Timestamp("2024-02-19"))  # Presidents' Day
 # fmt: off
@@ -74,72 +76,23 @@ def f32(values: list[float]) -> list[float]:
     return [float(np.float32(v)) for v in values]
 
 
-def _payload(name: str) -> str:
-    return (FIXTURES / name).read_text(encoding="utf-8")
-
-
 @pytest.fixture(autouse=True)
 def _isolated_yfinance(monkeypatch):
     """Fresh yfinance state per test, no real network, and no cache files unless a test asks for them."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to open a real network connection")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(curl_cffi.requests.Session, "request", refuse)
-    # YfData is a process-wide singleton holding session, cookie and crumb; cache_get memoises answers.
-    SingletonMeta._instances.pop(YfData, None)
-    YfData.cache_get.cache_clear()
-    monkeypatch.setattr(yf_cache._TzCacheManager, "_tz_cache", yf_cache._TzCacheDummy())
-    monkeypatch.setattr(yf_cache._CookieCacheManager, "_Cookie_cache", yf_cache._CookieCacheDummy())
-    # yfinance asks quoteSummary for a timezone only for the first two failures in a process.
-    monkeypatch.setattr(yf_base, "_tz_info_fetch_ctr", 2)
-    yield
-    SingletonMeta._instances.pop(YfData, None)
-    YfData.cache_get.cache_clear()
+    with isolated_yfinance(monkeypatch):
+        yield
 
 
 @pytest.fixture
 def yahoo():
     """Routes for the handshake are registered; each test adds its chart answers."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(
-            FC_URL,
-            status=404,
-            body="<!doctype html><html><body>404 Not Found</body></html>",
-            content_type="text/html; charset=utf-8",
-            headers={
-                "Set-Cookie": "A3=d=AQABBKxTESTAAAAAAAAAA&S=AQAAAhandbuilt; Max-Age=31557600; Domain=.yahoo.com; "
-                "Path=/; SameSite=None; Secure; HttpOnly"
-            },
-        )
-        rsps.get(CRUMB_URL, body=CRUMB, content_type="text/plain;charset=utf-8")
-        # After a 4xx yfinance retries with the consent-page ("csrf") handshake; outside the EU there is
-        # no consent form, so it falls back to the basic one.
-        rsps.get(CONSENT_URL, body="<!doctype html><html><body></body></html>", content_type="text/html")
+    with yahoo_routes() as rsps:
         yield rsps
-        unmatched = [c.request.url for c in rsps.calls if UNMATCHED in str(c.response)]
-        assert not unmatched, f"calls without a registered route: {unmatched}"
-
-
-def _chart(rsps, symbol: str, query: dict[str, str], *, status: int = 200, body: str | Exception = "") -> None:
-    rsps.get(
-        CHART_URL.format(symbol=symbol),
-        status=status,
-        body=body,
-        content_type=JSON_TYPE,
-        match=[matchers.query_param_matcher(query, strict_match=False)],
-    )
-
-
-def _tz_probe(rsps, symbol: str, name: str) -> None:
-    _chart(rsps, symbol, {"range": "1d", "interval": "1d"}, body=_payload(name))
 
 
 def _aapl_history(rsps) -> None:
-    _tz_probe(rsps, "AAPL", "chart_AAPL_range-1d.json")
-    _chart(rsps, "AAPL", {"period1": "1707714000"}, body=_payload("chart_AAPL_2024-02-12_2024-03-16.json"))
+    tz_probe_route(rsps, "AAPL", "chart_AAPL_range-1d.json")
+    chart_route(rsps, "AAPL", {"period1": "1707714000"}, body=payload("chart_AAPL_2024-02-12_2024-03-16.json"))
 
 
 def _source(tmp_path: Path, *, now: pd.Timestamp = AFTER_THE_FIXTURES) -> YahooFinanceSource:
@@ -177,7 +130,7 @@ def test_daily_bars_become_exchange_local_dates(yahoo, tmp_path, field, values, 
 
 def test_adj_close_is_yahoos_adjusted_column(yahoo, tmp_path):
     _aapl_history(yahoo)
-    adjclose = json.loads(_payload("chart_AAPL_2024-02-12_2024-03-16.json"))["chart"]["result"][0]["indicators"][
+    adjclose = json.loads(payload("chart_AAPL_2024-02-12_2024-03-16.json"))["chart"]["result"][0]["indicators"][
         "adjclose"
     ][0]["adjclose"]
 
@@ -204,9 +157,28 @@ def test_window_is_requested_in_exchange_time(yahoo, tmp_path):
     }
 
 
+@pytest.mark.parametrize("ticker", list(RAGGED))
+def test_listings_with_ragged_ends_keep_their_own_sessions(yahoo, tmp_path, ticker):
+    ragged_routes(yahoo)
+    start, end = RAGGED_WINDOW
+    first, last = RAGGED[ticker]
+    answer = json.loads(payload(f"chart_{ticker}_{start}_{end}.json"))["chart"]["result"][0]
+
+    result = _source(tmp_path).fetch(YahooFinanceParams(ticker=ticker, start=start, end=end), series=ticker)
+
+    # The same window gives each listing its own first and last session, NYSE holidays missing, across the
+    # DST changes (bars at 14:30 UTC in winter, 13:30 UTC in summer).
+    pd.testing.assert_frame_equal(
+        result.frame, _expected(nyse_sessions(first, last), answer["indicators"]["adjclose"][0]["adjclose"])
+    )
+    assert {pd.Timestamp(t, unit="s").strftime("%H:%M") for t in answer["timestamp"]} == {"13:30", "14:30"}
+    assert result.frequency == "B"
+    assert result.unit == "USD"
+
+
 def test_crypto_over_a_period_is_daily(yahoo, tmp_path):
-    _tz_probe(yahoo, "BTC-USD", "chart_BTC-USD_range-1d.json")
-    _chart(yahoo, "BTC-USD", {"range": "5y", "interval": "1d"}, body=_payload("chart_BTC-USD_range-5y.json"))
+    tz_probe_route(yahoo, "BTC-USD", "chart_BTC-USD_range-1d.json")
+    chart_route(yahoo, "BTC-USD", {"range": "5y", "interval": "1d"}, body=payload("chart_BTC-USD_range-5y.json"))
 
     result = _source(tmp_path).fetch(YahooFinanceParams(ticker="BTC-USD", period="5y", field="close"), series="btc")
 
@@ -226,7 +198,7 @@ def test_bar_of_a_session_still_trading_is_dropped(yahoo, tmp_path):
 
 
 def test_rate_limit_is_retryable(yahoo, tmp_path):
-    _chart(yahoo, "AAPL", {}, status=429, body="Too Many Requests\r\n")
+    chart_route(yahoo, "AAPL", {}, status=429, body="Too Many Requests\r\n")
 
     with pytest.raises(RetryableSourceError) as info:
         _source(tmp_path).fetch(_aapl(), series="aapl")
@@ -240,7 +212,7 @@ def test_rate_limit_is_retryable(yahoo, tmp_path):
 
 def test_rate_limited_crumb_then_chart_is_retryable(yahoo, tmp_path):
     yahoo.replace(responses.GET, CRUMB_URL, status=429, body="Too Many Requests\r\n")
-    _chart(yahoo, "AAPL", {}, status=429, body="Too Many Requests\r\n")
+    chart_route(yahoo, "AAPL", {}, status=429, body="Too Many Requests\r\n")
 
     with pytest.raises(RetryableSourceError, match=re.escape("rate-limited the request for ticker 'AAPL'")):
         _source(tmp_path).fetch(_aapl(), series="aapl")
@@ -252,7 +224,7 @@ def test_rate_limited_crumb_then_chart_is_retryable(yahoo, tmp_path):
     ids=["connection", "timeout"],
 )
 def test_network_errors_are_retryable(yahoo, tmp_path, exc):
-    _chart(yahoo, "AAPL", {}, body=exc)
+    chart_route(yahoo, "AAPL", {}, body=exc)
 
     with pytest.raises(RetryableSourceError) as info:
         _source(tmp_path).fetch(_aapl(), series="aapl")
@@ -264,7 +236,7 @@ def test_network_errors_are_retryable(yahoo, tmp_path, exc):
 
 
 def test_server_error_page_is_retryable(yahoo, tmp_path):
-    _chart(yahoo, "AAPL", {}, status=502, body="<html><body>502 Bad Gateway</body></html>")
+    chart_route(yahoo, "AAPL", {}, status=502, body="<html><body>502 Bad Gateway</body></html>")
 
     with pytest.raises(RetryableSourceError) as info:
         _source(tmp_path).fetch(_aapl(), series="aapl")
@@ -284,7 +256,7 @@ def test_server_error_page_is_retryable(yahoo, tmp_path):
     ids=["period max", "period 5y"],
 )
 def test_unknown_ticker_is_permanent(yahoo, tmp_path, window, reason):
-    _chart(yahoo, "NOSUCHTICKER", {}, status=404, body=_payload("chart_not_found.json"))
+    chart_route(yahoo, "NOSUCHTICKER", {}, status=404, body=payload("chart_not_found.json"))
 
     with pytest.raises(PermanentSourceError) as info:
         _source(tmp_path).fetch(YahooFinanceParams(ticker="NOSUCHTICKER", **window), series="nosuch")
@@ -297,11 +269,11 @@ def test_unknown_ticker_is_permanent(yahoo, tmp_path, window, reason):
 
 def test_unknown_ticker_via_quote_summary_fallback_is_permanent(yahoo, tmp_path, monkeypatch):
     monkeypatch.setattr(yf_base, "_tz_info_fetch_ctr", 0)  # early in a process yfinance also asks quoteSummary
-    _chart(yahoo, "NOSUCHTICKER", {}, status=404, body=_payload("chart_not_found.json"))
+    chart_route(yahoo, "NOSUCHTICKER", {}, status=404, body=payload("chart_not_found.json"))
     yahoo.get(
         QUOTE_SUMMARY_URL.format(symbol="NOSUCHTICKER"),
         status=404,
-        body=_payload("quoteSummary_NOSUCHTICKER_not_found.json"),
+        body=payload("quoteSummary_NOSUCHTICKER_not_found.json"),
         content_type=JSON_TYPE,
     )
 
@@ -312,8 +284,10 @@ def test_unknown_ticker_via_quote_summary_fallback_is_permanent(yahoo, tmp_path,
 
 
 def test_window_without_sessions_is_permanent(yahoo, tmp_path):
-    _tz_probe(yahoo, "AAPL", "chart_AAPL_range-1d.json")
-    _chart(yahoo, "AAPL", {"period1": "1710561600"}, body=_payload("chart_AAPL_2024-03-16_2024-03-18_no_sessions.json"))
+    tz_probe_route(yahoo, "AAPL", "chart_AAPL_range-1d.json")
+    chart_route(
+        yahoo, "AAPL", {"period1": "1710561600"}, body=payload("chart_AAPL_2024-03-16_2024-03-18_no_sessions.json")
+    )
 
     with pytest.raises(PermanentSourceError) as info:
         _source(tmp_path).fetch(_aapl(start="2024-03-16", end="2024-03-18"), series="aapl")
