@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecasting.folds import Fold, make_folds, series_cutoffs, split_fold
@@ -48,6 +49,29 @@ class BacktestSpec:
         """Points a series needs to be scored by ``model`` in at least the latest window."""
         return self.need(model) + self.horizon
 
+    def series_models(self, lengths: pd.Series, models: Iterable[str]) -> dict[str, pd.Index]:
+        """Per model, the series (of these lengths) it fits, forecasts and is scored on.
+
+        A series goes to every model that can be scored on it in at least one window. One that no model can be
+        scored on goes to every model that can fit it at all: it is forecast without a backtest score."""
+        models = list(models)
+        scored = {m: lengths.index[lengths >= self.one_window(m)] for m in models}
+        somewhere = lengths.index[np.logical_or.reduce([lengths.index.isin(i) for i in scored.values()])] \
+            if scored else lengths.index[:0]
+        out = {}
+        for m in models:
+            unscored = lengths.index[(lengths >= self.need(m)) & ~lengths.index.isin(somewhere)]
+            out[m] = scored[m].union(unscored).difference(pd.Index(list(self.excluded.get(m, ()))))
+        return out
+
+    def thresholds(self, takes: Mapping[str, pd.Index]) -> pd.Series:
+        """Per series, the training points it needs at a cutoff to be scored there: the largest need among the
+        models that take it, so every model of a series is scored on the same windows."""
+        pieces = [pd.Series(self.need(m), index=index) for m, index in takes.items() if len(index)]
+        if not pieces:
+            return pd.Series(dtype="int64")
+        return pd.concat(pieces).groupby(level=0).max()
+
 
 @dataclass
 class BacktestResult:
@@ -84,12 +108,16 @@ def run_backtest(
     ``spec.refit=False`` fits each model on the oldest window only and reuses it, updated with each later
     window's history (models without ``update`` are refitted). ``panel_for_fold`` supplies the training
     data of a window (the vintage-correct backtest passes the data as it was known at the cutoff);
-    actuals always come from ``panel``. A series with fewer than ``spec.need(model)`` points at a window's
-    cutoff is left out of that window for that model, so it is scored only where it had the history.
+    actuals always come from ``panel``. Each model takes the series ``spec.series_models`` gives it; a series
+    with fewer training points at a window's cutoff than the most demanding of its models needs is left out of
+    that window for all of them, so it is scored only where it had the history, and its models on the same
+    windows.
     """
     horizon = spec.horizon
     folds = make_folds(panel, freq=freq, horizon=horizon, n_windows=spec.n_windows, step=spec.step)
     result = BacktestResult(forecasts=pd.DataFrame(), folds=folds)
+    takes = spec.series_models(panel.groupby(SERIES).size(), factories)
+    thresholds = spec.thresholds(takes)
     fitted: dict[str, Forecaster] = {}
     pieces = []
     for fold in folds:
@@ -97,10 +125,11 @@ def run_backtest(
         if panel_for_fold is not None:
             train = _cut_at(panel_for_fold(fold), series_cutoffs(panel, fold))
         counts = train[SERIES].value_counts()
+        scored = counts.index[counts >= counts.index.map(thresholds).to_numpy()]
         fold_exog = exog[exog[TS] <= fold.cutoff] if exog is not None else None
         for name, factory in factories.items():
             started = time.perf_counter()
-            trained = counts.index[(counts >= spec.need(name)) & ~counts.index.isin(spec.excluded.get(name, ()))]
+            trained = scored.intersection(takes[name])
             model_train, model_test = _with_history(train, trained), _with_history(test, trained)
             if model_train.empty:
                 continue

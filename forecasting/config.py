@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -53,6 +54,18 @@ __all__ = [
 ]
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+
+
+def _known_model(name: str) -> str:
+    # read at validation time, so a model registered after import (register_model) is accepted too
+    from forecasting.models.registry import MODELS
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(_known_model)]
 
 
 class _Strict(BaseModel):
@@ -175,7 +188,7 @@ class ThetaSettings(_Strict):
 
 class EnsembleSettings(_Strict):
     # models whose median forecast the ensemble is; empty: every enabled model except the baselines
-    members: list[Literal[MODEL_NAMES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    members: list[ModelName] = Field(default_factory=list)
     how: Literal["median", "mean"] = "median"
 
     @field_validator("members")
@@ -187,7 +200,7 @@ class EnsembleSettings(_Strict):
 
 
 class ModelsConfig(_Strict):
-    enabled: list[Literal[MODEL_NAMES]] = Field(  # type: ignore[valid-type]
+    enabled: list[ModelName] = Field(
         default_factory=lambda: ["naive", "seasonal_naive", "linear", "lightgbm_global", "arima"], min_length=1
     )
     lightgbm: dict[str, Any] = Field(default_factory=dict)
@@ -200,7 +213,7 @@ class ModelsConfig(_Strict):
     seed: StrictInt = 0
     # the parameters 'forecasting tune' chose, per model: the planner fills this in from the database for a run
     # (only for models whose section still has a search), so every step and the registry see them
-    tuned: dict[Literal[MODEL_NAMES], TunedSettings] = Field(default_factory=dict)  # type: ignore[valid-type]
+    tuned: dict[ModelName, TunedSettings] = Field(default_factory=dict)
 
     @field_validator("enabled")
     @classmethod

@@ -65,7 +65,7 @@ def score_trial(config: PipelineConfig, model: str, candidate: Candidate,
         if data.panel.empty:
             continue
         # the trial's lags decide which series it can score, as in the pipeline's backtest
-        spec = dataclasses.replace(data.spec, min_train=model_needs(trial_config))
+        spec = dataclasses.replace(data.spec, min_train=model_needs(trial_config, data.frequency, data.lengths()))
         result = run_backtest(
             data.panel, {model: lambda data=data: build_model(model, trial_config, has_exog=data.has_exog)},
             spec, freq=data.freq, exog=data.exog)

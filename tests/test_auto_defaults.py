@@ -60,9 +60,14 @@ def test_auto_is_the_default_and_a_list_overrides_it():
     assert 12 in resolved.lags and resolved.calendar
 
 
-def test_a_global_model_needs_only_the_first_lag_when_lags_are_auto():
-    assert LinearGlobal.min_points(_config()) == 1 + 1
-    assert LinearGlobal.min_points(_config(target_lags=[1, 12])) == 12 + 1
+def test_a_global_model_needs_a_full_row_of_its_lags_and_windows_as_the_partition_resolves_them():
+    lengths = pd.Series([200] * 3)
+    # monthly "auto": lags up to 24 and windows 3, 12 fit 200-point series
+    assert LinearGlobal.min_points(_config(), freq="MS", lengths=lengths) == 24 + 1
+    # short series cap the "auto" lags and windows, so they need less
+    assert LinearGlobal.min_points(_config(), freq="MS", lengths=pd.Series([20] * 3)) == 10 + 1
+    assert LinearGlobal.min_points(_config(target_lags=[1, 30], rolling_windows=[]), freq="MS",
+                                   lengths=lengths) == 30 + 1
 
 
 def test_model_resolves_auto_features_and_chooses_transforms_at_fit():

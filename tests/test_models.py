@@ -241,14 +241,21 @@ def test_seasonal_difference_round_trip_over_more_than_one_season():
     np.testing.assert_allclose(apply_inverse([transform], fc)[YHAT], expected, rtol=1e-12)
 
 
-def test_each_model_scores_a_series_on_the_windows_where_it_has_that_models_own_need():
+def test_a_series_is_scored_by_the_models_that_can_take_it_all_on_the_same_windows():
     long = _panel(2, 60)
+    # 14 and 12 points, ending with the others
     short = _panel(1, 14, seed=1).assign(**{SERIES: "short", TS: lambda f: f[TS] + pd.Timedelta(days=46)})
-    panel = pd.concat([long, short], ignore_index=True)
+    shorter = _panel(1, 12, seed=2).assign(**{SERIES: "shorter", TS: lambda f: f[TS] + pd.Timedelta(days=48)})
+    panel = pd.concat([long, short, shorter], ignore_index=True)
     factories = {"naive": NaiveForecaster, "linear": lambda: LinearGlobal(SPEC, transforms=("scale",))}
-    # linear needs 10 points: the short series has them only at the latest cutoff; naive needs 1
+    # linear needs 10 training points, so 13 for one window of 3: "short" has them (at the latest cutoff only),
+    # and both models are scored there alone; "shorter" is left to naive, scored wherever it has a point
     spec = BacktestSpec(horizon=3, n_windows=5, step=3, min_train={"naive": 1, "linear": 10})
     result = run_backtest(panel, factories, spec, freq="D")
-    short_windows = result.forecasts[result.forecasts[SERIES] == "short"].groupby("model")["window"].unique()
-    assert sorted(short_windows["naive"]) == [0, 1, 2, 3] and sorted(short_windows["linear"]) == [0]
+    windows = result.forecasts.groupby([SERIES, "model"])["window"].unique().map(sorted).to_dict()
+    assert windows[("short", "naive")] == windows[("short", "linear")] == [0]
+    assert windows[("shorter", "naive")] == [0, 1, 2] and ("shorter", "linear") not in windows
+    takes = spec.series_models(panel.groupby(SERIES).size(), factories)
+    assert list(takes["linear"]) == ["s0", "s1", "short"]
+    assert list(takes["naive"]) == ["s0", "s1", "short", "shorter"]
     assert not result.failures

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
+from forecasting.frequency import Frequency
 from forecasting.partitions import split_partitions
 from forecasting.run import execute
-from forecasting.frequency import Frequency
 from forecasting.steps.screen import backtest_spec, model_skips, screen_series
 from forecasting.store.jsonsafe import json_dumps
 
@@ -67,7 +67,7 @@ def test_screening_names_each_reason(tmp_path):
         pd.DataFrame({"series": 3, "ts": pd.date_range("2024-01-01", periods=5), "y": [1.0, 2, 3, 4, 5]}),
         pd.DataFrame({"series": 4, "ts": pd.date_range("2024-01-01", periods=DAYS), "y": np.r_[_good(2)[:-1], 1e308]}),
     ], ignore_index=True)
-    kept, skips = screen_series(panel, config)
+    kept, skips = screen_series(panel, config, Frequency.parse("D"))
     # 5 points are enough for naive: only a model that needs more leaves the short series out
     assert kept["series"].unique().tolist() == [1, 3]
     reasons = {s.series_id: s.reason for s in skips}
@@ -82,7 +82,7 @@ def test_screening_names_each_reason(tmp_path):
                           "backtest score"}
     empty = pd.DataFrame({"series": 5, "ts": pd.date_range("2024-01-01", periods=1), "y": [1.0]})
     lagged = parse_config(_config(tmp_path, {"a": _good(0)}, models={"enabled": ["lightgbm_global"]}))
-    _, skips = screen_series(empty, lagged)
+    _, skips = screen_series(empty, lagged, Frequency.parse("D"))
     assert skips[0].reason == "too short: 1 points, every enabled model needs more (lightgbm_global 8)"
 
 
@@ -98,8 +98,9 @@ def test_explicit_windows_are_kept_and_auto_follows_the_partition_history(tmp_pa
     auto = parse_config(_config(tmp_path, {"a": _good(0)}, backtest={"n_windows": "auto", "modes": ["latest"]}))
     assert windows(panel, auto) == 3  # 120 daily points: the cap
     assert windows(panel.head(30), auto) == 2  # 30 - 2 * 7 = 16 points: two windows of 7
+    # lightgbm_global: lags up to 7 and the "auto" rolling windows 7 and 28 of 120-point daily series
     assert backtest_spec(auto, daily, panel.groupby("series").size()).min_train == {
-        "naive": 1, "seasonal_naive": 1, "lightgbm_global": 8}
+        "naive": 1, "seasonal_naive": 1, "lightgbm_global": 29}
 
 
 def test_auto_windows_differ_between_partitions_and_every_step_agrees(database, tmp_path, conn, caplog):

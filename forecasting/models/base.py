@@ -58,8 +58,9 @@ class Forecaster(ABC):
         return cls()
 
     @classmethod
-    def min_points(cls, config: PipelineConfig) -> int:
-        """Points a series needs for this model to fit it (a shorter one is left to the models that can)."""
+    def min_points(cls, config: PipelineConfig, *, freq: str | None, lengths: pd.Series) -> int:
+        """Points a series of a partition (at ``freq``, its series of these ``lengths``) needs for this model to
+        fit it; a shorter one is left to the models that can."""
         return 1
 
     @abstractmethod

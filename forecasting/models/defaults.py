@@ -18,7 +18,7 @@ import pandas as pd
 from forecasting.frequency import Frequency
 from forecasting.panel import SERIES
 
-__all__ = ["AutoFeatures", "auto_features"]
+__all__ = ["AutoFeatures", "auto_features", "auto_features_for"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,13 @@ class AutoFeatures:
 
 def auto_features(panel: pd.DataFrame, freq: str | None) -> AutoFeatures:
     """The default lags, windows and calendar switch for ``panel`` at ``freq`` (module docstring)."""
+    return auto_features_for(panel.groupby(SERIES, sort=False).size().to_numpy(), freq)
+
+
+def auto_features_for(lengths: np.ndarray, freq: str | None) -> AutoFeatures:
+    """``auto_features`` of a panel whose series have these lengths: only the lengths decide."""
     rule = Frequency.parse(freq) if freq else Frequency.parse("YS")  # no frequency: no cycle, no calendar
-    lengths = panel.groupby(SERIES, sort=False).size().to_numpy()
+    lengths = np.asarray(lengths)
     short = int(np.quantile(lengths, 0.25)) if len(lengths) else 2
     cap = max(1, short // 2)
     lags = tuple(k for k in rule.lags if k <= cap) or (1,)

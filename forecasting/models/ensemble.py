@@ -69,10 +69,11 @@ class EnsembleForecaster(Forecaster):
 
 
     @classmethod
-    def min_points(cls, config: PipelineConfig) -> int:
+    def min_points(cls, config: PipelineConfig, *, freq: str | None, lengths: pd.Series) -> int:
         from forecasting.models.registry import model_class
 
-        return max((model_class(name).min_points(config) for name in ensemble_members(config)), default=1)
+        return max((model_class(name).min_points(config, freq=freq, lengths=lengths)
+                    for name in ensemble_members(config)), default=1)
 
     def fit(self, panel: pd.DataFrame, *, freq: str, exog: pd.DataFrame | None = None) -> Self:
         for name, model in self.members.items():

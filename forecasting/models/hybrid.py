@@ -37,9 +37,11 @@ class HybridForecaster(Forecaster):
 
 
     @classmethod
-    def min_points(cls, config) -> int:
-        lags = config.preprocessing.target_lags  # the residual model takes the config's lags, never tuned ones
-        return 2 if lags == "auto" else max(lags) + 1
+    def min_points(cls, config, *, freq: str | None, lengths: pd.Series) -> int:
+        from forecasting.models.recursive import feature_need
+
+        # the residual model takes the config's features, never tuned lags
+        return feature_need(config, freq=freq, lengths=lengths)
 
     def __init__(self, arima: ArimaForecaster, residual_model: LightGBMGlobal) -> None:
         super().__init__()

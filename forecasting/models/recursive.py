@@ -19,7 +19,7 @@ import pandas as pd
 from forecasting.features import FeatureSpec, build_features, tail_for_prediction
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
-from forecasting.models.defaults import auto_features
+from forecasting.models.defaults import auto_features, auto_features_for
 from forecasting.models.transforms import TargetTransform, apply_inverse, make_transforms
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
 __all__ = ["AUTO", "TRANSFORM_CANDIDATES", "AutoSpec", "LightGBMGlobal", "LinearGlobal", "RandomForestGlobal",
-           "RecursiveGlobalForecaster", "feature_spec"]
+           "RecursiveGlobalForecaster", "feature_need", "feature_spec"]
 
 SERIES_FEATURE = "series_id"
 AUTO = "auto"
@@ -88,6 +88,17 @@ def feature_spec(config: PipelineConfig, *, has_exog: bool, panel: pd.DataFrame 
     return spec.resolve(panel, freq) if panel is not None else spec
 
 
+def feature_need(config: PipelineConfig, *, freq: str | None, lengths: pd.Series,
+                 target_lags: list[int] | None = None) -> int:
+    """Points a series needs for a full row of the lag and rolling features the config asks of a global model,
+    plus one target: its largest lag or window + 1, "auto" ones resolved for a partition of these lengths."""
+    spec = _auto_spec(config, has_exog=False, target_lags=target_lags)
+    auto = auto_features_for(lengths.to_numpy(), freq) if AUTO in (spec.lags, spec.rolling_windows) else None
+    lags = auto.lags if spec.lags == AUTO else spec.lags
+    windows = auto.rolling_windows if spec.rolling_windows == AUTO else spec.rolling_windows
+    return max((*lags, *windows)) + 1
+
+
 class RecursiveGlobalForecaster(Forecaster):
     """Shared engine; subclasses provide the estimator and whether the series id is a feature."""
 
@@ -131,11 +142,11 @@ class RecursiveGlobalForecaster(Forecaster):
                    tuned=tuned.model_dump(mode="json") if tuned is not None else None)
 
     @classmethod
-    def min_points(cls, config: PipelineConfig) -> int:
-        # a full row of lags and a target to learn from; "auto" lags are capped by the lengths, so only lag 1 counts
-        lags = config.models.tuned[cls.name].target_lags if cls.name in config.models.tuned else None
-        lags = lags or config.preprocessing.target_lags
-        return 2 if lags == AUTO else max(lags) + 1
+    def min_points(cls, config: PipelineConfig, *, freq: str | None, lengths: pd.Series) -> int:
+        # a full row of its lags and rolling windows, and a target to learn from ("auto" ones as this partition
+        # resolves them: capped by its lengths)
+        _, lags = cls._tuned(config)
+        return feature_need(config, freq=freq, lengths=lengths, target_lags=lags)
 
     def _estimator(self):
         raise NotImplementedError

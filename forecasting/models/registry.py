@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
     from forecasting.models.base import Forecaster
 
-__all__ = ["MODELS", "build_model", "model_class", "model_factories", "model_settings"]
+__all__ = ["MODELS", "build_model", "model_class", "model_factories", "model_settings", "register_model"]
 
 # name -> "module:Class", in the default preference order (ties in backtest scores go to the earlier model)
 MODELS: dict[str, str] = {
@@ -31,6 +31,16 @@ MODELS: dict[str, str] = {
     "hybrid": "forecasting.models.hybrid:HybridForecaster",
     "ensemble": "forecasting.models.ensemble:EnsembleForecaster",
 }
+
+
+def register_model(cls: type[Forecaster]) -> type[Forecaster]:
+    """Make a ``Forecaster`` subclass defined outside this package available by its ``name`` to configs, steps and
+    benchmarks (usable as a class decorator). Its module must be importable wherever the model runs (an
+    Airflow worker unpickles registered versions by module path)."""
+    if not getattr(cls, "name", None):
+        raise ValueError(f"{cls.__qualname__} needs a class attribute 'name' to be registered")
+    MODELS[cls.name] = f"{cls.__module__}:{cls.__qualname__}"
+    return cls
 
 
 def model_class(name: str) -> type[Forecaster]:

@@ -59,9 +59,9 @@ class PartitionData:
         return self.panel.groupby("series", sort=True).size()
 
     def panel_for(self, model: str) -> pd.DataFrame:
-        """The series of ``panel`` that ``model`` can fit: long enough for it, and not excluded for it."""
+        """The series of ``panel`` that ``model`` fits and forecasts (``BacktestSpec.series_models``)."""
         lengths = self.lengths()
-        kept = set(lengths.index[lengths >= self.spec.need(model)]) - set(self.spec.excluded.get(model, ()))
+        kept = self.spec.series_models(lengths, self.config.models.enabled)[model]
         if len(kept) == len(lengths):
             return self.panel
         return self.panel[self.panel["series"].isin(kept)].reset_index(drop=True)
@@ -92,7 +92,7 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
         panel, filled = fill_gaps(panel, freq)
         for series_id, count in filled.items():
             _log.info("series %s: %d missing %s timestamp(s) forward-filled", targets[series_id].name, count, freq)
-    panel, skips = screen_series(panel, config)
+    panel, skips = screen_series(panel, config, frequency)
     # before this run's other skips are removed, so every step resolves "auto" from the same panel
     spec = backtest_spec(config, frequency, panel.groupby("series").size())
     if config.backtest.n_windows == "auto":

@@ -26,9 +26,11 @@ from forecasting.validation import MAX_ABS_VALUE
 __all__ = ["backtest_spec", "model_needs", "model_skips", "screen_series"]
 
 
-def model_needs(config: PipelineConfig) -> dict[str, int]:
-    """Per enabled model, the points a series needs for that model to fit it."""
-    return {name: model_class(name).min_points(config) for name in config.models.enabled}
+def model_needs(config: PipelineConfig, frequency: Frequency, lengths: pd.Series) -> dict[str, int]:
+    """Per enabled model, the points a series of this partition (its series of these ``lengths``) needs for that
+    model to fit it."""
+    return {name: model_class(name).min_points(config, freq=frequency.alias, lengths=lengths)
+            for name in config.models.enabled}
 
 
 def backtest_spec(config: PipelineConfig, frequency: Frequency, lengths: pd.Series) -> BacktestSpec:
@@ -41,14 +43,15 @@ def backtest_spec(config: PipelineConfig, frequency: Frequency, lengths: pd.Seri
     if n_windows == "auto":
         n_windows = auto_windows(lengths, horizon=horizon, season=frequency.season, step=step)
     return BacktestSpec(horizon=horizon, n_windows=n_windows, step=step, refit=settings.refit,
-                        min_train=model_needs(config))
+                        min_train=model_needs(config, frequency, lengths))
 
 
-def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, list[Skip]]:
+def screen_series(panel: pd.DataFrame, config: PipelineConfig,
+                  frequency: Frequency) -> tuple[pd.DataFrame, list[Skip]]:
     """The panel without the series that no model can take, and a skip (with the reason) for each of those."""
     if panel.empty:
         return panel, []
-    needs = model_needs(config)
+    needs = model_needs(config, frequency, panel.groupby(SERIES).size())
     least = min(needs.values())
     stats = panel.groupby(SERIES, sort=True)[Y].agg(["size", "min", "max"])
     finite = panel[Y].pipe(np.isfinite).groupby(panel[SERIES]).all()
@@ -63,7 +66,7 @@ def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataF
         elif row["size"] < least:
             reason = (f"too short: {int(row['size'])} points, every enabled model needs more "
                       f"({_needs_text(needs)})")
-        elif row["min"] == row["max"]:
+        elif row["min"] == row["max"] and row["size"] > 1:  # one point is no pattern yet: naive forecasts it
             reason = f"constant series (every value is {row['min']:.6g}): nothing to learn"
         if reason:
             skips.append(Skip(int(series_id), reason))
@@ -73,17 +76,26 @@ def screen_series(panel: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataF
 
 
 def model_skips(lengths: pd.Series, spec: BacktestSpec) -> list[Skip]:
-    """A skip of each (series, model) the model cannot fit, and of each it fits but cannot backtest (such a
-    series is still forecast)."""
+    """A skip of each (series, model) the model does not take (``BacktestSpec.series_models``), and of each it
+    takes but no model can be scored on: such a series is still forecast."""
+    takes = spec.series_models(lengths, spec.min_train)
+    scored = {m: set(lengths.index[lengths >= spec.one_window(m)]) for m in spec.min_train}
+    unscored = set(lengths.index) - set().union(*scored.values())
     skips = []
     for model, need in spec.min_train.items():
-        for series_id, size in lengths[lengths < spec.one_window(model)].items():
+        taken = set(takes[model])
+        for series_id, size in lengths.items():
+            reason = None
             if size < need:
                 reason = f"too short for {model}: {int(size)} points, needs {need}"
-            else:
+            elif series_id not in taken and series_id not in spec.excluded.get(model, ()):
+                reason = (f"too short to backtest {model}: {int(size)} points, needs {spec.one_window(model)} for "
+                          f"one window of {spec.horizon}; left to the models that can be backtested on it")
+            elif series_id in taken and series_id in unscored:
                 reason = (f"no backtest: too short ({int(size)} points, needs {spec.one_window(model)} for one "
                           f"window of {spec.horizon}); forecast without a backtest score")
-            skips.append(Skip(int(series_id), reason, model=model))
+            if reason:
+                skips.append(Skip(int(series_id), reason, model=model))
     return skips
 
 

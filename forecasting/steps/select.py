@@ -24,9 +24,8 @@ from forecasting.frequency import season_length
 from forecasting.intervals import series_scale
 from forecasting.metrics import mase_scale
 from forecasting.panel import SERIES, STEP
-from forecasting.steps.data import run_config
+from forecasting.steps.data import load_partition, run_config
 from forecasting.steps.record import recorded
-from forecasting.steps.screen import model_needs
 from forecasting.store.results import (
     backtest_errors_read,
     backtest_metrics_aggregate,
@@ -36,7 +35,6 @@ from forecasting.store.results import (
 from forecasting.store.selectors import panel_read, series_names
 from forecasting.store.steps import (
     Skip,
-    model_skipped_series,
     partition_keys,
     partition_read,
     planned_series_ids,
@@ -122,17 +120,16 @@ def _untested_champions(conn: psycopg.Connection, run_id: int, key: str, series_
                "score": pd.Series(dtype="float64"), "metric": pd.Series(dtype=str)}
     if not untested:
         return pd.DataFrame(columns)
-    lengths = panel_read(conn, series_ids=untested).groupby(SERIES).size()
-    needs = model_needs(config)
-    excluded = model_skipped_series(conn, run_id=run_id, partition_key=key, step="features")
+    data = load_partition(conn, run_id=run_id, key=key, step="select", config=config)
+    takes = data.spec.series_models(data.lengths(), config.models.enabled)
     metrics = backtest_metrics_read(conn, run_id=run_id, mode="latest", series_ids=series_ids, metric=metric)
     pooled = metrics.groupby(["model", "series_id"])["value"].mean().groupby("model").median() \
         if not metrics.empty else pd.Series(dtype="float64")
     enabled = list(config.models.enabled)
     order = sorted(enabled, key=lambda m: (pooled.get(m, float("inf")), enabled.index(m)))
     rows = []
-    for series_id, size in lengths.items():
-        able = [m for m in order if size >= needs[m] and series_id not in excluded.get(m, set())]
+    for series_id in untested:
+        able = [m for m in order if series_id in takes[m]]
         if able:
             rows.append({"series_id": int(series_id), "model": able[0], "score": float("nan"), "metric": metric})
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns)
