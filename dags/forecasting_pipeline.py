@@ -34,12 +34,14 @@ from airflow.sdk import (
     Param,
     RetryRule,
     Variable,
+    chain,
     dag,
     task,
 )
 
 from forecasting.model_names import MODEL_NAMES
 from forecasting.orchestration import config_summaries
+from forecasting.steps.table import Step, command_steps
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[1] / "examples"
 _log = logging.getLogger(__name__)
@@ -105,17 +107,46 @@ def _planned_run_id(partitions: list[dict] | None) -> int:
     return partitions[0]["run_id"]
 
 
-def _step_task(step: str, **task_kwargs):
-    """A task running one modeling step over one partition, mapped over the run's partitions."""
+def _step_task(step: Step, **task_kwargs):
+    """A task running one partition-scoped step, mapped over the run's partitions."""
+    if step.timeout_hours is not None:
+        task_kwargs["execution_timeout"] = timedelta(hours=step.timeout_hours)
 
-    @task(task_id=step, map_index_template=_PARTITION_LABEL, **task_kwargs)
+    @task(task_id=step.name, map_index_template=_PARTITION_LABEL, **task_kwargs)
     def run_step(partition: dict, **context) -> dict:
         from forecasting.orchestration import model_step
 
-        force = bool(context["params"].get("force")) if step == "train" else False
-        return _permanent(model_step, step, partition, force=force)
+        force = bool(context["params"].get("force")) if step.forced else False
+        return _permanent(model_step, step.name, partition, force=force)
 
     return run_step
+
+
+def _run_task(step: Step):
+    """A task running one run-scoped step over every partition whose earlier steps got through (all_done)."""
+
+    @task(task_id=step.name, trigger_rule="all_done")
+    def run_whole(partitions: list[dict] | None) -> dict:
+        from forecasting.orchestration import run_step
+
+        return run_step(step.name, _planned_run_id(partitions))
+
+    return run_whole
+
+
+def _command_tasks(command: str, partitions):
+    """The tasks of ``command``'s steps (``forecasting.steps.table``), chained in their order. Every step reads what
+    it needs from the store and screens its partition itself, so a partition whose earlier step failed does not
+    hold back the others (all_done after the first); publish reports the failure."""
+    tasks = []
+    for position, step in enumerate(command_steps(command)):
+        if step.scope == "run":
+            tasks.append(_run_task(step)(partitions))
+            continue
+        rule = {"trigger_rule": "all_done"} if position else {}
+        tasks.append(_step_task(step, **rule).expand(partition=partitions))
+    chain(*tasks)
+    return tasks[-1]
 
 
 def _publish_task(outlets: list | None = None):
@@ -227,22 +258,8 @@ def train_dag(summary: dict):
             return _permanent(plan_model_run, path, command="train", triggered_by=_label(context),
                               models=context["params"]["models"] or None)
 
-        @task(trigger_rule="all_done")  # champions of every partition whose backtest got through
-        def select(partitions: list[dict] | None) -> dict:
-            from forecasting.orchestration import select_step
-
-            return select_step(_planned_run_id(partitions))
-
         partitions = plan()
-        # every step reads what it needs from the store and screens its partition itself, so a partition whose
-        # earlier step failed does not hold back the others (all_done); publish reports the failure
-        features = _step_task("features", execution_timeout=timedelta(hours=1)).expand(partition=partitions)
-        backtest = _step_task("backtest", execution_timeout=timedelta(hours=4),
-                              trigger_rule="all_done").expand(partition=partitions)
-        trained = _step_task("train", execution_timeout=timedelta(hours=4),
-                             trigger_rule="all_done").expand(partition=partitions)
-        chosen = select(partitions)
-        features >> backtest >> chosen >> trained >> _publish_task([_model_asset(name)])(partitions)
+        _command_tasks("train", partitions) >> _publish_task([_model_asset(name)])(partitions)
 
     return train()
 
@@ -272,8 +289,7 @@ def predict_dag(summary: dict):
                               horizon=params["horizon"], models=params["models"] or None)
 
         partitions = plan()
-        predicted = _step_task("predict", execution_timeout=timedelta(hours=2)).expand(partition=partitions)
-        predicted >> _publish_task()(partitions)
+        _command_tasks("predict", partitions) >> _publish_task()(partitions)
 
     return predict()
 

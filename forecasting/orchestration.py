@@ -29,7 +29,7 @@ __all__ = [
     "plan_shards",
     "publish_run",
     "record_dag_run",
-    "select_step",
+    "run_step",
     "shard_label",
     "with_overrides",
 ]
@@ -237,7 +237,8 @@ def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon
 
 
 def model_step(step: str, partition: dict, *, force: bool = False) -> dict:
-    """One step (features, backtest, train, predict) over one partition of a planned run; a small summary."""
+    """One partition-scoped step (``forecasting.steps.table``) over one partition of a planned run; a small
+    summary."""
     from forecasting.errors import ForecastingError
     from forecasting.steps.dispatch import run_partition_step
 
@@ -248,11 +249,12 @@ def model_step(step: str, partition: dict, *, force: bool = False) -> dict:
         raise PermanentTaskError(f"{partition['label']}: {exc}") from exc
 
 
-def select_step(run_id: int) -> dict:
-    from forecasting.steps.select import select_champions
+def run_step(step: str, run_id: int) -> dict:
+    """One run-scoped step (select) over every partition of a planned run."""
+    from forecasting.steps.dispatch import run_partition_step
 
     with database_for_airflow().connect() as conn:
-        return select_champions(conn, run_id=run_id)
+        return run_partition_step(conn, step, run_id=run_id, key="")
 
 
 def publish_run(run_id: int) -> dict:

@@ -15,13 +15,12 @@ import pandas as pd
 from forecasting.config import PipelineConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.ingest import IngestReport, ingest
-from forecasting.steps.dispatch import run_partition_step
-from forecasting.steps.plan import COMMAND_STEPS, finish_run, plan_run
-from forecasting.steps.select import select_champions
+from forecasting.steps.plan import finish_run, plan_run
+from forecasting.steps.table import command_steps
 from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
 from forecasting.store.steps import run_skips, step_summaries
 
-__all__ = ["COMMAND_STEPS", "RunReport", "execute"]
+__all__ = ["RunReport", "execute"]
 
 _log = logging.getLogger(__name__)
 
@@ -63,7 +62,6 @@ class RunReport:
 def execute(database: Database, config: PipelineConfig, *, command: str, config_path: str | None = None,
             force: bool = False, triggered_by: str = "cli", progress: bool = False) -> RunReport:
     """Run ``command`` for ``config`` (``run`` ingests first), every step over every partition in turn."""
-    steps = COMMAND_STEPS[command]
     ingest_report = None
     if command == "run":
         ingest_report = ingest(database, config, config_path=config_path, triggered_by=triggered_by,
@@ -78,20 +76,18 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
         n_models = len(config.models.enabled)
         broken: dict[str, str] = {}  # a partition whose step failed skips its later steps; the others go on
         try:
-            for step in steps:
-                if step == "select":
-                    _guarded("select", broken, "", select_champions, conn, run_id=run_id)
+            for step in command_steps(command):
+                if step.scope == "run":
+                    _guarded(step.name, broken, "", step.run, conn, run_id=run_id)
                     continue
-                per_model = step in ("backtest", "train", "predict")
-                fits = _fits_per_model(config) if step == "backtest" else 1
+                fits = _fits_per_model(config) if step.name == "backtest" else 1
                 total = len(partitions) * n_models * fits if fits is not None else None
-                with _bar(step, total if per_model else len(partitions), enabled=progress) as tick:
+                with _bar(step.name, total if step.per_model else len(partitions), enabled=progress) as tick:
                     for partition in partitions:
                         if partition.key not in broken:
-                            _guarded(step, broken, partition.key, run_partition_step, conn, step,
-                                     run_id=run_id, key=partition.key, force=force,
-                                     progress=tick if per_model else None)
-                        if not per_model:
+                            _guarded(step.name, broken, partition.key, step.run, conn, run_id=run_id,
+                                     key=partition.key, force=force, progress=tick if step.per_model else None)
+                        if not step.per_model:
                             tick("")
         finally:
             report.status, _ = finish_run(conn, run_id=run_id)

@@ -38,7 +38,7 @@ def _airflow_env(tmp_path: Path, config_dir: Path, database_url: str | None = No
     return env
 
 
-def _python(code: str, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+def _python(code: str, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,

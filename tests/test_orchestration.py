@@ -15,7 +15,7 @@ from forecasting.orchestration import (
     model_step,
     plan_model_run,
     publish_run,
-    select_step,
+    run_step,
 )
 
 
@@ -49,7 +49,7 @@ def _train(path: str, label: str) -> list[dict]:
     for step in ("features", "backtest"):
         for partition in partitions:
             model_step(step, partition)
-    select_step(partitions[0]["run_id"])
+    run_step("select", partitions[0]["run_id"])
     for partition in partitions:
         model_step("train", partition)
     return partitions

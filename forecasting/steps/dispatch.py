@@ -6,29 +6,15 @@ from collections.abc import Callable
 
 import psycopg
 
-__all__ = ["PARTITION_STEPS", "run_partition_step"]
+from forecasting.steps.table import STEPS
 
-PARTITION_STEPS = ("features", "backtest", "train", "predict")
+__all__ = ["run_partition_step"]
 
 
 def run_partition_step(conn: psycopg.Connection, step: str, *, run_id: int, key: str, force: bool = False,
                        progress: Callable[[str], None] | None = None) -> dict:
-    """Run ``step`` over partition ``key`` of run ``run_id``; ``force`` retrains (train only); ``progress`` is
-    called once per model (fit, for the backtest)."""
-    if step == "features":
-        from forecasting.steps.features import features_partition
-
-        return features_partition(conn, run_id=run_id, key=key)
-    if step == "backtest":
-        from forecasting.steps.backtest import backtest_partition
-
-        return backtest_partition(conn, run_id=run_id, key=key, progress=progress)
-    if step == "train":
-        from forecasting.steps.train import train_partition
-
-        return train_partition(conn, run_id=run_id, key=key, force=force, progress=progress)
-    if step == "predict":
-        from forecasting.steps.predict import predict_partition
-
-        return predict_partition(conn, run_id=run_id, key=key, progress=progress)
-    raise ValueError(f"unknown step {step!r}; partition steps: {', '.join(PARTITION_STEPS)}")
+    """Run ``step`` (``forecasting.steps.table``) over partition ``key`` of run ``run_id``, or over the whole run
+    for a run-scoped step; ``force`` retrains (train only); ``progress`` is called once per model."""
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
+    return STEPS[step].run(conn, run_id=run_id, key=key, force=force, progress=progress)

@@ -14,6 +14,7 @@ from forecasting.frequency import FREQUENCY_HINT, Frequency
 from forecasting.partitions import Partition, split_partitions
 from forecasting.search import searches, with_tuned
 from forecasting.series_groups import expand_groups, values_from_store
+from forecasting.steps.table import last_partition_step
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
     pipeline_run_config,
@@ -34,15 +35,7 @@ from forecasting.store.steps import (
 from forecasting.store.tuning import tuned_parameters_read
 from forecasting.version import code_version
 
-__all__ = ["COMMAND_STEPS", "finish_run", "plan_run"]
-
-# the steps of each command, in order; select runs once over the whole run, the others per partition
-COMMAND_STEPS = {
-    "backtest": ("features", "backtest", "select"),
-    "train": ("features", "backtest", "select", "train"),
-    "predict": ("predict",),
-    "run": ("features", "backtest", "select", "train", "predict"),
-}
+__all__ = ["finish_run", "plan_run"]
 
 _log = logging.getLogger(__name__)
 
@@ -152,7 +145,7 @@ def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | Non
     status and the errors of the steps that failed (None when none did).
     """
     command, _ = pipeline_run_config(conn, run_id=run_id, series_names=[])
-    last = [s for s in COMMAND_STEPS[command] if s != "select"][-1]
+    last = last_partition_step(command).name
     steps = step_summaries(conn, run_id=run_id)
     skips = run_skips(conn, run_id=run_id)
     planned = partition_keys(conn, run_id=run_id)
