@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -196,8 +197,6 @@ def _cmd_series_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     import uvicorn
 
     from forecasting.web import create_app
@@ -325,7 +324,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietLibraries(level))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that left early shows here, not at exit where Python prints a traceback
+        return code
+    except BrokenPipeError:
+        # the reader (`forecasting series list | head`) has what it wanted: end quietly as other command-line
+        # tools do, with the status of a process ended by SIGPIPE; stdout goes to /dev/null so that the flush
+        # at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE (13)
     except ForecastingError as exc:
         _log.debug("failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
