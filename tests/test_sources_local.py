@@ -227,3 +227,42 @@ def test_airflow_ingest_shards_list_the_members_of_a_long_file(tmp_path):
         "path": str(path), "series_column": "store", "timestamp_column": "day", "value_column": "sales"}}]}))
     shards = plan_shards(str(config_path), only=None, shard_size=2)
     assert [shard["names"] for shard in shards] == [["a", "b"], ["c"]]
+
+
+def _numeric_ids_csv(tmp_path):
+    """`store,date,value` with ids written as numbers: 1 and 2 (28 rows each) and 00 (zero-padded)."""
+    days = pd.date_range("2024-01-01", periods=28, freq="D").strftime("%Y-%m-%d")
+    rows = [f"{store},{day},{k + i % 5}" for k, store in enumerate(["1", "2", "00"]) for i, day in enumerate(days)]
+    path = tmp_path / "stores.csv"
+    path.write_text("store,date,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_numeric_ids_of_a_long_file_are_series_named_as_written(database, conn, tmp_path):
+    """pandas read the ids as integers: ingest failed with "expected string or bytes-like object, got 'int'", and
+    '00' would have become 0."""
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+
+    config = parse_config({"name": "stores", "series": [{"name": "stores", "source": "csv", "params": {
+        "path": str(_numeric_ids_csv(tmp_path)), "series_column": "store", "timestamp_column": "date"}}]})
+    report = ingest(database, config)
+    assert sorted((r.series_name, r.outcome, r.n_rows) for r in report.records) == [
+        ("00", "initial", 28), ("1", "initial", 28), ("2", "initial", 28)]
+    assert conn.execute("SELECT name, params->>'filter_value' FROM series ORDER BY name").fetchall() == [
+        ("00", "00"), ("1", "1"), ("2", "2")]
+    assert ingest(database, config).records[0].outcome == "unchanged"  # the members listed again, from the file
+
+
+@pytest.mark.parametrize("value", [1, "1"])
+def test_a_filter_value_written_as_a_number_matches_its_rows(tmp_path, value):
+    path = _numeric_ids_csv(tmp_path)
+    result = get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                               filter_value=value), series="s")
+    assert len(result.frame) == 28 and result.frame["value"].tolist()[:3] == [0, 1, 2]
+    padded = get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                               filter_value="00"), series="s")
+    assert padded.frame["value"].tolist()[:3] == [2, 3, 4]  # '00' is not '0' or 0
+    with pytest.raises(PermanentSourceError, match="no rows in .* where store == '0'"):
+        get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                          filter_value="0"), series="s")
