@@ -1,0 +1,81 @@
+"""The read-only role writes nothing, by any path PostgreSQL offers a role without table privileges: against the
+real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from forecasting.db import Database, apply_migrations
+from forecasting.db.views import READER_ROLE
+
+_INV_WRITE = 0x20000  # lo_open's mode for writing
+
+# every way to write that a role holding only SELECT on the views might have; {lo} is a large object the owner
+# stored, {seq} a sequence of the schema
+WRITE_PATHS = {
+    "lo_create": "SELECT lo_create(0)",
+    "lo_creat": "SELECT lo_creat(-1)",
+    "lo_from_bytea": "SELECT lo_from_bytea(0, 'a megabyte, say')",
+    "lo_import": "SELECT lo_import('/etc/hostname')",
+    "lo_put into the owner's": "SELECT lo_put({lo}, 0, 'overwritten')",
+    "lowrite into the owner's": f"SELECT lowrite(lo_open({{lo}}, {_INV_WRITE}), 'overwritten')",
+    "lo_truncate the owner's": f"SELECT lo_truncate(lo_open({{lo}}, {_INV_WRITE}), 0)",
+    "lo_unlink the owner's": "SELECT lo_unlink({lo})",
+    "WAL message": "SELECT pg_logical_emit_message(true, 'reader', 'a message in the WAL')",
+    "temporary table": "CREATE TEMP TABLE scratch (x int)",
+    "temporary table by SELECT INTO": "SELECT 1 AS x INTO TEMP scratch",
+    "temporary sequence": "CREATE TEMP SEQUENCE scratch",
+    "table": "CREATE TABLE public.scratch (x int)",
+    "schema": "CREATE SCHEMA scratch",
+    "COPY TO PROGRAM": "COPY (SELECT 1) TO PROGRAM 'touch /tmp/forecasting-reader-wrote'",
+    "COPY TO a server file": "COPY (SELECT 1) TO '/tmp/forecasting-reader-wrote'",
+    "nextval": "SELECT nextval('{seq}')",
+    "setval": "SELECT setval('{seq}', 1000)",
+    "INSERT": "INSERT INTO series (source, name) VALUES ('reader', 'wrote')",
+    "UPDATE": "UPDATE series SET frequency = 'D'",
+    "DELETE": "DELETE FROM series",
+    "TRUNCATE": "TRUNCATE series",
+    "COPY FROM STDIN": "COPY series (source, name) FROM STDIN",
+    "ALTER TABLE": "ALTER TABLE series ADD COLUMN scratch int",
+    "CREATE INDEX": "CREATE INDEX scratch ON series (name)",
+}
+
+
+@pytest.fixture
+def store(database: Database):
+    """A fresh database, upgraded (its database privileges are not copied from the template), with a large
+    object and a sequence of the owner's; yields the database and what the statements name."""
+    with database.connect() as conn:
+        apply_migrations(conn)
+        lo = conn.execute("SELECT lo_from_bytea(0, 'the owner''s')").fetchone()[0]
+        seq = conn.execute("SELECT pg_get_serial_sequence('series', 'series_id')").fetchone()[0]
+    return database, {"lo": lo, "seq": seq}
+
+
+def _reader_login(database: Database) -> psycopg.Connection:
+    """The reader's own login, as Grafana has it: read-write transactions, no SET ROLE anywhere."""
+    settings = conninfo_to_dict(database.url)
+    settings.pop("password", None)
+    return psycopg.connect(make_conninfo(**{**settings, "user": READER_ROLE}), autocommit=True)
+
+
+def _nothing_was_written(database: Database, names: dict) -> None:
+    with database.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0] == 1
+        assert conn.execute("SELECT lo_get(%s)", (names["lo"],)).fetchone()[0] == b"the owner's"
+        assert conn.execute("SELECT count(*) FROM series").fetchone()[0] == 0
+        assert conn.execute(f"SELECT last_value, is_called FROM {names['seq']}").fetchone() == (1, False)
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'scratch'").fetchone()[0] == 0
+
+
+def test_the_reader_login_can_write_nothing(store):
+    database, names = store
+    with _reader_login(database) as conn:
+        assert conn.execute("SELECT current_setting('transaction_read_only')").fetchone()[0] == "off"
+        for path, statement in WRITE_PATHS.items():
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement.format(**names))
+                pytest.fail(f"the reader could write: {path}")
+    _nothing_was_written(database, names)
