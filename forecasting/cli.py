@@ -204,6 +204,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # a dedicated read-only login (e.g. grafana_reader's URL) wins over the pipeline's own database URL
     url = os.environ.get("FORECASTING_WEB_DATABASE_URL") or args.database_url
     database = _database(argparse.Namespace(database_url=url, data_dir=args.data_dir))
+    if database.embedded:
+        from forecasting.db import apply_migrations
+
+        # the app logs in to the embedded server as the reader role, which the schema's upgrade creates (a
+        # `serve` before any other command would otherwise find no such role)
+        with database.connect() as conn:
+            apply_migrations(conn)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _log.warning("serving on %s: the app has no login of its own; put it behind one", args.host)
     uvicorn.run(create_app(database), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")

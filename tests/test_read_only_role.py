@@ -1,7 +1,10 @@
-"""The read-only role writes nothing, by any path PostgreSQL offers a role without table privileges: against the
-real embedded PostgreSQL."""
+"""The read-only role writes nothing, by any path PostgreSQL offers a role without table privileges, whether it
+logs in itself (Grafana's login) or is the web app's connection trying to get more rights back (RESET ROLE), and
+`forecasting serve` logs in as that role: against the real embedded PostgreSQL."""
 
 from __future__ import annotations
+
+import logging
 
 import psycopg
 import pytest
@@ -9,6 +12,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from forecasting.db import Database, apply_migrations
 from forecasting.db.views import READER_ROLE
+from forecasting.web import create_app
+from forecasting.web.readonly import ReadOnlyDatabase
 
 _INV_WRITE = 0x20000  # lo_open's mode for writing
 
@@ -79,3 +84,67 @@ def test_the_reader_login_can_write_nothing(store):
                 conn.execute(statement.format(**names))
                 pytest.fail(f"the reader could write: {path}")
     _nothing_was_written(database, names)
+
+
+def test_the_web_apps_connection_has_no_way_back_to_write_rights(store):
+    """The app logs in to the embedded server as the reader: RESET ROLE leaves it the reader, the read-only
+    transactions can be switched off, and still nothing can be written."""
+    database, names = store
+    with create_app(database).state.reader.connect() as conn:
+        conn.execute("RESET ROLE")
+        assert conn.execute("SELECT current_user, session_user").fetchone() == (READER_ROLE, READER_ROLE)
+        for way_back in ("SET ROLE postgres", "SET SESSION AUTHORIZATION postgres"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(way_back)
+        conn.execute("SET default_transaction_read_only = off")  # only a guard against mistakes
+        for path, statement in WRITE_PATHS.items():
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement.format(**names))
+                pytest.fail(f"the app's connection could write: {path}")
+    _nothing_was_written(database, names)
+
+
+def test_another_login_is_switched_to_the_reader_with_a_warning(database, caplog):
+    """A login that is not the reader (the pipeline's URL given to the app) can only SET ROLE, which RESET ROLE
+    undoes: said once, with what to do instead."""
+    reader = ReadOnlyDatabase(Database(url=database.url, embedded=False))
+    with caplog.at_level(logging.WARNING, logger="forecasting.web.readonly"), reader.connect() as conn:
+        assert conn.execute("SELECT current_user, session_user").fetchone() == (READER_ROLE, "postgres")
+    assert ("switches to grafana_reader with SET ROLE: SQL that runs RESET ROLE gets postgres's rights back; set "
+            "FORECASTING_WEB_DATABASE_URL to grafana_reader's own login") in caplog.text
+
+
+def _served_app(monkeypatch, argv: list[str]):
+    """The app `forecasting serve` would run (uvicorn stands aside)."""
+    import uvicorn
+
+    from forecasting.cli import _parser
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+    args = _parser().parse_args(["-q", "serve", *argv])
+    assert args.func(args) == 0
+    return served[0]
+
+
+def test_serve_logs_in_to_the_embedded_server_as_the_reader(database, monkeypatch):
+    from forecasting.db import connection
+
+    for name in ("FORECASTING_DATABASE_URL", "FORECASTING_WEB_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(connection, "embedded_server_url", lambda data_dir=None: database.url)
+    app = _served_app(monkeypatch, [])
+    with app.state.reader.connect() as conn:
+        assert conn.execute("SELECT current_user, session_user").fetchone() == (READER_ROLE, READER_ROLE)
+
+
+def test_serve_uses_the_configured_reader_login(store, monkeypatch):
+    database, _ = store
+    settings = {**conninfo_to_dict(database.url), "user": READER_ROLE}
+    settings.pop("password", None)
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)  # the pipeline's own: not the app's
+    monkeypatch.setenv("FORECASTING_WEB_DATABASE_URL", make_conninfo(**settings))
+    app = _served_app(monkeypatch, [])
+    with app.state.reader.connect() as conn:
+        assert conn.execute("SELECT session_user").fetchone()[0] == READER_ROLE
+

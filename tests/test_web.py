@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from conftest import with_dbname
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_pipeline import _weekly_csv
 
 from forecasting.cli import _parser
@@ -302,9 +303,13 @@ def test_serve_binds_loopback_by_default():
 
 
 def test_forecasting_serve_answers_the_api(store, tmp_path):
+    """As the README says to run it against a server of one's own: with the reader's login for the app."""
     database, _ = store
     port = _free_port()
-    env = {**os.environ, "FORECASTING_DATABASE_URL": database.url}
+    reader = {**conninfo_to_dict(database.url), "user": "grafana_reader"}
+    reader.pop("password", None)
+    env = {**os.environ, "FORECASTING_DATABASE_URL": database.url,
+           "FORECASTING_WEB_DATABASE_URL": make_conninfo(**reader)}
     cli = shutil.which("forecasting", path=os.path.dirname(sys.executable))
     server = subprocess.Popen([cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)
