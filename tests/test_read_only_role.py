@@ -5,6 +5,7 @@ logs in itself (Grafana's login) or is the web app's connection trying to get mo
 from __future__ import annotations
 
 import logging
+import uuid
 
 import psycopg
 import pytest
@@ -148,3 +149,33 @@ def test_serve_uses_the_configured_reader_login(store, monkeypatch):
     with app.state.reader.connect() as conn:
         assert conn.execute("SELECT session_user").fetchone()[0] == READER_ROLE
 
+
+
+def test_an_upgrade_by_the_stores_own_role_warns_what_only_a_superuser_can_revoke(pg_server, caplog):
+    """A store owned and upgraded by a role of its own, as compose's is: pg_catalog's functions are the
+    superuser's, so the upgrade cannot revoke them and says so, and a superuser's upgrade then does."""
+    from conftest import with_dbname
+
+    name = "owned_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {name} LOGIN")
+        admin.execute(f"CREATE DATABASE {name} OWNER {name} TEMPLATE template0")
+    try:
+        owner_url = make_conninfo(**{**conninfo_to_dict(with_dbname(pg_server, name)), "user": name})
+        with caplog.at_level(logging.WARNING, logger="forecasting.db.migrations"), \
+                psycopg.connect(owner_url, autocommit=True) as conn:
+            apply_migrations(conn)
+        assert (f"every role, the read-only reader included, may still run lo_creat, lo_create, lo_from_bytea, "
+                f"lo_put, lo_truncate, lo_truncate64, lo_unlink, lowrite, pg_logical_emit_message in database {name}: "
+                "only a superuser can revoke that") in caplog.text
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), psycopg.connect(with_dbname(pg_server, name), autocommit=True) as conn:
+            apply_migrations(conn)  # as the superuser
+            assert conn.execute("SELECT has_function_privilege('public', 'lo_create(oid)', 'EXECUTE'), "
+                                f"has_function_privilege('{name}', 'lo_create(oid)', 'EXECUTE')").fetchone() == (
+                False, True)
+        assert "may still run" not in caplog.text
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"DROP ROLE IF EXISTS {name}")
