@@ -170,7 +170,10 @@ def _read_file(path: str, separator: str, ts_column: str, id_column: str | None)
         data = pd.read_csv(path, sep=separator, dtype=dtypes)
         for column in (id_column, ts_column) if id_column else ():
             if column in data.columns and not pd.api.types.is_string_dtype(data[column].cat.categories):
-                data[column] = _text_categories(path, separator, column)
+                text = _text_categories(path, separator, column)
+                if len(text) != len(data):  # a URL that answered differently the second time
+                    raise _ReadError(RetryableSourceError, f"{path} changed while it was read")
+                data[column] = text
         return _LongFile(data)
     except FileNotFoundError:
         raise _ReadError(PermanentSourceError, f"CSV file not found: {path}") from None
@@ -187,10 +190,10 @@ def _read_file(path: str, separator: str, ts_column: str, id_column: str | None)
 def _text_categories(path: str, separator: str, column: str) -> pd.Categorical:
     """The column as categories of its text exactly as written.
 
-    pandas gives a category column whose every value looks like a number numeric categories: ids 1 and 2 become
-    integers (no series name can be made of them), '00' and '0' one category 0, a filter_value of '1' matches
-    nothing. Such a column is read again as text, a chunk at a time, so that at most one chunk is ever held as
-    Python strings."""
+    When every value of a category column looks like a number, pandas makes its categories numbers: ids 1 and 2
+    become integers (no series name can be made of them), '00' and '0' one category 0, and a filter_value of '1'
+    matches nothing. Such a column is read again as text, a chunk at a time, so that at most one chunk is ever
+    held as Python strings."""
     chunks = pd.read_csv(path, sep=separator, usecols=[column], dtype={column: str}, chunksize=_TEXT_CHUNK_ROWS)
     parts = [pd.Categorical(chunk[column]) for chunk in chunks]
     return union_categoricals(parts) if parts else pd.Categorical([], categories=pd.Index([], dtype=str))
