@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -196,8 +197,6 @@ def _cmd_series_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     import uvicorn
 
     from forecasting.web import create_app
@@ -205,6 +204,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # a dedicated read-only login (e.g. grafana_reader's URL) wins over the pipeline's own database URL
     url = os.environ.get("FORECASTING_WEB_DATABASE_URL") or args.database_url
     database = _database(argparse.Namespace(database_url=url, data_dir=args.data_dir))
+    if database.embedded:
+        from forecasting.db import apply_migrations
+
+        # the app logs in to the embedded server as the reader role, which the schema's upgrade creates (a
+        # `serve` before any other command would otherwise find no such role)
+        with database.connect() as conn:
+            apply_migrations(conn)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _log.warning("serving on %s: the app has no login of its own; put it behind one", args.host)
     uvicorn.run(create_app(database), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
@@ -325,7 +331,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietLibraries(level))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that left early shows here, not at exit where Python prints a traceback
+        return code
+    except BrokenPipeError:
+        # the reader (`forecasting series list | head`) has what it wanted: end quietly as other command-line
+        # tools do, with the status of a process ended by SIGPIPE; stdout goes to /dev/null so that the flush
+        # at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE (13)
     except ForecastingError as exc:
         _log.debug("failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)

@@ -426,6 +426,34 @@ def _prepare_source_params(raw: dict, base_dir: Path) -> dict:
     return {**raw, "series": prepared}
 
 
+# what Airflow's CronTriggerTimetable resolves before handing an expression to croniter (airflow.utils.dates
+# cron_presets, kept in sync with the task SDK's CRON_PRESETS)
+_CRON_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
+                 "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *"}
+
+
+def _schedule_messages(raw: dict) -> list[str]:
+    """The schedules Airflow would refuse, checked as its CronTriggerTimetable.validate() does (croniter): Airflow
+    checks them only when it parses the DAG file, long after `forecasting run` accepted the config."""
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+    prediction = raw.get("prediction")
+    # the ingest DAG takes `schedule` as @dag(schedule=...), where @once and @continuous are timetables of their
+    # own; the predict DAG puts prediction.schedule in a CronTriggerTimetable, which takes cron only
+    found = [("schedule", raw.get("schedule"), ("@once", "@continuous")),
+             ("prediction.schedule", prediction.get("schedule") if isinstance(prediction, dict) else None, ())]
+    problems = []
+    for where, value, timetables in found:
+        if not isinstance(value, str) or value in timetables:
+            continue  # None means unscheduled; another type is pydantic's to report
+        try:
+            croniter(_CRON_PRESETS.get(value, value))
+        except (CroniterBadCronError, CroniterBadDateError) as exc:
+            problems.append(f"{where}: {value!r} is not a cron expression (such as '0 6 * * 1') or one of "
+                            f"{', '.join([*_CRON_PRESETS, *timetables])}: {exc}")
+    return problems
+
+
 def parse_config(raw: Any, *, origin: str = "config", base_dir: Path | None = None) -> PipelineConfig:
     """Validate an already-parsed YAML document; raises ConfigError listing every problem.
 
@@ -441,11 +469,37 @@ def parse_config(raw: Any, *, origin: str = "config", base_dir: Path | None = No
     except ValidationError as exc:
         problems.extend(_messages(exc, raw))
     problems.extend(_source_param_messages(raw))
+    problems.extend(_schedule_messages(raw))
     if problems:
         listing = "\n  - ".join(problems)
         raise ConfigError(f"{origin}: {len(problems)} problem(s) in the configuration:\n  - {listing}")
     assert config is not None
     return config
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: the key {key!r} appears twice in one mapping (also on line {first_line}); "
+                         "keep one: YAML would silently use the last")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping: PyYAML keeps the last, so a setting written
+    twice (a `schedule` near the top and another further down) would silently lose one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merges keys that the mapping's own may override
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                if key in first:
+                    raise _DuplicateKey(key, line, first[key])
+                first[key] = line
+            except TypeError:
+                continue  # an unhashable key: the loader reports it itself
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path) -> PipelineConfig:
@@ -456,7 +510,9 @@ def load_config(path: str | Path) -> PipelineConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return parse_config(raw, origin=str(path), base_dir=path.resolve().parent)

@@ -25,7 +25,16 @@ from forecasting.frequency import FREQUENCY_HINT
 from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
 from forecasting.shard_validation import ValidationItem, validate_shard
 from forecasting.sources import get_source
-from forecasting.sources.base import VALUE, FetchResult, SeriesSource, SourceParams, ValueBounds
+from forecasting.sources.base import (
+    TS,
+    VALUE,
+    FetchResult,
+    FrequencyChange,
+    SeriesSource,
+    SourceParams,
+    ValueBounds,
+    frequency_change,
+)
 from forecasting.store.batch_writer import UpsertItem, series_upsert_many
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.runs import (
@@ -152,7 +161,25 @@ def _download(state: SeriesState | None, spec: SeriesConfig, *, config: Pipeline
     arrays = canonical_arrays(frame, spec.name)
     if state is not None and arrays is not None and state.unchanged(meta, arrays.sha):
         return _unchanged(spec, state, _ms_since(started))
+    changed = frequency_change(frame[TS]) if spec.frequency is None and TS in frame.columns else None
+    if changed is not None:
+        message = _frequency_change_message(spec, params, changed)
+        _log.error("%s", message)
+        return replace(base, error=message, retryable=False, duration_ms=_ms_since(started))
     return _Download(spec, meta, frame, source.bounds(params), arrays, _ms_since(started))
+
+
+def _frequency_change_message(spec: SeriesConfig, params: SourceParams, changed: FrequencyChange) -> str:
+    """Refused rather than stored: the frequency inferred for the whole would be the first part's, and the rest
+    gaps (daily, then monthly until 2029, was stored as daily: modeling filled the months day by day)."""
+    def shown(ts: pd.Timestamp) -> str:
+        return str(ts.date()) if ts == ts.normalize() else ts.isoformat()
+
+    field = getattr(params, "timestamp_column", TS)  # the column as the source names it (a CSV's own header)
+    return (f"series {spec.name!r}: field {field!r}: the frequency changes after {shown(changed.last_before)}: "
+            f"{changed.before} until then, {changed.after} from {shown(changed.first_after)}; a series has one "
+            "frequency: store each part as a series of its own (or, if the points are one grid with gaps, set "
+            "'frequency' in the config)")
 
 
 def _ms_since(started: float) -> int:

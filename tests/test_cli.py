@@ -64,7 +64,23 @@ def test_a_bad_as_of_is_a_clear_error_not_a_traceback(database, tmp_path, capsys
     (tmp_path / "a.csv").write_text("ts,value\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 11)))
     (tmp_path / "p.yaml").write_text("name: p\nseries: [{name: a, source: csv, params: {path: a.csv}}]\n")
     assert cli_main(["-q", "ingest", "--config", str(tmp_path / "p.yaml")]) == 0
-    assert cli_main(["series", "show", "a", "--as-of", "garbage"]) == 2
-    err = capsys.readouterr().err
-    assert "error: series 'a': as_of 'garbage' is not a timestamp (e.g. 2026-11-01T00:00:00Z)" in err
-    assert "Traceback" not in err
+    capsys.readouterr()
+    # 'nan' and '' read as no instant at all, which showed the current data with exit 0; '-1' as a year before 1
+    for value in ("garbage", "nan", "", "NaT", "-1"):
+        assert cli_main(["series", "show", "a", "--as-of", value]) == 2, value
+        out, err = capsys.readouterr()
+        assert f"error: series 'a': as_of {value!r} is not a timestamp (e.g. 2026-11-01T00:00:00Z)" in err
+        assert "Traceback" not in err and out == ""
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(database):
+    """`forecasting series list | head`: the pipe closes before the command writes; no BrokenPipeError traceback."""
+    import os
+
+    env = {**os.environ, "FORECASTING_DATABASE_URL": database.url}
+    command = subprocess.Popen([sys.executable, "-m", "forecasting", "series", "list"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command.stdout.close()  # as head does once it has its lines; the command is still starting
+    err = command.stderr.read().decode()
+    assert command.wait(timeout=120) == 141  # 128 + SIGPIPE, as a tool the signal ended
+    assert err == ""

@@ -144,8 +144,10 @@ def test_compose_refuses_to_start_without_a_secret(tmp_path):
 
 def test_the_init_script_passes_passwords_as_quoted_literals(tmp_path):
     import psycopg
+    from conftest import with_dbname
 
     from forecasting.db.embedded import embedded_server_url, stop_embedded_server
+    from forecasting.db.migrations import WRITE_FUNCTIONS
 
     data_dir = Path(__import__("tempfile").mkdtemp(prefix="forecasting-init-"))  # not under pytest's 0700 root
     try:
@@ -163,6 +165,18 @@ def test_the_init_script_passes_passwords_as_quoted_literals(tmp_path):
             databases = {r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()}
         assert roles == {"airflow": True, "forecasting": True, "grafana_reader": True, "postgres": False}
         assert {"airflow", "forecasting"} <= databases
+        # the reader writes nowhere: no other database to connect to (temporary tables and large objects there)
+        for other in ("postgres", "template1", "airflow"):
+            with pytest.raises(psycopg.OperationalError, match=f'permission denied for database "{other}"'):
+                psycopg.connect(with_dbname(url, other), user="grafana_reader").close()
+        # and in the store no function that writes without a table privilege, the same ones the upgrade revokes
+        with psycopg.connect(with_dbname(url, "forecasting")) as conn:
+            open_to = dict(conn.execute(
+                "SELECT p.proname, bool_or(has_function_privilege('public', p.oid, 'EXECUTE')) "
+                "OR bool_or(NOT has_function_privilege('forecasting', p.oid, 'EXECUTE')) FROM pg_proc p "
+                "WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY(%s) GROUP BY 1",
+                (list(WRITE_FUNCTIONS),)).fetchall())
+        assert open_to == dict.fromkeys(WRITE_FUNCTIONS, False)
     finally:
         stop_embedded_server(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)

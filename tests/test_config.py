@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from forecasting.config import load_config, parse_config
 from forecasting.errors import ConfigError
@@ -148,3 +149,58 @@ def test_trigger_overrides_are_validated_like_the_file():
     with pytest.raises(ConfigError, match=re.escape("t (trigger parameters)")) as info:
         with_overrides(config, horizon=0, models=["prophet"])
     assert "preprocessing.horizon" in str(info.value) and "models.enabled[0]" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "key", "line", "first"), [
+    ("schedule: '@daily'\nschedule: '@weekly'\n", "schedule", 4, 3),
+    ("prediction:\n  levels: [80]\n  levels: [95]\n", "levels", 5, 4),
+    ("prediction: {levels: [80], levels: [95]}\n", "levels", 3, 3),
+])
+def test_a_key_given_twice_is_refused_with_its_lines(tmp_path, text, key, line, first):
+    """PyYAML keeps the last of two equal keys: one of two settings would be lost without a word."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: t\nseries: [{name: a, source: sample, params: {dataset: co2}}]\n" + text, encoding="utf-8")
+    message = (f"{path}: line {line}: the key {key!r} appears twice in one mapping (also on line {first}); keep one: "
+               "YAML would silently use the last")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_a_merge_key_may_be_overridden(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("name: t\nseries:\n  - &co2 {name: a, source: sample, params: {dataset: co2}}\n"
+                    "  - {<<: *co2, name: b}\n", encoding="utf-8")
+    assert [s.name for s in load_config(path).series] == ["a", "b"]
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "@hourly", "@weekly", "@monthly", "@quarterly", "@yearly",
+                                      "@annually", "0 6 * * 1", "*/15 * * * *", "0 0 * * tue", "0 0 L * *"])
+def test_airflow_presets_and_cron_expressions_are_accepted(schedule):
+    config = parse_config({**VALID, "schedule": schedule, "prediction": {"schedule": schedule}})
+    assert config.schedule == config.prediction.schedule == schedule
+
+
+def test_once_and_continuous_are_ingest_timetables_only():
+    assert parse_config({**VALID, "schedule": "@once"}).schedule == "@once"
+    assert parse_config({**VALID, "schedule": "@continuous"}).schedule == "@continuous"
+    with pytest.raises(ConfigError, match=re.escape("prediction.schedule: '@once' is not a cron expression")):
+        parse_config({**VALID, "prediction": {"schedule": "@once"}})
+
+
+@pytest.mark.parametrize(("key", "schedule", "reason"), [
+    ("schedule", "every tuesday", "Exactly 5, 6 or 7 columns"),
+    ("schedule", "", "Exactly 5, 6 or 7 columns"),
+    ("schedule", "@fortnightly", "Exactly 5, 6 or 7 columns"),
+    ("prediction.schedule", "61 * * * *", "out of range"),
+])
+def test_an_invalid_cron_schedule_is_refused_when_the_config_is_read(tmp_path, key, schedule, reason):
+    """Airflow refuses it only when it parses the DAG file; `forecasting run` used to accept it."""
+    raw = {**VALID, "schedule": schedule} if key == "schedule" else {**VALID, "prediction": {"schedule": schedule}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert f"- {key}: {schedule!r} is not a cron expression (such as '0 6 * * 1') or one of @hourly" in str(info.value)
+    assert reason in str(info.value)
+    path = tmp_path / "cron.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: 1 problem(s) in the configuration:\n  - {key}: ")):
+        load_config(path)

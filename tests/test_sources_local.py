@@ -227,3 +227,87 @@ def test_airflow_ingest_shards_list_the_members_of_a_long_file(tmp_path):
         "path": str(path), "series_column": "store", "timestamp_column": "day", "value_column": "sales"}}]}))
     shards = plan_shards(str(config_path), only=None, shard_size=2)
     assert [shard["names"] for shard in shards] == [["a", "b"], ["c"]]
+
+
+def _numeric_ids_csv(tmp_path):
+    """`store,date,value` with ids written as numbers: 1 and 2 (28 rows each) and 00 (zero-padded)."""
+    days = pd.date_range("2024-01-01", periods=28, freq="D").strftime("%Y-%m-%d")
+    rows = [f"{store},{day},{k + i % 5}" for k, store in enumerate(["1", "2", "00"]) for i, day in enumerate(days)]
+    path = tmp_path / "stores.csv"
+    path.write_text("store,date,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_numeric_ids_of_a_long_file_are_series_named_as_written(database, conn, tmp_path):
+    """pandas read the ids as integers: ingest failed with "expected string or bytes-like object, got 'int'", and
+    '00' would have become 0."""
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+
+    config = parse_config({"name": "stores", "series": [{"name": "stores", "source": "csv", "params": {
+        "path": str(_numeric_ids_csv(tmp_path)), "series_column": "store", "timestamp_column": "date"}}]})
+    report = ingest(database, config)
+    assert sorted((r.series_name, r.outcome, r.n_rows) for r in report.records) == [
+        ("00", "initial", 28), ("1", "initial", 28), ("2", "initial", 28)]
+    assert conn.execute("SELECT name, params->>'filter_value' FROM series ORDER BY name").fetchall() == [
+        ("00", "00"), ("1", "1"), ("2", "2")]
+    assert ingest(database, config).records[0].outcome == "unchanged"  # the members listed again, from the file
+
+
+@pytest.mark.parametrize("value", [1, "1"])
+def test_a_filter_value_written_as_a_number_matches_its_rows(tmp_path, value):
+    path = _numeric_ids_csv(tmp_path)
+    result = get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                               filter_value=value), series="s")
+    assert len(result.frame) == 28 and result.frame["value"].tolist()[:3] == [0, 1, 2]
+    padded = get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                               filter_value="00"), series="s")
+    assert padded.frame["value"].tolist()[:3] == [2, 3, 4]  # '00' is not '0' or 0
+    with pytest.raises(PermanentSourceError, match="no rows in .* where store == '0'"):
+        get_source("csv").fetch(CsvParams(path=str(path), timestamp_column="date", filter_column="store",
+                                          filter_value="0"), series="s")
+
+
+@pytest.mark.parametrize(("timestamps", "change"), [
+    (pd.date_range("2024-01-01", "2024-04-09").append(pd.date_range("2024-05-01", "2029-12-01", freq="MS")),
+     ("D", "MS", "2024-04-09", "2024-05-01")),
+    (pd.date_range("2010-01-01", "2024-01-01", freq="MS").append(pd.date_range("2024-01-02", periods=30)),
+     ("MS", "D", "2024-01-01", "2024-01-02")),  # monthly for longer: the daily stretch is the unusual one
+    (pd.date_range("2024-01-01", periods=60).append(pd.date_range("2024-03-03", periods=20, freq="W-SUN")),
+     ("D", "W-SUN", "2024-02-29", "2024-03-03")),
+    (pd.date_range("2024-01-01", periods=100).delete(list(range(40, 54)) + list(range(55, 60))), None),  # gaps
+    (pd.date_range("2024-01-07", periods=40, freq="W-SUN").delete([11, 13, 15, 17]), None),  # every other week
+    (pd.bdate_range("2024-01-02", periods=200).delete([13, 40]), None),
+    (pd.date_range("2000-01-01", periods=100, freq="MS").delete([5, 6, 7]), None),
+])
+def test_a_frequency_change_is_told_from_gaps(timestamps, change):
+    from forecasting.sources.base import frequency_change
+
+    found = frequency_change(pd.Series(timestamps))
+    assert (found and (found.before, found.after, str(found.last_before.date()), str(found.first_after.date()))
+            ) == change
+
+
+def test_a_series_whose_frequency_changes_is_refused_at_ingest_naming_where(database, conn, tmp_path):
+    """Daily, then monthly until 2029, was stored as daily (modeling filled the months day by day)."""
+    from forecasting.config import parse_config
+    from forecasting.ingest import ingest
+
+    days = pd.date_range("2024-01-01", "2024-04-09").append(pd.date_range("2024-05-01", "2029-12-01", freq="MS"))
+    pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "value": range(len(days))}).to_csv(tmp_path / "mixed.csv",
+                                                                                       index=False)
+    pd.DataFrame({"ts": days[:50].strftime("%Y-%m-%d"), "value": range(50)}).to_csv(tmp_path / "daily.csv",
+                                                                                   index=False)
+    config = parse_config({"name": "mixed", "series": [
+        {"name": "mixed", "source": "csv", "params": {"path": str(tmp_path / "mixed.csv"), "timestamp_column": "day"}},
+        {"name": "daily", "source": "csv", "params": {"path": str(tmp_path / "daily.csv")}}]})
+    report = ingest(database, config)
+    by_name = {r.series_name: r for r in report.records}
+    assert by_name["daily"].outcome == "initial" and by_name["daily"].n_rows == 50
+    assert by_name["mixed"].outcome == "failed" and by_name["mixed"].retryable is False
+    assert by_name["mixed"].error == (
+        "series 'mixed': field 'day': the frequency changes after 2024-04-09: D until then, MS from 2024-05-01; a "
+        "series has one frequency: store each part as a series of its own (or, if the points are one grid with "
+        "gaps, set 'frequency' in the config)")
+    assert conn.execute("SELECT name FROM series").fetchall() == [("daily",)]  # nothing of 'mixed' is stored
+    assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == 50

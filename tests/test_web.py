@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from conftest import with_dbname
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_pipeline import _weekly_csv
 
 from forecasting.cli import _parser
@@ -112,7 +113,8 @@ def test_history_current_version_and_as_of(client):
     assert too_early.status_code == 404 and "no stored version" in too_early.json()["error"]["message"]
     assert client.get("/api/v1/series/s0", params={"version": 9}).status_code == 404
     bad = client.get("/api/v1/series/s0", params={"as_of": "yesterday-ish"})
-    assert bad.status_code == 400 and "is not a timestamp" in bad.json()["error"]["message"]
+    assert bad.status_code == 422
+    assert "query.as_of: 'yesterday-ish' is not a timestamp" in bad.json()["error"]["message"]
 
 
 def test_forecast_has_every_configured_level(client, store):
@@ -185,6 +187,61 @@ def test_unknown_series_is_a_json_404_naming_it(client):
     assert page.status_code == 404 and "series &#39;no_such&#39; is not stored" in page.text
 
 
+ENDPOINTS = ["/api/v1/pipelines", "/api/v1/series", "/api/v1/series/s0", "/api/v1/series/s0/forecast",
+             "/api/v1/series/s0/backtest", "/api/v1/series/s0/signal", "/api/v1/runs", "/", "/series/s0", "/runs"]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("parameter", ["pipeline", "source", "metric"])
+def test_a_nul_byte_in_a_query_parameter_is_a_422_naming_it(client, path, parameter):
+    """PostgreSQL text cannot hold a NUL byte: before, the query failed and the answer was a plain-text 500."""
+    response = client.get(path, params={parameter: "a\x00b"})
+    assert response.status_code == 422, response.text
+    message = f"query.{parameter}: contains a NUL byte, which no name or value can hold"
+    if path.startswith("/api/"):
+        assert response.json() == {"error": {"status": 422, "message": message, "detail": [message]}}
+    else:
+        assert response.headers["content-type"].startswith("text/html") and message in response.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/series/%00", "/api/v1/series/%00/forecast", "/api/v1/series/s%000/backtest",
+                                  "/api/v1/series/%00/signal", "/series/%00"])
+def test_a_nul_byte_in_the_series_name_is_a_422_naming_it(client, path):
+    response = client.get(path)
+    assert response.status_code == 422
+    assert "path.name: contains a NUL byte" in (response.json()["error"]["message"] if "/api/" in path
+                                                 else response.text)
+
+
+@pytest.mark.parametrize(("query", "status", "message"), [
+    ({"as_of": "nan"}, 422, "query.as_of: 'nan' is not a timestamp"),
+    ({"as_of": ""}, 422, "query.as_of: '' is not a timestamp"),
+    ({"as_of": "NaT"}, 422, "query.as_of: 'NaT' is not a timestamp"),
+    ({"as_of": "-1"}, 422, "query.as_of: '-1' is not a timestamp"),  # a year datetime cannot hold
+    ({"version": "nan"}, 422, "query.version: Input should be a valid integer"),
+    ({"version": ""}, 422, "query.version: Input should be a valid integer"),
+    ({"version": "0"}, 422, "query.version: Input should be greater than or equal to 1"),
+    ({"version": "99999999999999999999"}, 404, "series 's0' has no version 99999999999999999999"),
+])
+def test_an_invalid_as_of_or_version_is_a_4xx_naming_it(client, query, status, message):
+    response = client.get("/api/v1/series/s0", params=query)
+    assert response.status_code == status and response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["message"].startswith(message)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/series/s0/forecast", "/api/v1/series/s0/backtest", "/series/s0"])
+@pytest.mark.parametrize(("run", "status", "message"), [
+    ("nan", 422, "query.run: Input should be a valid integer"),
+    ("", 422, "query.run: Input should be a valid integer"),
+    ("-1", 404, "run -1 is not known"),
+    ("99999999999999999999", 404, "run 99999999999999999999 is not known"),
+])
+def test_an_invalid_run_is_a_4xx_naming_it(client, path, run, status, message):
+    response = client.get(path, params={"run": run})
+    assert response.status_code == status
+    assert message in (response.json()["error"]["message"] if "/api/" in path else response.text)
+
+
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/pipelines", "/api/v1/series", "/api/v1/series/{name}", "/api/v1/series/{name}/forecast",
@@ -246,9 +303,13 @@ def test_serve_binds_loopback_by_default():
 
 
 def test_forecasting_serve_answers_the_api(store, tmp_path):
+    """As the README says to run it against a server of one's own: with the reader's login for the app."""
     database, _ = store
     port = _free_port()
-    env = {**os.environ, "FORECASTING_DATABASE_URL": database.url}
+    reader = {**conninfo_to_dict(database.url), "user": "grafana_reader"}
+    reader.pop("password", None)
+    env = {**os.environ, "FORECASTING_DATABASE_URL": database.url,
+           "FORECASTING_WEB_DATABASE_URL": make_conninfo(**reader)}
     cli = shutil.which("forecasting", path=os.path.dirname(sys.executable))
     server = subprocess.Popen([cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)

@@ -20,7 +20,14 @@ from psycopg import sql
 from forecasting.db.sql_files import SqlFile
 from forecasting.db.views import apply_views, views_dir
 
-__all__ = ["Migration", "apply_migrations", "discover_migrations", "migrations_dir", "pending_migrations"]
+__all__ = [
+    "WRITE_FUNCTIONS",
+    "Migration",
+    "apply_migrations",
+    "discover_migrations",
+    "migrations_dir",
+    "pending_migrations",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -105,6 +112,7 @@ def apply_migrations(conn: psycopg.Connection, directory: Path | None = None) ->
         if views.is_dir():  # a test's own migrations folder has no views next to it
             apply_views(conn, views, force=bool(applied))  # a migration may have replaced or dropped a view
         _restrict_temporary_tables(conn)
+        _restrict_write_functions(conn)
         return applied
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK_KEY,))
@@ -129,3 +137,47 @@ def _restrict_temporary_tables(conn: psycopg.Connection) -> None:
     database = sql.Identifier(conn.info.dbname)
     conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
     conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO CURRENT_USER").format(database))
+
+
+# Functions every role may run by default (EXECUTE to PUBLIC) that write without any table privilege: a large
+# object belongs to whoever creates it, so a SELECT-only role could store data with lo_create + lo_put (a
+# megabyte that persists, seen as grafana_reader), and pg_logical_emit_message writes what it is given to the WAL.
+# lo_import is revoked by PostgreSQL itself; it is listed so that no deployment depends on that. Reading large
+# objects (lo_get, loread) needs SELECT on one, which nobody grants the reader. Also in docker/postgres-init.sh.
+WRITE_FUNCTIONS = ("lo_create", "lo_creat", "lo_from_bytea", "lo_import", "lo_put", "lowrite", "lo_truncate",
+                   "lo_truncate64", "lo_unlink", "pg_logical_emit_message")
+
+
+def _restrict_write_functions(conn: psycopg.Connection) -> None:
+    """Only the database's owner may run the functions of ``WRITE_FUNCTIONS``.
+
+    Re-applied on every upgrade, next to the TEMPORARY privilege, rather than once in a migration: a function's
+    privileges belong to its database (CREATE DATABASE ... TEMPLATE copies them, a database created from
+    template0 has the defaults again), and the pipeline's own role usually may not change them: pg_catalog's
+    functions belong to the bootstrap superuser. A migration run by that role would be recorded as applied
+    having done nothing, and never tried again; here the next upgrade by a superuser does it. Otherwise a
+    warning says what is left open. Only functions PUBLIC may still run are touched, so a current database
+    sees no catalog write.
+    """
+    open_to_public = [row[0] for row in conn.execute(
+        "SELECT 'pg_catalog.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')' "
+        "FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace "
+        "AND p.proname = ANY(%s) AND has_function_privilege('public', p.oid, 'EXECUTE') ORDER BY 1",
+        (list(WRITE_FUNCTIONS),)).fetchall()]
+    if not open_to_public:
+        return
+    superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    names = ", ".join(sorted({f.removeprefix("pg_catalog.").partition("(")[0] for f in open_to_public}))
+    if not superuser or not superuser[0]:
+        _log.warning("every role, the read-only reader included, may still run %s in database %s: only a superuser "
+                     "can revoke that (run 'forecasting db upgrade' once as one; see the README's read-only "
+                     "section)", names, conn.info.dbname)
+        return
+    owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+                         ).fetchone()[0]
+    with conn.transaction():
+        for function in open_to_public:  # quoted and schema-qualified by the query above
+            conn.execute(sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(sql.SQL(function)))
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(function),
+                                                                            sql.Identifier(owner)))
+    _log.info("only %s may now run %s", owner, names)

@@ -17,7 +17,9 @@ __all__ = [
     "SourceParams",
     "SeriesSource",
     "FetchResult",
+    "FrequencyChange",
     "ValueBounds",
+    "frequency_change",
     "infer_frequency",
     "naive_utc",
     "to_canonical",
@@ -190,3 +192,51 @@ def infer_frequency(timestamps: pd.Series) -> str | None:
         alias = "B"  # weekdays only, over weeks: business days (a trading calendar with its holidays)
     grid = pd.date_range(clean[0], clean[-1], freq=alias)
     return alias if clean.isin(grid).all() else None
+
+
+@dataclass(frozen=True)
+class FrequencyChange:
+    """Where a series' timestamps leave one regular grid for another: ``before`` up to ``last_before``, ``after``
+    from ``first_after`` (pandas aliases)."""
+
+    before: str
+    after: str
+    last_before: pd.Timestamp
+    first_after: pd.Timestamp
+
+
+def frequency_change(timestamps: pd.Series) -> FrequencyChange | None:
+    """Where the timestamps change frequency (daily, then monthly), or None.
+
+    ``infer_frequency`` takes monthly points after daily ones for a daily series with gaps: each lies on the
+    daily grid. A gap is one step unlike the usual; a change is a stretch of consecutive such steps whose points
+    (three or more) lie on a grid of their own, of another base than the points next to them (every other week
+    for a while is a weekly series with gaps, not a change).
+    """
+    if _fixed_step_alias(timestamps) is not None:
+        return None  # one step all along: the common case, at no further cost
+    clean = pd.DatetimeIndex(timestamps.dropna().drop_duplicates().sort_values())
+    if len(clean) < 6:
+        return None
+    steps = np.diff(clean.asi8)
+    values, counts = np.unique(steps, return_counts=True)
+    usual = values[counts.argmax()]
+    unusual = (steps > 1.5 * usual) | (1.5 * steps < usual)
+    edges = np.flatnonzero(np.diff(np.r_[False, unusual, False].astype(np.int8)))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):  # steps start..stop-1 are unusual
+        inside, before, after = clean[start + 1:stop + 1], clean[:start + 1], clean[stop + 1:]
+        if len(inside) < 3 or (len(before) < 3 and len(after) < 3):
+            continue
+        inside_alias = infer_frequency(pd.Series(inside))
+        if len(before) >= 3:
+            first, second = (infer_frequency(pd.Series(before)), before[-1]), (inside_alias, inside[0])
+        else:  # the series starts with the stretch
+            first, second = (inside_alias, inside[-1]), (infer_frequency(pd.Series(after)), after[0])
+        if first[0] and second[0] and _base(first[0]) != _base(second[0]):
+            return FrequencyChange(before=first[0], after=second[0], last_before=first[1], first_after=second[1])
+    return None
+
+
+def _base(alias: str) -> str:
+    """The alias without its multiple: 2W-SUN and W-SUN are one grid, with and without gaps."""
+    return pd.tseries.frequencies.to_offset(alias).base.freqstr

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from pydantic import model_validator
 
 from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
@@ -157,13 +158,23 @@ def _read_cached(path: str, separator: str, ts_column: str, id_column: str | Non
     return cached[1]
 
 
+_TEXT_CHUNK_ROWS = 1_000_000
+
+
 def _read_file(path: str, separator: str, ts_column: str, id_column: str | None) -> _LongFile:
     # values are read as text-or-number exactly as written: validation decides what is acceptable; ids as
     # text, so '007' stays '007'. A long file repeats each id and each date many times: as categories (text,
     # each distinct value held once) it takes a few bytes a row instead of two Python strings
     dtypes = {ts_column: "category", id_column: "category"} if id_column else {ts_column: str}
     try:
-        return _LongFile(pd.read_csv(path, sep=separator, dtype=dtypes))
+        data = pd.read_csv(path, sep=separator, dtype=dtypes)
+        for column in (id_column, ts_column) if id_column else ():
+            if column in data.columns and not pd.api.types.is_string_dtype(data[column].cat.categories):
+                text = _text_categories(path, separator, column)
+                if len(text) != len(data):  # a URL that answered differently the second time
+                    raise _ReadError(RetryableSourceError, f"{path} changed while it was read")
+                data[column] = text
+        return _LongFile(data)
     except FileNotFoundError:
         raise _ReadError(PermanentSourceError, f"CSV file not found: {path}") from None
     except urllib.error.HTTPError as exc:
@@ -174,6 +185,18 @@ def _read_file(path: str, separator: str, ts_column: str, id_column: str | None)
         raise _ReadError(RetryableSourceError, f"network error fetching {path}: {exc}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise _ReadError(PermanentSourceError, f"cannot parse CSV {path}: {exc}") from exc
+
+
+def _text_categories(path: str, separator: str, column: str) -> pd.Categorical:
+    """The column as categories of its text exactly as written.
+
+    When every value of a category column looks like a number, pandas makes its categories numbers: ids 1 and 2
+    become integers (no series name can be made of them), '00' and '0' one category 0, and a filter_value of '1'
+    matches nothing. Such a column is read again as text, a chunk at a time, so that at most one chunk is ever
+    held as Python strings."""
+    chunks = pd.read_csv(path, sep=separator, usecols=[column], dtype={column: str}, chunksize=_TEXT_CHUNK_ROWS)
+    parts = [pd.Categorical(chunk[column]) for chunk in chunks]
+    return union_categoricals(parts) if parts else pd.Categorical([], categories=pd.Index([], dtype=str))
 
 
 def _timestamps(raw: pd.Series, params: CsvParams, *, iso_only: bool = False) -> pd.Series | None:

@@ -66,17 +66,20 @@ def series_read(
     if as_of is not None:
         try:
             instant = pd.Timestamp(as_of)
-        except (ValueError, TypeError) as exc:
+            if pd.isna(instant):  # 'nan' and '' read as NaT, which compares as no instant: the current data
+                raise ValueError("no instant")
+            instant = instant.tz_localize("UTC") if instant.tzinfo is None else instant
+            at = instant.to_pydatetime()  # '-1' reads as a year before 1, which Python's datetime cannot hold
+        except (ValueError, TypeError, OverflowError) as exc:
             raise StoreError(f"series {name!r}: as_of {as_of!r} is not a timestamp (e.g. 2026-11-01T00:00:00Z): "
                              f"{exc}") from None
-        instant = instant.tz_localize("UTC") if instant.tzinfo is None else instant
         known = conn.execute(
             "SELECT min(created_at) FROM series_versions WHERE series_id = %s", (series_id,)
         ).fetchone()[0]
         if known is None or instant < known:
             raise StoreError(f"series {name!r} had no stored version at {instant.isoformat()}")
         rows = conn.execute(
-            "SELECT ts, value FROM series_observations_as_of(%s, %s)", (series_id, instant.to_pydatetime())
+            "SELECT ts, value FROM series_observations_as_of(%s, %s)", (series_id, at)
         ).fetchall()
         return _frame(rows)
     if version is None:

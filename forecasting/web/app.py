@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from forecasting.db import Database
 from forecasting.db.views import READER_ROLE
 from forecasting.web import api, pages
-from forecasting.web.errors import WebError
+from forecasting.web.errors import InvalidParameter, WebError
 from forecasting.web.readonly import ReadOnlyDatabase
 
 __all__ = ["create_app"]
@@ -35,7 +35,7 @@ def create_app(database: Database | str | Callable[[], Database], *, reader_role
     """
     app = FastAPI(title="forecasting", version="1",
                   description="Read-only forecasts, history, backtests and runs of the forecasting pipelines.",
-                  dependencies=list(dependencies))
+                  dependencies=[*dependencies, Depends(_refuse_nul_bytes)])  # after the login: 401 comes first
     app.state.reader = ReadOnlyDatabase(database, role=reader_role)
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -50,7 +50,9 @@ def create_app(database: Database | str | Callable[[], Database], *, reader_role
 
     @app.exception_handler(WebError)
     async def _web_error(request: Request, exc: WebError):
-        return _error(request, exc.status_code, str(exc))
+        # a parameter's 422 has the shape of FastAPI's own (the detail lists the problem)
+        detail = [str(exc)] if isinstance(exc, InvalidParameter) else None
+        return _error(request, exc.status_code, str(exc), detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -62,3 +64,14 @@ def create_app(database: Database | str | Callable[[], Database], *, reader_role
         return _error(request, 422, "; ".join(problems), detail=problems)
 
     return app
+
+
+def _refuse_nul_bytes(request: Request) -> None:
+    """PostgreSQL text cannot hold a NUL byte, so no stored name has one, and a query given one fails (a 500):
+    such a parameter is refused before any query, with a 422 naming it."""
+    for where, items in (("path", request.path_params.items()), ("query", request.query_params.multi_items())):
+        for key, value in items:
+            if "\x00" in key:
+                raise InvalidParameter(where, "a parameter name contains a NUL byte")
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidParameter(f"{where}.{key}", "contains a NUL byte, which no name or value can hold")

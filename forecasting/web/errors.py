@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forecasting.errors import ForecastingError
 
-__all__ = ["InvalidRequest", "NotFound", "WebError"]
+__all__ = ["InvalidParameter", "InvalidRequest", "NotFound", "WebError"]
 
 
 class WebError(ForecastingError):
@@ -21,3 +21,14 @@ class InvalidRequest(WebError):
     """A parameter that cannot be honoured (an ambiguous series name, an unparseable instant)."""
 
     status_code = 400
+
+
+class InvalidParameter(InvalidRequest):
+    """A path or query parameter whose value no answer can be made from (not a timestamp, a NUL byte): 422, as
+    FastAPI answers a value of the wrong type, with the message starting where it is (``query.as_of: ...``)."""
+
+    status_code = 422
+
+    def __init__(self, location: str, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location

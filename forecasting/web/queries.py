@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 
 from forecasting import signals
-from forecasting.web.errors import InvalidRequest, NotFound
+from forecasting.web.errors import InvalidParameter, InvalidRequest, NotFound
 
 __all__ = [
     "backtest_leaderboard",
@@ -88,11 +88,15 @@ def series_versions(conn: psycopg.Connection, *, name: str, source: str) -> list
 
 
 def _instant(as_of: str) -> datetime:
+    # pandas reads 'nan' and '' as NaT (no instant: the current data would be shown as if it were the asked
+    # one), and '-1' as a year Python's datetime cannot hold
     try:
         instant = pd.Timestamp(as_of)
-    except (ValueError, TypeError):
-        raise InvalidRequest(f"as_of {as_of!r} is not a timestamp (e.g. 2026-11-01T00:00:00Z)") from None
-    return (instant.tz_localize("UTC") if instant.tzinfo is None else instant).to_pydatetime()
+        if pd.isna(instant):
+            raise ValueError("not an instant")
+        return (instant.tz_localize("UTC") if instant.tzinfo is None else instant).to_pydatetime()
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidParameter("query.as_of", f"{as_of!r} is not a timestamp (e.g. 2026-11-01T00:00:00Z)") from None
 
 
 def series_history(conn: psycopg.Connection, *, name: str, source: str | None = None, version: int | None = None,

@@ -1,9 +1,12 @@
-"""Connections of the web app: read-only transactions, as the read-only role when the login may become it.
+"""Connections of the web app: read-only transactions, logged in as the read-only role wherever possible.
 
 Two guards, so a bug in a query cannot write: every transaction is READ ONLY (``default_transaction_read_only``
-set at connect time), and when the login may ``SET ROLE`` to the reader role (the role Grafana uses, which may
-only SELECT the views) every connection acts as that role. A deployment can also log in as the reader directly
-(``FORECASTING_WEB_DATABASE_URL``); then the role switch is not needed.
+set at connect time, which a session may turn off again), and every connection acts as the reader role (the
+role Grafana uses, which may only SELECT the views). Only a connection that logged in as the reader has no way
+back to more rights: the embedded server's (which trusts its own socket, so the app logs in as the reader
+there), or a deployment's own reader login (``FORECASTING_WEB_DATABASE_URL``). Any other login is switched to
+the reader with ``SET ROLE``, which guards against mistakes but not against SQL that runs ``RESET ROLE``: a
+warning says so.
 """
 
 from __future__ import annotations
@@ -51,9 +54,15 @@ class ReadOnlyDatabase:
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection]:
-        settings = conninfo_to_dict(self.database.url)
+        database = self.database
+        settings = conninfo_to_dict(database.url)
         # added to any options the URL carries (a search_path, say), not in place of them
         settings["options"] = (str(settings.get("options", "")) + " -c default_transaction_read_only=on").strip()
+        if self._role and database.embedded:
+            # the server we started trusts its own socket (its folder is the boundary, as for the owner's login):
+            # log in as the reader, so that no statement on the connection leads back to the owner's rights
+            settings["user"] = self._role
+            settings.pop("password", None)
         conn = psycopg.connect(autocommit=True, **settings)
         try:
             if self._role and self._may_become_role(conn):
@@ -74,4 +83,8 @@ class ReadOnlyDatabase:
             if not (already or member):
                 _log.warning("the web app's login may not become %s: it reads in read-only transactions as %s",
                              self._role, conn.info.user)
+            elif not already:
+                _log.warning("the web app logs in as %s and switches to %s with SET ROLE: SQL that runs RESET ROLE "
+                             "gets %s's rights back; set FORECASTING_WEB_DATABASE_URL to %s's own login",
+                             conn.info.user, self._role, conn.info.user, self._role)
         return self._use_role
