@@ -38,9 +38,8 @@ import psycopg
 from forecasting.config import parse_config
 from forecasting.db import apply_migrations
 from forecasting.db.embedded import embedded_server_url, stop_embedded_server
-from forecasting.steps.dispatch import PARTITION_STEPS
 from forecasting.steps.plan import finish_run, plan_run
-from forecasting.steps.select import select_champions
+from forecasting.steps.table import command_steps
 from forecasting.store.writers import SeriesMeta, series_upsert
 
 
@@ -132,12 +131,14 @@ def main() -> None:
         modelled = sum(len(p.series_ids) for p in partitions)
         context = get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=context, max_tasks_per_child=1) as pool:
-            for step in PARTITION_STEPS:
-                if step == "train":
+            for spec in command_steps("run"):
+                step = spec.name
+                if spec.scope == "run":
                     with psycopg.connect(url, autocommit=True) as conn:
                         started = time.perf_counter()
-                        select_champions(conn, run_id=run_id)
-                        timings["select"] = time.perf_counter() - started
+                        spec.run(conn, run_id=run_id)
+                        timings[step] = time.perf_counter() - started
+                    continue
                 started = time.perf_counter()
                 jobs = [pool.submit(partition_task, url, step, run_id, p.key) for p in partitions]
                 results = [job.result() for job in jobs]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from forecasting.steps.table import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "dags"
 
@@ -114,6 +116,10 @@ def test_dagbag_loads_every_dag_of_the_demo_config(tmp_path):
         "plan": [], "features": ["plan"], "backtest": ["features", "plan"], "select": ["backtest", "plan"],
         "train": ["plan", "select"], "publish": ["plan", "train"]}
     assert {k for k, v in train.items() if v["rule"] == "all_done"} == {"backtest", "select", "train", "publish"}
+    # the DAGs run the steps in the order the CLI runs them: both read forecasting.steps.table
+    for command, graph in (("train", train), ("predict", report["dags"]["forecasting_demo_predict"]["graph"])):
+        order = ["plan", *COMMANDS[command], "publish"]
+        assert all(before in graph[after]["up"] for before, after in zip(order, order[1:], strict=False))
     predict = report["dags"]["forecasting_demo_predict"]["graph"]
     assert {k: v["up"] for k, v in predict.items()} == {"plan": [], "predict": ["plan"], "publish": ["plan", "predict"]}
     # trigger parameters are optional and offer the config's series / the model names as choices
