@@ -17,6 +17,7 @@ from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
     pipeline_run_config,
     pipeline_run_finish,
+    pipeline_run_pin,
     pipeline_run_reopen,
     pipeline_run_reusable,
     pipeline_run_start,
@@ -69,7 +70,10 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
                                     code_version=code_version(), triggered_by=triggered_by,
                                     ingest_run_id=ingest_run_id, owned=owned)
     targets = config.series_with_role("target")
-    stored = stored_series(conn, keys=[(s.source, s.name) for s in targets])
+    # the run's snapshot: every step, mapped task and retry of this run reads these versions, not today's data
+    pipeline_run_pin(conn, run_id=run_id, keys=[(s.source, s.name, s.role) for s in targets]
+                     + [(s.source, s.name, s.role) for s in config.series_with_role("feature")])
+    stored = stored_series(conn, keys=[(s.source, s.name) for s in targets], run_id=run_id)
     never = [s.name for s in targets if s.name not in stored]
     if never:
         _log.warning("series not stored yet, left out of run %d: %s", run_id, ", ".join(never))

@@ -48,7 +48,7 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
     if data.panel.empty:  # nothing here can be modelled: the skips say why, and there is nothing to load
         skips_write(conn, run_id=run_id, step="predict", partition_key=key, skips=skips)
         return {"key": key, "horizon": horizon, "models": {}, "n_skips": len(skips)}
-    train_run, trained = latest_trained_models(conn, config_name=config.name, partition_key=key)
+    train_run, trained = latest_trained_models(conn, config_name=config.name, partition_key=key, run_id=run_id)
     missing = [m for m in config.models.enabled if m not in trained]
     if len(missing) == len(config.models.enabled):
         raise MissingModelError(
@@ -101,7 +101,8 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
 
 
 def _quantiles(conn: psycopg.Connection, data: PartitionData, scale: pd.Series) -> pd.DataFrame:
-    backtest = backtest_forecasts_latest(conn, config_name=data.config.name, series_ids=data.series_ids)
+    backtest = backtest_forecasts_latest(conn, config_name=data.config.name, series_ids=data.series_ids,
+                                         run_id=data.run_id)
     if backtest.empty:
         _log.warning("partition %s: no stored backtest, so its forecasts get no intervals", data.key)
         return pd.DataFrame()

@@ -25,7 +25,6 @@ from forecasting.store.registry import (
     model_id_ensure,
     model_version_find,
     model_version_insert,
-    pipeline_run_data_insert,
 )
 from forecasting.store.results import backtest_metrics_partition, champions_set_versions
 from forecasting.store.steps import Skip, partition_models_write, skips_write
@@ -65,7 +64,6 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
         skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)
         partition_models_write(conn, run_id=run_id, partition_key=key, versions={})
         return summary
-    pipeline_run_data_insert(conn, run_id=run_id, data=_data_versions(data))
     code = code_version()
     metrics = backtest_metrics_partition(conn, run_id=run_id, series_ids=data.series_ids)
     versions: dict[str, tuple[int, bool]] = {}

@@ -17,7 +17,6 @@ from forecasting.store.jsonsafe import json_dumps
 
 __all__ = [
     "DataVersion",
-    "pipeline_run_data_insert",
     "library_versions",
     "model_id_ensure",
     "model_version_find",
@@ -144,13 +143,3 @@ def model_version_series(conn: psycopg.Connection, model_version_id: int) -> dic
         (model_version_id,),
     ).fetchall()
     return dict(rows)
-
-
-def pipeline_run_data_insert(conn: psycopg.Connection, *, run_id: int, data: list[DataVersion]) -> None:
-    """Record the series versions a run read (idempotent within the run)."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO pipeline_run_data (run_id, series_version_id, role, row_count) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id, series_version_id) DO UPDATE SET row_count = EXCLUDED.row_count",
-            [(run_id, d.series_version_id, d.role, d.row_count) for d in data],
-        )

@@ -31,6 +31,7 @@ __all__ = [
     "forecasts_write",
     "pipeline_run_config",
     "pipeline_run_finish",
+    "pipeline_run_pin",
     "pipeline_run_reopen",
     "pipeline_run_reusable",
     "pipeline_run_start",
@@ -98,6 +99,30 @@ def pipeline_run_reusable(
         (command, _config_text_and_sha256(config)[1], code_version, triggered_by),
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def pipeline_run_pin(conn: psycopg.Connection, *, run_id: int, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Pin the run's snapshot: the current version of each (source, name, role) series, with its row count and last
+    timestamp now, in pipeline_run_data, and the instant in ``data_as_of``. Every step of the run reads these
+    versions (``stored_series(run_id=...)``, ``panel_read(pinned=...)``), whatever is ingested later.
+
+    One statement reads every version, so the snapshot is consistent across series. A re-planned run (an Airflow
+    retry of its plan task) keeps what it pinned first: its steps may already have read it. Series never stored
+    are not pinned."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO pipeline_run_data (run_id, series_version_id, role, row_count, last_ts) "
+            "SELECT %s, v.version_id, k.role, v.row_count, v.last_ts "
+            "FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(source, name, role) "
+            "JOIN series s ON s.source = k.source AND s.name = k.name "
+            "JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
+            "WHERE NOT EXISTS (SELECT 1 FROM pipeline_run_data d JOIN series_versions dv "
+            "ON dv.version_id = d.series_version_id WHERE d.run_id = %s AND dv.series_id = s.series_id) "
+            "ON CONFLICT (run_id, series_version_id) DO NOTHING",
+            (run_id, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], run_id),
+        )
+        conn.execute("UPDATE pipeline_runs SET data_as_of = coalesce(data_as_of, now()) WHERE run_id = %s",
+                     (run_id,))
 
 
 def pipeline_run_reopen(conn: psycopg.Connection, *, run_id: int) -> None:
@@ -226,16 +251,18 @@ def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_
     return out
 
 
-def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, series_ids: Sequence[int]) -> pd.DataFrame:
-    """The 'latest'-mode backtest forecasts of these series from the newest run of the config that has them
-    (interval calibration for prediction): model, series_id, step, y, yhat."""
+def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, series_ids: Sequence[int],
+                              run_id: int) -> pd.DataFrame:
+    """The 'latest'-mode backtest forecasts of these series that prediction in run ``run_id`` calibrates its
+    intervals on: that run's own backtest when it has one (same snapshot), else the newest published (succeeded
+    or partial) earlier run of the config that has them. Columns model, series_id, step, y, yhat."""
     ids = [int(i) for i in series_ids]
     rows = conn.execute(
         "SELECT b.model, b.series_id, b.step, b.y, b.yhat FROM backtest_forecasts b "
         "WHERE b.mode = 'latest' AND b.series_id = ANY(%s) AND b.run_id = (SELECT max(b2.run_id) "
         "FROM backtest_forecasts b2 JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
-        "AND b2.series_id = ANY(%s) AND r.status <> 'failed')",
-        (ids, config_name, ids),
+        "AND b2.series_id = ANY(%s) AND (r.run_id = %s OR (r.run_id < %s AND r.status IN ('succeeded', 'partial'))))",
+        (ids, config_name, ids, run_id, run_id),
     ).fetchall()
     return pd.DataFrame(rows, columns=["model", "series_id", "step", "y", "yhat"])
 
