@@ -28,6 +28,7 @@ from forecasting.store.steps import (
     partition_keys,
     partitions_write,
     run_skips,
+    run_steps_abandon,
     skips_write,
     step_summaries,
 )
@@ -69,6 +70,22 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
         run_id = pipeline_run_start(conn, command=command, config_name=config.name, config=raw,
                                     code_version=code_version(), triggered_by=triggered_by,
                                     ingest_run_id=ingest_run_id, owned=owned)
+    try:
+        partitions = _plan(conn, config, run_id)
+    except BaseException as exc:
+        # a run refused while planning (no series, a horizon too long) ends here: recorded as failed with its
+        # reason, not left 'running' for the next run to call abandoned
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        pipeline_run_finish(conn, run_id=run_id, status="failed",
+                            error=f"refused while planning: {exc}" if isinstance(exc, ForecastingError)
+                            else f"planning failed: {type(exc).__name__}: {exc}")
+        raise
+    return run_id, partitions
+
+
+def _plan(conn: psycopg.Connection, config: PipelineConfig, run_id: int) -> list[Partition]:
+    """Pin the run's data, split its targets into partitions and record them; raises when nothing can be run."""
     targets = config.series_with_role("target")
     # the run's snapshot: every step, mapped task and retry of this run reads these versions, not today's data
     pipeline_run_pin(conn, run_id=run_id, keys=[(s.source, s.name, s.role) for s in targets]
@@ -89,7 +106,6 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
                                     f"than 3); set 'frequency' in the config to {FREQUENCY_HINT}"))
     skips_write(conn, run_id=run_id, step="features", partition_key="", skips=unknown)
     if not planned:
-        pipeline_run_finish(conn, run_id=run_id, status="failed", error="no target series to model")
         raise ForecastingError(f"no target series of {config.name!r} can be modelled"
                                + (" (run ingest first)" if never and not unknown else
                                   ": " + "; ".join(s.reason for s in unknown[:3])))
@@ -98,7 +114,7 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     partitions_write(conn, run_id=run_id, partitions=partitions)
     _log.info("run %d: %d target series in %d partition(s): %s", run_id, len(planned), len(partitions),
               ", ".join(p.label for p in partitions))
-    return run_id, partitions
+    return partitions
 
 
 def _with_tuned_parameters(conn: psycopg.Connection, config: PipelineConfig) -> PipelineConfig:
@@ -145,6 +161,9 @@ def finish_run(conn: psycopg.Connection, *, run_id: int) -> tuple[str, str | Non
     """
     command, _ = pipeline_run_config(conn, run_id=run_id, series_names=[])
     last = [s for s in COMMAND_STEPS[command] if s != "select"][-1]
+    # a step still 'running' now never will finish: its process died (an Airflow task killed, Ctrl+C in the CLI)
+    run_steps_abandon(conn, run_id=run_id, reason="abandoned: the step's process ended before it recorded an "
+                                                  "outcome (killed or interrupted)")
     steps = step_summaries(conn, run_id=run_id)
     skips = run_skips(conn, run_id=run_id)
     planned = partition_keys(conn, run_id=run_id)

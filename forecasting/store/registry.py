@@ -22,6 +22,7 @@ __all__ = [
     "model_version_find",
     "model_version_insert",
     "model_version_load",
+    "model_version_registered_by",
     "model_version_series",
 ]
 
@@ -112,6 +113,13 @@ def model_version_insert(
                 [(version_id, d.series_version_id, d.role, d.row_count, d.last_ts) for d in data],
             )
     return version_id
+
+
+def model_version_registered_by(conn: psycopg.Connection, *, model_version_ids: list[int]) -> dict[int, int]:
+    """model version id -> the run that registered it (the one whose training fitted and stored it)."""
+    rows = conn.execute("SELECT model_version_id, run_id FROM model_versions WHERE model_version_id = ANY(%s)",
+                        ([int(i) for i in model_version_ids],)).fetchall()
+    return dict(rows)
 
 
 def model_version_load(conn: psycopg.Connection, model_version_id: int):

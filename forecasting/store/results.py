@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,8 @@ __all__ = [
     "champions_set_versions",
     "champions_write",
     "feature_importance_write",
-    "forecasts_write",
+    "ForecastOutput",
+    "forecasts_write_partition",
     "pipeline_run_config",
     "pipeline_run_finish",
     "pipeline_run_pin",
@@ -323,27 +325,39 @@ def run_inflation(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=["model", "mode", "value"])
 
 
-def forecasts_write(
-    conn: psycopg.Connection, *, run_id: int, model_version_id: int, forecasts: pd.DataFrame,
-    intervals: pd.DataFrame, explanations: pd.DataFrame | None = None,
-) -> int:
-    """Replace this run's forecasts of one model version, with their intervals and explanations.
+@dataclass(frozen=True)
+class ForecastOutput:
+    """One model version's forecasts of a partition. ``forecasts``: series_id, series_version_id, ts, step, yhat,
+    last_ts, last_value; ``intervals``: series_id, ts, level, lo, hi; ``explanations`` (or None): series_id, ts,
+    rank, feature, feature_value, shap_value, base_value."""
 
-    ``forecasts``: series_id, series_version_id, ts, step, yhat, last_ts, last_value; ``intervals``:
-    series_id, ts, level, lo, hi; ``explanations``: series_id, ts, rank, feature, feature_value, shap_value,
-    base_value.
-    """
-    key = {"run_id": run_id, "model_version_id": model_version_id}
+    model_version_id: int
+    forecasts: pd.DataFrame
+    intervals: pd.DataFrame
+    explanations: pd.DataFrame | None = None
+
+
+def forecasts_write_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int],
+                              outputs: Sequence[ForecastOutput]) -> int:
+    """Replace this run's forecasts of these series (one partition) by ``outputs``, with their intervals and
+    explanations, in one transaction: a predict step killed half-way leaves none of its rows, and a retried one
+    leaves no rows of a model that failed this time. Returns the forecast rows written."""
+    written = 0
     with conn.transaction():
-        conn.execute("DELETE FROM forecasts WHERE run_id = %s AND model_version_id = %s", (run_id, model_version_id))
-        written = _copy(conn, "forecasts", ["run_id", "model_version_id", "series_id", "series_version_id", "ts",
-                                            "step", "yhat", "last_ts", "last_value"], forecasts.assign(**key))
-        _copy(conn, "forecast_intervals", ["run_id", "model_version_id", "series_id", "ts", "level", "lo", "hi"],
-              intervals.assign(**key))
-        if explanations is not None:
-            _copy(conn, "forecast_explanations", ["run_id", "model_version_id", "series_id", "ts", "rank", "feature",
-                                                  "feature_value", "shap_value", "base_value"],
-                  explanations.assign(**key))
+        # intervals and explanations go with their forecasts (ON DELETE CASCADE)
+        conn.execute("DELETE FROM forecasts WHERE run_id = %s AND series_id = ANY(%s)",
+                     (run_id, [int(i) for i in series_ids]))
+        for out in outputs:
+            key = {"run_id": run_id, "model_version_id": out.model_version_id}
+            written += _copy(conn, "forecasts", ["run_id", "model_version_id", "series_id", "series_version_id",
+                                                 "ts", "step", "yhat", "last_ts", "last_value"],
+                             out.forecasts.assign(**key))
+            _copy(conn, "forecast_intervals", ["run_id", "model_version_id", "series_id", "ts", "level", "lo", "hi"],
+                  out.intervals.assign(**key))
+            if out.explanations is not None:
+                _copy(conn, "forecast_explanations", ["run_id", "model_version_id", "series_id", "ts", "rank",
+                                                      "feature", "feature_value", "shap_value", "base_value"],
+                      out.explanations.assign(**key))
     return written
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "run_skips",
     "run_step_finish",
     "run_step_start",
+    "run_steps_abandon",
     "series_revised_any",
     "skips_write",
     "skipped_series_ids",
@@ -93,6 +94,13 @@ def run_step_finish(conn: psycopg.Connection, *, run_id: int, step: str, partiti
             (status, seconds, json_dumps(summary) if summary is not None else None, error, run_id, step,
              partition_key),
         )
+
+
+def run_steps_abandon(conn: psycopg.Connection, *, run_id: int, reason: str) -> int:
+    """Mark the run's steps still 'running' as 'abandoned' with ``reason``; returns how many there were."""
+    with conn.transaction():
+        return conn.execute("UPDATE run_steps SET status = 'abandoned', error = %s, finished_at = now() "
+                            "WHERE run_id = %s AND status = 'running'", (reason, run_id)).rowcount
 
 
 def step_summaries(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
