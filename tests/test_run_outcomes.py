@@ -5,6 +5,7 @@ planning is recorded as failed, and a model version names the run that registere
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -153,3 +154,76 @@ def test_a_model_version_names_the_run_that_registered_it_and_the_runs_that_reus
     run_partition_step(conn, "train", run_id=first, key="D:1/1")
     assert conn.execute("SELECT bool_or(reused) FROM partition_models WHERE run_id = %s", (first,)).fetchone()[0] is \
         False
+
+
+def _unreachable(source: str):
+    from forecasting.errors import RateLimitError, RetryableSourceError
+
+    def fetch(self, params, *, series):
+        if source == "google_trends":
+            raise RateLimitError(f"Google Trends answered HTTP 429 Too Many Requests for {series!r}")
+        raise RetryableSourceError(f"Yahoo Finance: connection refused for {series!r}")
+    return fetch
+
+
+def test_targets_that_failed_at_download_make_the_run_partial_everywhere_it_is_shown(database, tmp_path, conn,
+                                                                                      capsys, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from forecasting.cli import main as cli_main
+    from forecasting.sources.google_trends import GoogleTrendsSource
+    from forecasting.sources.yahoo_finance import YahooFinanceSource
+    from forecasting.web import create_app
+
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    monkeypatch.setattr(GoogleTrendsSource, "fetch", _unreachable("google_trends"))
+    monkeypatch.setattr(YahooFinanceSource, "fetch", _unreachable("yahoo_finance"))
+    raw = _raw(tmp_path, models={"enabled": ["naive"]})
+    raw["series"] = raw["series"][:2] + [{"name": "flu", "source": "google_trends", "params": {"keyword": "flu"}},
+                                         {"name": "aapl", "source": "yahoo_finance", "params": {"ticker": "AAPL"}}]
+    path = tmp_path / "mixed.yaml"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+
+    assert cli_main(["-q", "run", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "ingest run 1 partial: 2 new, 2 failed" in out
+    assert out.rstrip().splitlines()[-1].startswith("pipeline run 1 partial (1 partition(s))")
+    issues = out[out.index("series whose data is missing or stale"):].splitlines()[3:5]
+    assert {line.split()[0] for line in issues} == {"flu", "aapl"}
+    assert all("not stored: download failed in ingest run 1" in line for line in issues)
+    assert conn.execute("SELECT status, n_data_issues, n_forecast_series FROM v_runs").fetchone() == ("partial", 2, 2)
+    assert conn.execute("SELECT status FROM ingest_runs").fetchone()[0] == "partial"
+
+    with TestClient(create_app(database)) as client:
+        runs = client.get("/api/v1/runs").json()
+        assert [r["status"] for r in runs["runs"]] == ["partial"] and runs["runs"][0]["n_data_issues"] == 2
+        assert [r["status"] for r in runs["ingest_runs"]] == ["partial"]
+        assert client.get("/api/v1/pipelines").json()["pipelines"][0]["last_run_status"] == "partial"
+        targets = {s["series_name"]: s for s in client.get("/api/v1/series",
+                                                            params={"pipeline": "outcomes"}).json()["series"]}
+        assert set(targets) == {"s0", "s1", "flu", "aapl"}
+        assert targets["flu"]["last_ingest_outcome"] == "failed" and targets["flu"]["current_version"] is None
+        assert "HTTP 429 Too Many Requests" in targets["flu"]["last_ingest_error"]
+        assert "connection refused" in targets["aapl"]["last_ingest_error"]
+        assert targets["s0"]["last_ingest_outcome"] == "initial"
+        page = client.get("/").text
+        assert 'class="ingest-failed"' in page and "HTTP 429 Too Many Requests for &#39;flu&#39;" in page
+        assert "Yahoo Finance: connection refused for &#39;aapl&#39;" in page
+        assert re.search(r'<td class="status-partial">partial</td>', client.get("/runs").text)
+
+    # s1's file disappears: its download fails, it is modelled on what was stored (its forecasts as before), and
+    # the run says partial; when no target is fresh at all, it says failed
+    (tmp_path / "s1.csv").unlink()
+    assert cli_main(["-q", "run", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].startswith("pipeline run 2 partial (1 partition(s))")
+    reason = conn.execute("SELECT reason FROM run_data_issues WHERE run_id = 2 AND series_name = 's1'").fetchone()[0]
+    assert reason.startswith("download failed in ingest run 2: ") and "modelled on the data stored before" in reason
+    assert conn.execute("SELECT n_forecast_series FROM v_runs WHERE run_id = 2").fetchone()[0] == 2
+    (tmp_path / "s0.csv").unlink()
+    assert cli_main(["-q", "run", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].startswith("pipeline run 3 failed")
+    status, error = conn.execute("SELECT status, error FROM pipeline_runs WHERE run_id = 3").fetchone()
+    assert status == "failed" and error.startswith("no target has fresh data: ")
+    assert conn.execute("SELECT status FROM ingest_runs WHERE ingest_run_id = 3").fetchone()[0] == "failed"
