@@ -215,24 +215,29 @@ def backtest_errors_read(conn: psycopg.Connection, *, run_id: int, mode: str,
     return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "window", "step", "y", "yhat"])
 
 
+# aggregates of a metric over series or steps: means, except coverage_n, the number of errors coverage rests on
+_MEAN_OR_COUNT = "CASE WHEN metric = 'coverage_n' THEN sum({0}) ELSE avg({0}) END"
+
+
 def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: str) -> int:
     """Replace a run's aggregate metrics (series NULL) by means of its per-series ones, in the database: per
-    (model, step) over series, and per model over series' means. Memory stays flat whatever the run's size."""
+    (model, step) over series, and per model over series' means. Memory stays flat whatever the run's size.
+    ``coverage_n`` is a count of backtest errors: summed, not averaged."""
     with conn.transaction():
         conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NULL",
                      (run_id, mode))
         by_step = conn.execute(
             "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
-            "SELECT run_id, mode, model, NULL, step, metric, avg(value) FROM backtest_metrics "
+            f"SELECT run_id, mode, model, NULL, step, metric, {_MEAN_OR_COUNT.format('value')} FROM backtest_metrics "
             "WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
             "GROUP BY run_id, mode, model, step, metric",
             (run_id, mode),
         ).rowcount
         overall = conn.execute(
             "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
-            "SELECT run_id, mode, model, NULL, NULL, metric, avg(series_mean) FROM ("
-            "  SELECT run_id, mode, model, series_id, metric, avg(value) AS series_mean FROM backtest_metrics "
-            "  WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
+            f"SELECT run_id, mode, model, NULL, NULL, metric, {_MEAN_OR_COUNT.format('series_mean')} FROM ("
+            f"  SELECT run_id, mode, model, series_id, metric, {_MEAN_OR_COUNT.format('value')} AS series_mean "
+            "  FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
             "  GROUP BY run_id, mode, model, series_id, metric) per_series "
             "GROUP BY run_id, mode, model, metric",
             (run_id, mode),
@@ -243,8 +248,8 @@ def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: s
 def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int]) -> dict:
     """{model: {mode: {metric: mean over these series and steps}}} of a run's backtest (model lineage)."""
     rows = conn.execute(
-        "SELECT model, mode, metric, avg(value) FROM backtest_metrics WHERE run_id = %s AND series_id = ANY(%s) "
-        "AND step IS NOT NULL GROUP BY model, mode, metric",
+        f"SELECT model, mode, metric, {_MEAN_OR_COUNT.format('value')} FROM backtest_metrics WHERE run_id = %s "
+        "AND series_id = ANY(%s) AND step IS NOT NULL GROUP BY model, mode, metric",
         (run_id, [int(i) for i in series_ids]),
     ).fetchall()
     out: dict = {}
