@@ -258,7 +258,8 @@ def select_step(run_id: int) -> dict:
 def publish_run(run_id: int) -> dict:
     """Set the run's status in one transaction (its forecasts become current); what it skipped and why."""
     from forecasting.steps.plan import finish_run
-    from forecasting.store.steps import run_data_issues, run_skips
+    from forecasting.store.data_issues import run_data_issues
+    from forecasting.store.steps import run_skips
 
     with database_for_airflow().connect() as conn:
         status, error = finish_run(conn, run_id=run_id)

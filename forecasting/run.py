@@ -18,8 +18,9 @@ from forecasting.ingest import IngestReport, ingest
 from forecasting.steps.dispatch import run_partition_step
 from forecasting.steps.plan import COMMAND_STEPS, finish_run, plan_run
 from forecasting.steps.select import select_champions
+from forecasting.store.data_issues import run_data_issues
 from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
-from forecasting.store.steps import run_data_issues, run_skips, step_summaries
+from forecasting.store.steps import run_skips, step_summaries
 
 __all__ = ["COMMAND_STEPS", "RunReport", "execute"]
 

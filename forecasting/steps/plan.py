@@ -13,6 +13,7 @@ from forecasting.errors import ForecastingError
 from forecasting.partitions import Partition, split_partitions
 from forecasting.search import searches, with_tuned
 from forecasting.series_groups import expand_groups, values_from_store
+from forecasting.store.data_issues import DataIssue, data_issues_write, run_data_issues
 from forecasting.store.owners import reap_abandoned_runs
 from forecasting.store.results import (
     pipeline_run_config,
@@ -25,13 +26,10 @@ from forecasting.store.results import (
 from forecasting.store.runs import ingest_failures
 from forecasting.store.selectors import stored_series
 from forecasting.store.steps import (
-    DataIssue,
     Skip,
-    data_issues_write,
     partition_keys,
     partitions_write,
     planned_series_ids,
-    run_data_issues,
     run_skips,
     run_steps_abandon,
     skips_write,
