@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forecasting.errors import ForecastingError
+from forecasting.outcomes import exit_code
 
 __all__ = ["main"]
 
@@ -94,15 +95,15 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     ]
     print(_format_table(["series", "source", "outcome", "rows", "version", "detail"], rows))
     print("\n" + _ingest_summary(report))
-    return 1 if report.failed else 0
+    return exit_code(report.status)
 
 
 def _ingest_summary(report) -> str:
-    """One line: how many series were new, extended, revised, unchanged or failed (and why)."""
+    """One line: the run's status, and how many series were new, extended, revised, unchanged or failed."""
     counts = Counter(record.outcome for record in report.records)
     order = ("initial", "extended", "revised", "unchanged", "quarantined", "failed")
     parts = [f"{counts[o]} {'new' if o == 'initial' else o}" for o in order if counts.get(o)] or ["no series"]
-    return f"ingest run {report.ingest_run_id}: " + ", ".join(parts)
+    return f"ingest run {report.ingest_run_id} {report.status}: " + ", ".join(parts)
 
 
 def _print_frame(title: str, frame) -> None:
@@ -127,6 +128,8 @@ def _cmd_model(args: argparse.Namespace) -> int:
     _print_frame(f"pipeline run {report.run_id} ({args.command}): champion per series, by backtest", report.champions)
     _print_frame("backtest MASE: today's data ('latest') vs the data as first known ('as_known')", report.inflation)
     _print_frame(f"forecasts of pipeline run {report.run_id} per model", report.forecast_counts())
+    _print_frame("series whose data is missing or stale, and why", report.data_issues[["series", "role", "reason"]]
+                 if not report.data_issues.empty else report.data_issues)
     _print_frame("series skipped, and why", report.skipped_series[["series", "step", "reason"]]
                  if not report.skips.empty else report.skips)
     model_skips = report.skips[report.skips["model"].notna()] if not report.skips.empty else report.skips
@@ -134,9 +137,10 @@ def _cmd_model(args: argparse.Namespace) -> int:
                  if not model_skips.empty else model_skips)
     for key, error in report.errors.items():
         print(f"failed: {key or 'run'}: {error}")
+    # the last line's word and the exit code come from the one recorded status (forecasting.outcomes)
     print(f"\npipeline run {report.run_id} {report.status} ({len(report.partitions)} partition(s)); "
           "query the forecasts: SELECT * FROM champion_forecasts;")
-    return 1 if failed_ingest or report.status != "succeeded" else 0
+    return exit_code(report.status)
 
 
 def _windows_text(windows: dict[str, int]) -> str:

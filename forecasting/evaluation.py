@@ -11,7 +11,7 @@ from forecasting.intervals import apply_intervals, conformal_quantiles, series_s
 from forecasting.metrics import mase_scale, metric_columns, score_forecasts
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
-__all__ = ["STRATEGIES", "backtest_metrics", "choose_by_strategy", "choose_champions", "cross_conformal",
+__all__ = ["COVERAGE_N", "STRATEGIES", "backtest_metrics", "choose_by_strategy", "choose_champions", "cross_conformal",
            "robust_champions", "select_strategy", "window_scores"]
 
 
@@ -49,17 +49,34 @@ def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, leve
     return pd.concat(pieces, ignore_index=True)
 
 
+COVERAGE_N = "coverage_n"  # how many backtest errors the coverage_<level> figures rest on: a count, summed
+
+
 def backtest_metrics(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str,
                      levels: tuple[int, ...] = ()) -> pd.DataFrame:
     """Long metrics: per (model, series, step) averaged over windows, then means per (model, step) and per
-    model (series/step None = aggregated). Columns model, series, step, metric, value."""
+    model (series/step None = aggregated). Columns model, series, step, metric, value.
+
+    With ``levels``, ``coverage_n`` counts the backtest errors whose interval was checked (each window's, calibrated
+    on the other windows): per (model, series, step) the windows, summed (not averaged) over series and steps. A
+    coverage of 0.75 on 4 errors says much less than on 400."""
     scores = _window_scores(forecasts, panel, freq, levels)
     cols = metric_columns(scores)
-    per_series = (scores.groupby(["model", SERIES, STEP], as_index=False)[cols].mean()
-                  .melt(id_vars=["model", SERIES, STEP], value_vars=cols, var_name="metric"))
-    by_step = per_series.groupby(["model", STEP, "metric"], as_index=False)["value"].mean().assign(**{SERIES: None})
-    overall = per_series.groupby(["model", "metric"], as_index=False)["value"].mean().assign(
-        **{SERIES: None, STEP: None})
+    keys = ["model", SERIES, STEP]
+    per_series = (scores.groupby(keys, as_index=False)[cols].mean()
+                  .melt(id_vars=keys, value_vars=cols, var_name="metric"))
+    covered = [c for c in cols if c.startswith("coverage_")]
+    if covered:  # every level is checked on the same errors: one count
+        counts = scores.groupby(keys, as_index=False)[covered[0]].count().rename(columns={covered[0]: "value"})
+        per_series = pd.concat([per_series, counts.assign(metric=COVERAGE_N)], ignore_index=True)
+    is_count = per_series["metric"] == COVERAGE_N
+    means, counts = per_series[~is_count], per_series[is_count]
+    by_step = pd.concat([means.groupby(["model", STEP, "metric"], as_index=False)["value"].mean(),
+                         counts.groupby(["model", STEP, "metric"], as_index=False)["value"].sum()],
+                        ignore_index=True).assign(**{SERIES: None})
+    overall = pd.concat([means.groupby(["model", "metric"], as_index=False)["value"].mean(),
+                         counts.groupby(["model", "metric"], as_index=False)["value"].sum()],
+                        ignore_index=True).assign(**{SERIES: None, STEP: None})
     return pd.concat([per_series, by_step, overall], ignore_index=True)
 
 

@@ -59,6 +59,8 @@ class IngestReport:
     records: list[SeriesRecord] = field(default_factory=list)
     version_numbers: dict[str, int] = field(default_factory=dict)
 
+    status: str = "running"  # succeeded, partial or failed once the run is recorded (forecasting.outcomes)
+
     @property
     def failed(self) -> list[SeriesRecord]:
         return [r for r in self.records if r.outcome in ("failed", "quarantined")]
@@ -407,7 +409,7 @@ def ingest(
                 ingest_results_insert(conn, ingest_run_id=report.ingest_run_id, records=records)
                 report.records.extend(records)
                 report.version_numbers.update({r.series_name: r.version_no for r in records if r.version_no})
-        ingest_run_finish(
+        report.status = ingest_run_finish(
             conn, ingest_run_id=report.ingest_run_id, n_series=len(selected) + len(unlisted),
             n_failed=len(report.failed)
         )

@@ -4,6 +4,10 @@ Errors are pooled across series after dividing by each series' scale (the mean a
 its training data, MASE's denominator), so a few backtest windows of many series give enough scores per
 step. The interval at level L for a forecast is ``yhat ± q_L(step) · scale(series)`` where q_L is the
 conformal quantile of the scaled absolute errors with the finite-sample correction ceil((n+1)·L)/n.
+
+Every level gets its own bound: where the scores cannot tell two levels apart (too few of them, or ties), the higher
+level is widened as a normal error's quantiles are spaced, so a 95% interval strictly contains the 80% one wherever
+the errors are not all zero.
 """
 
 from __future__ import annotations
@@ -37,26 +41,53 @@ def _conformal_quantile(scores: np.ndarray, level: float) -> float:
     if rank <= n:
         return float(scores[rank - 1])
     # too few scores for this level (fewer than 1/(1-L) - 1): conformal gives no finite bound. Read the level
-    # off a half-normal fitted to the scores instead, never below the largest score seen, so that each level
-    # keeps its own width (a fixed widening made 80% and 95% intervals identical for a series or two)
-    half_normal = math.sqrt(float(np.mean(scores**2))) * NormalDist().inv_cdf((1 + level) / 2)
+    # off a half-normal fitted to the scores instead, never below the largest score seen. That alone can still
+    # give two levels one bound (the largest score, when it is far above the others): _separate_levels widens it
+    half_normal = math.sqrt(float(np.mean(scores**2))) * _z(level)
     return max(float(scores[-1]), half_normal)
+
+
+def _z(level: float) -> float:
+    """The half-width of a central ``level`` interval of a standard normal (1.28 for 0.8, 1.96 for 0.95)."""
+    return NormalDist().inv_cdf((1 + level) / 2)
+
+
+def _separate_levels(row: dict[int, float]) -> dict[int, float]:
+    """Each level's quantile strictly above the next lower level's wherever that one is above zero.
+
+    With few scores the conformal rank of two levels can fall on one score (on the demo's quarterly series, six
+    scores per step: the largest is the 80% bound and, through the half-normal floor, the 95% one too), and ties do
+    the same with more. The higher level then gets the lower one's bound times the ratio of a normal error's
+    quantiles (1.96 / 1.28 from 80% to 95%): what the spread of the errors cannot say, their usual shape does."""
+    out: dict[int, float] = {}
+    below: tuple[int, float] | None = None
+    for level in sorted(row):
+        q = row[level]
+        if below is not None and below[1] > 0 and np.isfinite(q) and q <= below[1]:
+            q = below[1] * _z(level / 100) / _z(below[0] / 100)
+        out[level] = q
+        if np.isfinite(q):
+            below = (level, q)
+    return out
 
 
 def conformal_quantiles(backtest: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
     """Quantiles of scaled absolute errors per (model, step) for each level (percent, e.g. 80, 95), made
     non-decreasing in the step (a running maximum).
 
-    ``backtest`` has columns model, series, step, y, yhat. With too few scores for the finite-sample rank,
-    the largest score is widened by half: an honest over-cover rather than an under-cover.
+    ``backtest`` has columns model, series, step, y, yhat. With too few scores for the finite-sample rank, a
+    half-normal fitted to the scores (never below the largest) gives the bound: an honest over-cover rather than an
+    under-cover. Each level's bound is strictly above the lower levels' where those are above zero, also after the
+    running maximum over steps (a maximum of strictly ordered columns stays strictly ordered).
     """
     scores = (backtest[Y] - backtest[YHAT]).abs() / backtest[SERIES].map(scale).to_numpy()
     frame = backtest[["model", STEP]].assign(score=scores.to_numpy())
     rows = []
     for (model, step), group in frame.groupby(["model", STEP], sort=True):
         values = group["score"].to_numpy()
+        by_level = _separate_levels({lvl: _conformal_quantile(values, lvl / 100) for lvl in levels})
         rows.append({"model": model, STEP: step, "n_scores": int(np.isfinite(values).sum()),
-                     **{f"q_{lvl}": _conformal_quantile(values, lvl / 100) for lvl in levels}})
+                     **{f"q_{lvl}": by_level[lvl] for lvl in levels}})
     return _monotone(pd.DataFrame(rows))
 
 

@@ -260,15 +260,18 @@ def run_step(step: str, run_id: int) -> dict:
 def publish_run(run_id: int) -> dict:
     """Set the run's status in one transaction (its forecasts become current); what it skipped and why."""
     from forecasting.steps.plan import finish_run
+    from forecasting.store.data_issues import run_data_issues
     from forecasting.store.steps import run_skips
 
     with database_for_airflow().connect() as conn:
         status, error = finish_run(conn, run_id=run_id)
         skips = run_skips(conn, run_id=run_id)
+        issues = run_data_issues(conn, run_id=run_id)
     whole = skips[skips["model"].isna()] if not skips.empty else skips
     return {"run_id": run_id, "status": status, "error": error,
             "skipped": {r.series: r.reason for r in whole.itertuples(index=False)},
-            "model_skips": int(len(skips) - len(whole))}
+            "model_skips": int(len(skips) - len(whole)),
+            "data_issues": {r.series: r.reason for r in issues.itertuples(index=False)}}
 
 
 def record_dag_run(*, dag_id: str, run_id: str, run_type: str | None, state: str, started_at, finished_at,

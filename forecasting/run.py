@@ -17,6 +17,7 @@ from forecasting.db import Database, apply_migrations
 from forecasting.ingest import IngestReport, ingest
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.table import command_steps
+from forecasting.store.data_issues import run_data_issues
 from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
 from forecasting.store.steps import run_skips, step_summaries
 
@@ -32,6 +33,7 @@ class RunReport:
     partitions: list[dict] = field(default_factory=list)
     steps: pd.DataFrame = field(default_factory=pd.DataFrame)       # step, partition_key, status, seconds, summary
     skips: pd.DataFrame = field(default_factory=pd.DataFrame)       # series, step, partition_key, model, reason
+    data_issues: pd.DataFrame = field(default_factory=pd.DataFrame)  # series, source, role, modelled, reason
     champions: pd.DataFrame = field(default_factory=pd.DataFrame)   # series, freq, champion, sMAPE, MASE, next
     inflation: pd.DataFrame = field(default_factory=pd.DataFrame)   # model, latest, as_known (mean MASE)
     ingest: IngestReport | None = None
@@ -94,6 +96,7 @@ def execute(database: Database, config: PipelineConfig, *, command: str, config_
         report.errors = broken
         report.steps = step_summaries(conn, run_id=run_id)
         report.skips = run_skips(conn, run_id=run_id)
+        report.data_issues = run_data_issues(conn, run_id=run_id)
         report.champions = _champion_table(conn, run_id)
         report.inflation = _inflation_table(conn, run_id)
     return report

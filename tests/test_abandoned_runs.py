@@ -38,8 +38,9 @@ def test_a_killed_cli_run_is_marked_abandoned_by_the_next_run(database, tmp_path
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the modeling run has started (ARIMA keeps it busy for a while)
-            row = conn.execute("SELECT run_id, owner_pid FROM pipeline_runs WHERE status = 'running'").fetchone()
+        while time.monotonic() < deadline:  # a step of the modeling run has started (ARIMA keeps it busy a while)
+            row = conn.execute("SELECT r.run_id, r.owner_pid FROM pipeline_runs r JOIN run_steps s USING (run_id) "
+                               "WHERE r.status = 'running' AND s.status = 'running'").fetchone()
             if row:
                 break
             time.sleep(0.1)
@@ -57,6 +58,11 @@ def test_a_killed_cli_run_is_marked_abandoned_by_the_next_run(database, tmp_path
                                            (row[0],)).fetchone()
     assert status == "abandoned" and finished is not None
     assert f"its process {child.pid} on" in error and "ended without finishing the run" in error
+    # the step it was in died with it: abandoned with the same reason, none left 'running'
+    steps = conn.execute("SELECT status, error FROM run_steps WHERE run_id = %s", (row[0],)).fetchall()
+    assert "abandoned" in {s for s, _ in steps} and "running" not in {s for s, _ in steps}
+    assert all(e == error for s, e in steps if s == "abandoned")
+    assert conn.execute("SELECT count(*) FROM v_run_forecasts WHERE run_id = %s", (row[0],)).fetchone()[0] == 0
     assert conn.execute("SELECT status FROM pipeline_runs WHERE run_id = %s", (report.run_id,)).fetchone()[0] == \
         "succeeded"
 

@@ -89,7 +89,7 @@ def test_bad_batch_is_quarantined_and_stored_data_is_untouched(database, conn, t
     status = conn.execute(
         "SELECT status, n_series, n_failed FROM ingest_runs WHERE ingest_run_id = %s", (report.ingest_run_id,)
     ).fetchone()
-    assert status == ("failed", 2, 1)
+    assert status == ("partial", 2, 1)
 
 
 def test_missing_values_policy_drop(database, conn, tmp_path):
@@ -220,7 +220,7 @@ def test_cli_ingest_prints_summary_and_exits_nonzero_on_failure(database, tmp_pa
     assert lines[0].split() == ["series", "source", "outcome", "rows", "version", "detail"]
     assert lines[2].split()[:5] == ["good", "csv", "initial", "4", "1"]
     assert lines[3].split()[:3] == ["broken", "csv", "failed"] and "CSV file not found" in lines[3]
-    assert "ingest run 1: 1 new, 1 failed" in out
+    assert "ingest run 1 partial: 1 new, 1 failed" in out
 
     assert cli_main(["-q", "ingest", "--config", str(config), "--series", "good"]) == 0
     assert "unchanged" in capsys.readouterr().out

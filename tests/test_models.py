@@ -168,6 +168,25 @@ def test_too_few_scores_for_a_level_still_give_each_level_its_own_width():
     assert q["q_95"] == pytest.approx(np.sqrt((1 + 4 + 0.25) / 3) * 1.959964, rel=1e-4)
 
 
+def test_levels_that_the_scores_cannot_tell_apart_still_get_their_own_bound():
+    """The demo's quarterly partition: two series, three windows, six scores per step with one far above the rest.
+    The 80% rank is the largest score and the 95% half-normal lies below it: both were the largest score."""
+    scores = [0.1, 0.1, 0.2, 0.1, 0.1, 3.0]
+    backtest = pd.DataFrame({"model": "m", STEP: 1, SERIES: ["a", "b"] * 3, Y: 0.0, YHAT: scores})
+    q = conformal_quantiles(backtest, pd.Series({"a": 1.0, "b": 1.0}), (80, 95)).iloc[0]
+    assert q["q_80"] == 3.0  # the conformal rank ceil(7 * 0.8) = 6: the largest score
+    assert q["q_95"] == pytest.approx(3.0 * 1.959964 / 1.281552, rel=1e-6)  # spaced as a normal error's quantiles
+    # ties do the same with more scores, and the running maximum over steps keeps the levels apart
+    tied = pd.DataFrame({"model": "m", STEP: np.repeat([1, 2], 40), SERIES: "a", Y: 0.0,
+                         YHAT: np.r_[np.linspace(0.1, 1, 30), np.full(10, 2.0), np.linspace(0.1, 1, 40)]})
+    by_step = conformal_quantiles(tied, pd.Series({"a": 1.0}), (50, 80, 95)).set_index(STEP)
+    assert (by_step["q_50"] < by_step["q_80"]).all() and (by_step["q_80"] < by_step["q_95"]).all()
+    assert by_step.loc[1, "q_80"] == 2.0 and by_step.loc[2, "q_80"] == 2.0  # step 2 raised to step 1's bound
+    # errors that are all zero give zero-width bounds at every level: nothing to widen
+    exact = pd.DataFrame({"model": "m", STEP: 1, SERIES: "a", Y: [1.0, 2.0], YHAT: [1.0, 2.0]})
+    assert conformal_quantiles(exact, pd.Series({"a": 1.0}), (80, 95))[["q_80", "q_95"]].iloc[0].tolist() == [0, 0]
+
+
 def test_backtest_keeps_going_when_one_model_fails():
     class Broken(NaiveForecaster):
         name = "broken"

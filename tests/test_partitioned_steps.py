@@ -140,7 +140,7 @@ def test_good_constant_and_short_series_forecast_what_each_model_can_and_name_th
     path.write_text(json.dumps(raw), encoding="utf-8")
     assert cli_main(["-q", "run", "--config", str(path)]) == 1  # partial: not a clean success
     out = capsys.readouterr().out
-    assert "ingest run 1: 3 new, 1 quarantined" in out  # 1e308 never reaches the store (±1e30 at ingest)
+    assert "ingest run 1 partial: 3 new, 1 quarantined" in out  # 1e308 never reaches the store (±1e30 at ingest)
     assert "pipeline run 1 partial (1 partition(s))" in out
     skipped = out[out.index("series skipped, and why"):].splitlines()
     rows = {line.split()[0]: line for line in skipped[3:4]}

@@ -232,7 +232,7 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     assert cli_main(["-q", "run", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "pipeline run 1 succeeded (1 partition(s))" in out
-    assert "ingest run 1: 3 new\n" in out
+    assert "ingest run 1 succeeded: 3 new\n" in out
     table = out[out.index("champion per series") :].splitlines()
     assert table[1].split() == ["series", "freq", "champion", "sMAPE", "MASE", "next"]
     assert sorted(line.split()[0] for line in table[3:6]) == ["s0", "s1", "s2"]
@@ -241,7 +241,7 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     assert cli_main(["-q", "predict", "--config", str(path)]) == 0
     capsys.readouterr()
     assert cli_main(["-q", "run", "--config", str(path)]) == 0
-    assert "ingest run 2: 3 unchanged\n" in capsys.readouterr().out  # a re-run stores nothing
+    assert "ingest run 2 succeeded: 3 unchanged\n" in capsys.readouterr().out  # a re-run stores nothing
 
 
 def test_a_series_never_stored_is_left_out_and_the_others_are_forecast(database, tmp_path, conn):

@@ -78,16 +78,16 @@ def run_config(conn: psycopg.Connection, run_id: int, *, target_names: list[str]
 
 def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str,
                    config: PipelineConfig | None = None) -> PartitionData:
-    """The partition's current data for ``step``, screened: series that cannot be modelled, and series another
+    """The partition's pinned data for ``step``, screened: series that cannot be modelled, and series another
     step of this run already skipped, are not in ``panel``; ``skips`` holds the newly screened-out ones."""
     planned = partition_read(conn, run_id=run_id, key=key)
     if planned is None:
         raise ForecastingError(f"pipeline run {run_id} has no partition {key!r} (plan the run first)")
     freq, _, _, series_ids = planned
     frequency = Frequency.parse(freq)
-    targets = stored_series_by_id(conn, series_ids=series_ids)
+    targets = stored_series_by_id(conn, series_ids=series_ids, run_id=run_id)
     config = config or run_config(conn, run_id, target_names=[s.name for s in targets.values()])
-    panel = panel_read(conn, series_ids=list(targets))
+    panel = panel_read(conn, series_ids=list(targets), pinned=targets)
     if config.preprocessing.missing_timestamps == "ffill":
         panel, filled = fill_gaps(panel, freq)
         for series_id, count in filled.items():
@@ -102,11 +102,13 @@ def load_partition(conn: psycopg.Connection, *, run_id: int, key: str, step: str
     if already:
         panel = panel[~panel["series"].isin(already)].reset_index(drop=True)
         skips = [s for s in skips if s.series_id not in already]
-    features = stored_series(conn, keys=[(s.source, s.name) for s in config.series_with_role("feature")])
+    features = stored_series(conn, keys=[(s.source, s.name) for s in config.series_with_role("feature")],
+                             run_id=run_id)
     exog = None
     if features:
         exog = panel_read(conn, series_ids=[s.series_id for s in features.values()],
-                          keys={s.series_id: s.name for s in features.values()})
+                          keys={s.series_id: s.name for s in features.values()},
+                          pinned={s.series_id: s for s in features.values()})
     # per model, the series the features step left out for that model only (features it cannot compute)
     excluded = model_skipped_series(conn, run_id=run_id, partition_key=key, step="features")
     spec = dataclasses.replace(spec, excluded={m: frozenset(ids) for m, ids in excluded.items()})

@@ -3,7 +3,8 @@ registered. It never trains: the horizon is an argument, not part of any model's
 
 Intervals are calibrated on the partition's newest stored backtest (split conformal per model and step);
 SHAP explanations are best effort and never block the forecasts. A series a model forecasts as NaN/inf
-loses that model's forecast (recorded as a skip), not the others'.
+loses that model's forecast (recorded as a skip), not the others'. Every model's forecasts of the partition are
+written in one transaction at the end: a step that dies half-way leaves none of them behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.registry import model_version_load, model_version_series
-from forecasting.store.results import backtest_forecasts_latest, feature_importance_write, forecasts_write
+from forecasting.store.results import (
+    ForecastOutput,
+    backtest_forecasts_latest,
+    feature_importance_write,
+    forecasts_write_partition,
+)
 from forecasting.store.steps import Skip, latest_trained_models, skips_write
 
 __all__ = ["MissingModelError", "predict_partition"]
@@ -48,7 +54,7 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
     if data.panel.empty:  # nothing here can be modelled: the skips say why, and there is nothing to load
         skips_write(conn, run_id=run_id, step="predict", partition_key=key, skips=skips)
         return {"key": key, "horizon": horizon, "models": {}, "n_skips": len(skips)}
-    train_run, trained = latest_trained_models(conn, config_name=config.name, partition_key=key)
+    train_run, trained = latest_trained_models(conn, config_name=config.name, partition_key=key, run_id=run_id)
     missing = [m for m in config.models.enabled if m not in trained]
     if len(missing) == len(config.models.enabled):
         raise MissingModelError(
@@ -62,6 +68,7 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
                   for i in data.series_ids]
     scale = series_scale(data.panel)
     quantiles = _quantiles(conn, data, scale)
+    outputs: list[ForecastOutput] = []
     for name in config.models.enabled:
         if name not in trained:
             continue
@@ -86,14 +93,15 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
             continue
         explanations = _explain(conn, model, name, version_id, config, summary)
         predicted = predicted.assign(model=name)
-        forecasts_write(conn, run_id=run_id, model_version_id=version_id,
-                        forecasts=_forecast_rows(predicted, data, model_version_series(conn, version_id)),
-                        intervals=_interval_rows(predicted, quantiles, scale, tuple(config.prediction.levels)),
-                        explanations=explanations if explanations is None else
-                        explanations[explanations[SERIES].isin(predicted[SERIES])].rename(
-                            columns={SERIES: "series_id"}))
+        outputs.append(ForecastOutput(
+            model_version_id=version_id,
+            forecasts=_forecast_rows(predicted, data, model_version_series(conn, version_id)),
+            intervals=_interval_rows(predicted, quantiles, scale, tuple(config.prediction.levels)),
+            explanations=explanations if explanations is None else
+            explanations[explanations[SERIES].isin(predicted[SERIES])].rename(columns={SERIES: "series_id"})))
         summary["models"][name] = {"model_version_id": version_id, "series": int(predicted[SERIES].nunique()),
                                    "rows": len(predicted)}
+    forecasts_write_partition(conn, run_id=run_id, series_ids=data.series_ids, outputs=outputs)
     skips_write(conn, run_id=run_id, step="predict", partition_key=key, skips=skips)
     summary["n_skips"] = len(skips)
     _log.info("partition %s forecasts per model:\n%s", key, "\n".join(
@@ -103,7 +111,8 @@ def _predict(conn: psycopg.Connection, run_id: int, key: str, progress) -> dict:
 
 
 def _quantiles(conn: psycopg.Connection, data: PartitionData, scale: pd.Series) -> pd.DataFrame:
-    backtest = backtest_forecasts_latest(conn, config_name=data.config.name, series_ids=data.series_ids)
+    backtest = backtest_forecasts_latest(conn, config_name=data.config.name, series_ids=data.series_ids,
+                                         run_id=data.run_id)
     if backtest.empty:
         _log.warning("partition %s: no stored backtest, so its forecasts get no intervals", data.key)
         return pd.DataFrame()

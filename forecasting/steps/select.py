@@ -32,7 +32,7 @@ from forecasting.store.results import (
     backtest_metrics_read,
     champions_write,
 )
-from forecasting.store.selectors import panel_read, series_names
+from forecasting.store.selectors import panel_read, series_names, stored_series_by_id
 from forecasting.store.steps import (
     Skip,
     partition_keys,
@@ -145,7 +145,8 @@ def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int],
         return errors
     gap = (errors["y"] - errors["yhat"]).abs()
     if metric == "mase":
-        panel = panel_read(conn, series_ids=series_ids)
+        pinned = stored_series_by_id(conn, series_ids=series_ids, run_id=run_id)  # the run's snapshot
+        panel = panel_read(conn, series_ids=list(pinned), pinned=pinned)
         # a series whose seasonal differences are all zero (exactly periodic) has no MASE; its mean one-step
         # change, or its level, ranks the models on it all the same
         scale = mase_scale(panel, season=season_length(freq)).fillna(series_scale(panel))

@@ -25,7 +25,7 @@ from forecasting.store.registry import (
     model_id_ensure,
     model_version_find,
     model_version_insert,
-    pipeline_run_data_insert,
+    model_version_registered_by,
 )
 from forecasting.store.results import backtest_metrics_partition, champions_set_versions
 from forecasting.store.steps import Skip, partition_models_write, skips_write
@@ -65,10 +65,9 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
         skips_write(conn, run_id=run_id, step="train", partition_key=key, skips=skips)
         partition_models_write(conn, run_id=run_id, partition_key=key, versions={})
         return summary
-    pipeline_run_data_insert(conn, run_id=run_id, data=_data_versions(data))
     code = code_version()
     metrics = backtest_metrics_partition(conn, run_id=run_id, series_ids=data.series_ids)
-    versions: dict[str, tuple[int, bool]] = {}
+    version_ids: dict[str, int] = {}
     for name in data.config.models.enabled:
         if progress is not None:
             progress(name)
@@ -77,8 +76,7 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
         fp = fingerprint(name, data, code)
         existing = None if force else model_version_find(conn, model_id=model_id, fingerprint=fp)
         if existing is not None:
-            versions[name] = (existing, True)
-            summary["reused"].append(name)
+            version_ids[name] = existing
             continue
         panel = data.panel_for(name)
         if panel.empty:  # every series is too short for it (the backtest step recorded why)
@@ -101,8 +99,13 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
             data=_data_versions(data), code_version=code, metrics=metrics.get(name),
             artifact_dir=_artifact_dir(data), reuse_existing=not force,
         )
-        versions[name] = (version_id, False)
-        summary["trained"].append(name)
+        version_ids[name] = version_id
+    # reused: another run registered the version (found before fitting, or registered by a concurrent run while
+    # this one was fitting: the insert then returns that run's version); a retried step's own version is not reuse
+    registered_by = model_version_registered_by(conn, model_version_ids=list(version_ids.values()))
+    versions = {name: (vid, registered_by[vid] != run_id) for name, vid in version_ids.items()}
+    for name, (_, reused) in versions.items():
+        summary["reused" if reused else "trained"].append(name)
     partition_models_write(conn, run_id=run_id, partition_key=key, versions=versions)
     champions_set_versions(conn, run_id=run_id, series_ids=data.series_ids,
                            versions={name: vid for name, (vid, _) in versions.items()})

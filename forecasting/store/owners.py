@@ -30,7 +30,8 @@ def _alive(pid: int) -> bool:
 
 
 def reap_abandoned_runs(conn: psycopg.Connection) -> list[tuple[str, int]]:
-    """Mark this host's running runs whose owner process is gone as 'abandoned'; returns (table, id) of each.
+    """Mark this host's running runs whose owner process is gone as 'abandoned', and the steps of such a pipeline
+    run that were still 'running' with it; returns (table, id) of each run.
 
     A reused pid keeps a dead run 'running' until that process ends too: the safe direction.
     """
@@ -46,6 +47,9 @@ def reap_abandoned_runs(conn: psycopg.Connection) -> list[tuple[str, int]]:
             with conn.transaction():
                 conn.execute(f"UPDATE {table} SET status = 'abandoned', error = %s, finished_at = now() "
                              f"WHERE {key} = %s AND status = 'running'", (reason, run_id))
+                if table == "pipeline_runs":  # the step the process was in died with it
+                    conn.execute("UPDATE run_steps SET status = 'abandoned', error = %s, finished_at = now() "
+                                 "WHERE run_id = %s AND status = 'running'", (reason, run_id))
             _log.warning("%s %d %s", table, run_id, reason)
             reaped.append((table, run_id))
     return reaped

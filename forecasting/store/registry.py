@@ -17,12 +17,12 @@ from forecasting.store.jsonsafe import json_dumps
 
 __all__ = [
     "DataVersion",
-    "pipeline_run_data_insert",
     "library_versions",
     "model_id_ensure",
     "model_version_find",
     "model_version_insert",
     "model_version_load",
+    "model_version_registered_by",
     "model_version_series",
 ]
 
@@ -115,6 +115,13 @@ def model_version_insert(
     return version_id
 
 
+def model_version_registered_by(conn: psycopg.Connection, *, model_version_ids: list[int]) -> dict[int, int]:
+    """model version id -> the run that registered it (the one whose training fitted and stored it)."""
+    rows = conn.execute("SELECT model_version_id, run_id FROM model_versions WHERE model_version_id = ANY(%s)",
+                        ([int(i) for i in model_version_ids],)).fetchall()
+    return dict(rows)
+
+
 def model_version_load(conn: psycopg.Connection, model_version_id: int):
     """Unpickle a stored model version after checking its checksum."""
     row = conn.execute(
@@ -144,13 +151,3 @@ def model_version_series(conn: psycopg.Connection, model_version_id: int) -> dic
         (model_version_id,),
     ).fetchall()
     return dict(rows)
-
-
-def pipeline_run_data_insert(conn: psycopg.Connection, *, run_id: int, data: list[DataVersion]) -> None:
-    """Record the series versions a run read (idempotent within the run)."""
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO pipeline_run_data (run_id, series_version_id, role, row_count) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id, series_version_id) DO UPDATE SET row_count = EXCLUDED.row_count",
-            [(run_id, d.series_version_id, d.role, d.row_count) for d in data],
-        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,11 @@ __all__ = [
     "champions_set_versions",
     "champions_write",
     "feature_importance_write",
-    "forecasts_write",
+    "ForecastOutput",
+    "forecasts_write_partition",
     "pipeline_run_config",
     "pipeline_run_finish",
+    "pipeline_run_pin",
     "pipeline_run_reopen",
     "pipeline_run_reusable",
     "pipeline_run_start",
@@ -98,6 +101,30 @@ def pipeline_run_reusable(
         (command, _config_text_and_sha256(config)[1], code_version, triggered_by),
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def pipeline_run_pin(conn: psycopg.Connection, *, run_id: int, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Pin the run's snapshot: the current version of each (source, name, role) series, with its row count and last
+    timestamp now, in pipeline_run_data, and the instant in ``data_as_of``. Every step of the run reads these
+    versions (``stored_series(run_id=...)``, ``panel_read(pinned=...)``), whatever is ingested later.
+
+    One statement reads every version, so the snapshot is consistent across series. A re-planned run (an Airflow
+    retry of its plan task) keeps what it pinned first: its steps may already have read it. Series never stored
+    are not pinned."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO pipeline_run_data (run_id, series_version_id, role, row_count, last_ts) "
+            "SELECT %s, v.version_id, k.role, v.row_count, v.last_ts "
+            "FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(source, name, role) "
+            "JOIN series s ON s.source = k.source AND s.name = k.name "
+            "JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
+            "WHERE NOT EXISTS (SELECT 1 FROM pipeline_run_data d JOIN series_versions dv "
+            "ON dv.version_id = d.series_version_id WHERE d.run_id = %s AND dv.series_id = s.series_id) "
+            "ON CONFLICT (run_id, series_version_id) DO NOTHING",
+            (run_id, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], run_id),
+        )
+        conn.execute("UPDATE pipeline_runs SET data_as_of = coalesce(data_as_of, now()) WHERE run_id = %s",
+                     (run_id,))
 
 
 def pipeline_run_reopen(conn: psycopg.Connection, *, run_id: int) -> None:
@@ -188,24 +215,29 @@ def backtest_errors_read(conn: psycopg.Connection, *, run_id: int, mode: str,
     return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "window", "step", "y", "yhat"])
 
 
+# aggregates of a metric over series or steps: means, except coverage_n, the number of errors coverage rests on
+_MEAN_OR_COUNT = "CASE WHEN metric = 'coverage_n' THEN sum({0}) ELSE avg({0}) END"
+
+
 def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: str) -> int:
     """Replace a run's aggregate metrics (series NULL) by means of its per-series ones, in the database: per
-    (model, step) over series, and per model over series' means. Memory stays flat whatever the run's size."""
+    (model, step) over series, and per model over series' means. Memory stays flat whatever the run's size.
+    ``coverage_n`` is a count of backtest errors: summed, not averaged."""
     with conn.transaction():
         conn.execute("DELETE FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NULL",
                      (run_id, mode))
         by_step = conn.execute(
             "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
-            "SELECT run_id, mode, model, NULL, step, metric, avg(value) FROM backtest_metrics "
+            f"SELECT run_id, mode, model, NULL, step, metric, {_MEAN_OR_COUNT.format('value')} FROM backtest_metrics "
             "WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
             "GROUP BY run_id, mode, model, step, metric",
             (run_id, mode),
         ).rowcount
         overall = conn.execute(
             "INSERT INTO backtest_metrics (run_id, mode, model, series_id, step, metric, value) "
-            "SELECT run_id, mode, model, NULL, NULL, metric, avg(series_mean) FROM ("
-            "  SELECT run_id, mode, model, series_id, metric, avg(value) AS series_mean FROM backtest_metrics "
-            "  WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
+            f"SELECT run_id, mode, model, NULL, NULL, metric, {_MEAN_OR_COUNT.format('series_mean')} FROM ("
+            f"  SELECT run_id, mode, model, series_id, metric, {_MEAN_OR_COUNT.format('value')} AS series_mean "
+            "  FROM backtest_metrics WHERE run_id = %s AND mode = %s AND series_id IS NOT NULL AND step IS NOT NULL "
             "  GROUP BY run_id, mode, model, series_id, metric) per_series "
             "GROUP BY run_id, mode, model, metric",
             (run_id, mode),
@@ -216,8 +248,8 @@ def backtest_metrics_aggregate(conn: psycopg.Connection, *, run_id: int, mode: s
 def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int]) -> dict:
     """{model: {mode: {metric: mean over these series and steps}}} of a run's backtest (model lineage)."""
     rows = conn.execute(
-        "SELECT model, mode, metric, avg(value) FROM backtest_metrics WHERE run_id = %s AND series_id = ANY(%s) "
-        "AND step IS NOT NULL GROUP BY model, mode, metric",
+        f"SELECT model, mode, metric, {_MEAN_OR_COUNT.format('value')} FROM backtest_metrics WHERE run_id = %s "
+        "AND series_id = ANY(%s) AND step IS NOT NULL GROUP BY model, mode, metric",
         (run_id, [int(i) for i in series_ids]),
     ).fetchall()
     out: dict = {}
@@ -226,16 +258,18 @@ def backtest_metrics_partition(conn: psycopg.Connection, *, run_id: int, series_
     return out
 
 
-def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, series_ids: Sequence[int]) -> pd.DataFrame:
-    """The 'latest'-mode backtest forecasts of these series from the newest run of the config that has them
-    (interval calibration for prediction): model, series_id, step, y, yhat."""
+def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, series_ids: Sequence[int],
+                              run_id: int) -> pd.DataFrame:
+    """The 'latest'-mode backtest forecasts of these series that prediction in run ``run_id`` calibrates its
+    intervals on: that run's own backtest when it has one (same snapshot), else the newest published (succeeded
+    or partial) earlier run of the config that has them. Columns model, series_id, step, y, yhat."""
     ids = [int(i) for i in series_ids]
     rows = conn.execute(
         "SELECT b.model, b.series_id, b.step, b.y, b.yhat FROM backtest_forecasts b "
         "WHERE b.mode = 'latest' AND b.series_id = ANY(%s) AND b.run_id = (SELECT max(b2.run_id) "
         "FROM backtest_forecasts b2 JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
-        "AND b2.series_id = ANY(%s) AND r.status <> 'failed')",
-        (ids, config_name, ids),
+        "AND b2.series_id = ANY(%s) AND (r.run_id = %s OR (r.run_id < %s AND r.status IN ('succeeded', 'partial'))))",
+        (ids, config_name, ids, run_id, run_id),
     ).fetchall()
     return pd.DataFrame(rows, columns=["model", "series_id", "step", "y", "yhat"])
 
@@ -296,27 +330,39 @@ def run_inflation(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=["model", "mode", "value"])
 
 
-def forecasts_write(
-    conn: psycopg.Connection, *, run_id: int, model_version_id: int, forecasts: pd.DataFrame,
-    intervals: pd.DataFrame, explanations: pd.DataFrame | None = None,
-) -> int:
-    """Replace this run's forecasts of one model version, with their intervals and explanations.
+@dataclass(frozen=True)
+class ForecastOutput:
+    """One model version's forecasts of a partition. ``forecasts``: series_id, series_version_id, ts, step, yhat,
+    last_ts, last_value; ``intervals``: series_id, ts, level, lo, hi; ``explanations`` (or None): series_id, ts,
+    rank, feature, feature_value, shap_value, base_value."""
 
-    ``forecasts``: series_id, series_version_id, ts, step, yhat, last_ts, last_value; ``intervals``:
-    series_id, ts, level, lo, hi; ``explanations``: series_id, ts, rank, feature, feature_value, shap_value,
-    base_value.
-    """
-    key = {"run_id": run_id, "model_version_id": model_version_id}
+    model_version_id: int
+    forecasts: pd.DataFrame
+    intervals: pd.DataFrame
+    explanations: pd.DataFrame | None = None
+
+
+def forecasts_write_partition(conn: psycopg.Connection, *, run_id: int, series_ids: Sequence[int],
+                              outputs: Sequence[ForecastOutput]) -> int:
+    """Replace this run's forecasts of these series (one partition) by ``outputs``, with their intervals and
+    explanations, in one transaction: a predict step killed half-way leaves none of its rows, and a retried one
+    leaves no rows of a model that failed this time. Returns the forecast rows written."""
+    written = 0
     with conn.transaction():
-        conn.execute("DELETE FROM forecasts WHERE run_id = %s AND model_version_id = %s", (run_id, model_version_id))
-        written = _copy(conn, "forecasts", ["run_id", "model_version_id", "series_id", "series_version_id", "ts",
-                                            "step", "yhat", "last_ts", "last_value"], forecasts.assign(**key))
-        _copy(conn, "forecast_intervals", ["run_id", "model_version_id", "series_id", "ts", "level", "lo", "hi"],
-              intervals.assign(**key))
-        if explanations is not None:
-            _copy(conn, "forecast_explanations", ["run_id", "model_version_id", "series_id", "ts", "rank", "feature",
-                                                  "feature_value", "shap_value", "base_value"],
-                  explanations.assign(**key))
+        # intervals and explanations go with their forecasts (ON DELETE CASCADE)
+        conn.execute("DELETE FROM forecasts WHERE run_id = %s AND series_id = ANY(%s)",
+                     (run_id, [int(i) for i in series_ids]))
+        for out in outputs:
+            key = {"run_id": run_id, "model_version_id": out.model_version_id}
+            written += _copy(conn, "forecasts", ["run_id", "model_version_id", "series_id", "series_version_id",
+                                                 "ts", "step", "yhat", "last_ts", "last_value"],
+                             out.forecasts.assign(**key))
+            _copy(conn, "forecast_intervals", ["run_id", "model_version_id", "series_id", "ts", "level", "lo", "hi"],
+                  out.intervals.assign(**key))
+            if out.explanations is not None:
+                _copy(conn, "forecast_explanations", ["run_id", "model_version_id", "series_id", "ts", "rank",
+                                                      "feature", "feature_value", "shap_value", "base_value"],
+                      out.explanations.assign(**key))
     return written
 
 

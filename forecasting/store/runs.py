@@ -10,12 +10,14 @@ from dataclasses import dataclass
 import pandas as pd
 import psycopg
 
+from forecasting.outcomes import outcome
 from forecasting.store.jsonsafe import json_dumps
 from forecasting.store.owners import current_owner
 
 __all__ = [
     "airflow_dag_run_upsert",
     "ingest_changed_series",
+    "ingest_failures",
     "SeriesRecord",
     "ingest_results_insert",
     "ingest_run_finish",
@@ -56,13 +58,16 @@ def ingest_run_start(
         ).fetchone()[0]
 
 
-def ingest_run_finish(conn: psycopg.Connection, *, ingest_run_id: int, n_series: int, n_failed: int) -> None:
+def ingest_run_finish(conn: psycopg.Connection, *, ingest_run_id: int, n_series: int, n_failed: int) -> str:
+    """Record the run's outcome: succeeded, partial (some series failed) or failed (all did); returns it."""
+    status = outcome(n_total=n_series, n_failed=n_failed)
     with conn.transaction():
         conn.execute(
             "UPDATE ingest_runs SET status = %s, n_series = %s, n_failed = %s, finished_at = now() "
             "WHERE ingest_run_id = %s",
-            ("failed" if n_failed else "succeeded", n_series, n_failed, ingest_run_id),
+            (status, n_series, n_failed, ingest_run_id),
         )
+    return status
 
 
 def ingest_results_insert(conn: psycopg.Connection, *, ingest_run_id: int, records: Sequence[SeriesRecord]) -> None:
@@ -165,6 +170,22 @@ def airflow_dag_run_upsert(conn: psycopg.Connection, *, dag_id: str, run_id: str
         "message = EXCLUDED.message, recorded_at = now()",
         (dag_id, run_id, run_type, state, started_at, finished_at, n_tasks, n_success, n_failed, message),
     )
+
+
+def ingest_failures(conn: psycopg.Connection, *, keys: Sequence[tuple[str, str]],
+                    ingest_run_id: int | None = None) -> dict[tuple[str, str], tuple[int, str, str | None]]:
+    """(source, name) -> (ingest run id, outcome, error) of the series whose download failed or was quarantined:
+    in ingest run ``ingest_run_id``, or (None) in the newest ingest that reached each series."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (r.source, r.series_name) r.source, r.series_name, r.ingest_run_id, r.outcome, r.error "
+        "FROM ingest_results r JOIN unnest(%s::text[], %s::text[]) AS k(source, name) "
+        "ON k.source = r.source AND k.name = r.series_name WHERE (%s::bigint IS NULL OR r.ingest_run_id = %s) "
+        "ORDER BY r.source, r.series_name, r.ingest_run_id DESC",
+        ([k[0] for k in keys], [k[1] for k in keys], ingest_run_id, ingest_run_id),
+    ).fetchall()
+    return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows if r[3] in ("failed", "quarantined")}
 
 
 def ingest_changed_series(conn: psycopg.Connection, *, triggered_by: str) -> list[str]:

@@ -124,15 +124,39 @@ class StoredSeries:
     frequency: str | None
 
 
-def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]]) -> dict[str, StoredSeries]:
-    """Current version details for (source, name) pairs; series never stored are absent."""
+# the version a run pinned at planning (pipeline_run_data), with its row count and last timestamp then: a current
+# version keeps growing by extension, so its own row_count and last_ts would move under the run
+_PINNED = ("SELECT s.name, s.source, s.series_id, d.series_version_id, d.row_count, d.last_ts, s.frequency "
+           "FROM pipeline_run_data d JOIN series_versions v ON v.version_id = d.series_version_id "
+           "JOIN series s ON s.series_id = v.series_id ")
+
+
+def _check_snapshot(conn: psycopg.Connection, run_id: int) -> None:
+    row = conn.execute("SELECT data_as_of FROM pipeline_runs WHERE run_id = %s", (run_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"pipeline run {run_id} does not exist")
+    if row[0] is None:
+        raise StoreError(f"pipeline run {run_id} was planned before runs pinned the data they read: plan a new run")
+
+
+def stored_series(conn: psycopg.Connection, *, keys: list[tuple[str, str]],
+                  run_id: int | None = None) -> dict[str, StoredSeries]:
+    """Current version details for (source, name) pairs; series never stored are absent. With ``run_id``: the
+    versions that run pinned when it was planned (series it did not pin are absent)."""
     if not keys:
         return {}
+    sources, names = [k[0] for k in keys], [k[1] for k in keys]
+    if run_id is not None:
+        _check_snapshot(conn, run_id)
+        rows = conn.execute(
+            _PINNED + "JOIN unnest(%s::text[], %s::text[]) AS k(source, name) ON k.source = s.source "
+            "AND k.name = s.name WHERE d.run_id = %s", (sources, names, run_id)).fetchall()
+        return {r[0]: StoredSeries(*r) for r in rows}
     rows = conn.execute(
         "SELECT s.name, s.source, s.series_id, v.version_id, v.row_count, v.last_ts, s.frequency "
         "FROM series s JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
         "JOIN unnest(%s::text[], %s::text[]) AS k(source, name) ON k.source = s.source AND k.name = s.name",
-        ([k[0] for k in keys], [k[1] for k in keys]),
+        (sources, names),
     ).fetchall()
     return {r[0]: StoredSeries(*r) for r in rows}
 
@@ -154,8 +178,15 @@ def series_list(conn: psycopg.Connection) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
 
-def stored_series_by_id(conn: psycopg.Connection, *, series_ids: Sequence[int]) -> dict[int, StoredSeries]:
-    """Current version details of the given series ids; ids without a current version are absent."""
+def stored_series_by_id(conn: psycopg.Connection, *, series_ids: Sequence[int],
+                        run_id: int | None = None) -> dict[int, StoredSeries]:
+    """Current version details of the given series ids; ids without a current version are absent. With
+    ``run_id``: the versions that run pinned when it was planned."""
+    if run_id is not None:
+        _check_snapshot(conn, run_id)
+        rows = conn.execute(_PINNED + "WHERE d.run_id = %s AND s.series_id = ANY(%s)",
+                            (run_id, [int(i) for i in series_ids])).fetchall()
+        return {r[2]: StoredSeries(*r) for r in rows}
     rows = conn.execute(
         "SELECT s.name, s.source, s.series_id, v.version_id, v.row_count, v.last_ts, s.frequency "
         "FROM series s JOIN series_versions v ON v.series_id = s.series_id AND v.is_current "
@@ -173,8 +204,11 @@ def series_names(conn: psycopg.Connection, *, series_ids: Sequence[int]) -> dict
 
 
 def panel_read(conn: psycopg.Connection, *, series_ids: Sequence[int],
-               keys: Mapping[int, object] | None = None) -> pd.DataFrame:
-    """The current data of the given series as one panel (series, ts, y), sorted.
+               keys: Mapping[int, object] | None = None,
+               pinned: Mapping[int, StoredSeries] | None = None) -> pd.DataFrame:
+    """The current data of the given series as one panel (series, ts, y), sorted; with ``pinned`` (series id ->
+    the version a run pinned, ``stored_series_by_id(run_id=...)``), that version up to its pinned last timestamp,
+    whatever was ingested since.
 
     The ``series`` column holds the series id, or ``keys[series_id]`` when given (feature series are keyed by
     name: their names become feature column names).
@@ -182,6 +216,19 @@ def panel_read(conn: psycopg.Connection, *, series_ids: Sequence[int],
     ids = [int(i) for i in series_ids]
     if not ids:
         return _panel([], {})
+    if pinned is not None:
+        missing = [i for i in ids if i not in pinned]
+        if missing:
+            raise StoreError(f"series id(s) {missing[:5]} are not in the run's pinned data")
+        cur = conn.execute(
+            "SELECT o.series_id, o.ts, o.value FROM unnest(%s::bigint[], %s::bigint[], %s::timestamp[]) "
+            "AS p(series_id, version_id, last_ts) JOIN series_versions v ON v.version_id = p.version_id "
+            "JOIN observations o ON o.series_id = p.series_id AND o.valid_from <= v.version_no "
+            "AND (o.valid_to IS NULL OR o.valid_to > v.version_no) AND o.ts <= p.last_ts "
+            "ORDER BY o.series_id, o.ts",
+            (ids, [pinned[i].version_id for i in ids], [pinned[i].last_ts for i in ids]),
+        )
+        return _panel(cur.fetchall(), keys or {i: i for i in ids})
     cur = conn.execute(
         "SELECT series_id, ts, value FROM observations WHERE series_id = ANY(%s) AND valid_to IS NULL "
         "ORDER BY series_id, ts",

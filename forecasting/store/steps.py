@@ -27,6 +27,7 @@ __all__ = [
     "run_skips",
     "run_step_finish",
     "run_step_start",
+    "run_steps_abandon",
     "series_revised_any",
     "skips_write",
     "skipped_series_ids",
@@ -86,6 +87,13 @@ def run_step_finish(conn: psycopg.Connection, *, run_id: int, step: str, partiti
             (status, seconds, json_dumps(summary) if summary is not None else None, error, run_id, step,
              partition_key),
         )
+
+
+def run_steps_abandon(conn: psycopg.Connection, *, run_id: int, reason: str) -> int:
+    """Mark the run's steps still 'running' as 'abandoned' with ``reason``; returns how many there were."""
+    with conn.transaction():
+        return conn.execute("UPDATE run_steps SET status = 'abandoned', error = %s, finished_at = now() "
+                            "WHERE run_id = %s AND status = 'running'", (reason, run_id)).rowcount
 
 
 def step_summaries(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
@@ -159,14 +167,17 @@ def partition_models_write(conn: psycopg.Connection, *, run_id: int, partition_k
         )
 
 
-def latest_trained_models(conn: psycopg.Connection, *, config_name: str,
-                          partition_key: str) -> tuple[int | None, dict[str, int]]:
-    """(run id, {model: model version id}) of the newest succeeded training of this partition, or (None, {})."""
+def latest_trained_models(conn: psycopg.Connection, *, config_name: str, partition_key: str,
+                          run_id: int | None = None) -> tuple[int | None, dict[str, int]]:
+    """(run id, {model: model version id}) of the newest succeeded training of this partition, or (None, {}).
+
+    ``run_id``: that run's own training of the partition comes first, so a run that trains and predicts predicts
+    with the models fitted on its own snapshot even when another run trained the partition meanwhile."""
     row = conn.execute(
         "SELECT s.run_id FROM run_steps s JOIN pipeline_runs r USING (run_id) WHERE r.config_name = %s "
         "AND s.step = 'train' AND s.partition_key = %s AND s.status = 'succeeded' "
-        "ORDER BY s.finished_at DESC, s.run_id DESC LIMIT 1",
-        (config_name, partition_key),
+        "ORDER BY s.run_id = %s DESC, s.finished_at DESC, s.run_id DESC LIMIT 1",
+        (config_name, partition_key, run_id),
     ).fetchone()
     if row is None:
         return None, {}
@@ -176,10 +187,10 @@ def latest_trained_models(conn: psycopg.Connection, *, config_name: str,
 
 
 def series_revised_any(conn: psycopg.Connection, *, series_version_ids: Sequence[int]) -> bool:
-    """True when any of these series has more than one version (was ever revised)."""
+    """True when any of these versions is a revision (version 2 or later): the series was revised by then. A
+    revision stored after these versions does not count: a run reads the versions it pinned."""
     row = conn.execute(
-        "SELECT count(*) FROM series_versions v JOIN series_versions c ON c.series_id = v.series_id "
-        "WHERE c.version_id = ANY(%s) AND v.version_no > 1",
+        "SELECT count(*) FROM series_versions WHERE version_id = ANY(%s) AND version_no > 1",
         ([int(v) for v in series_version_ids],),
     ).fetchone()
     return row[0] > 0

@@ -48,14 +48,16 @@ def pipelines_list(conn: psycopg.Connection) -> list[dict]:
 
 
 def series_targets_list(conn: psycopg.Connection, *, pipeline: str | None = None) -> list[dict]:
-    """The target series (the ones forecast) of one pipeline, or of all, with freshness and versions."""
+    """The target series (the ones forecast) of one pipeline, or of all, with freshness and versions, and the outcome
+    of the newest ingest of each: a target whose download failed is listed with its error, stored or not."""
     if pipeline is not None and not conn.execute("SELECT 1 FROM v_pipelines WHERE pipeline = %s",
                                                  (pipeline,)).fetchone():
         raise NotFound(f"pipeline {pipeline!r} is not known")
     return _rows(
         conn,
         "SELECT pipeline, series_name, source, frequency, unit, current_version, n_versions, n_points, last_ts, "
-        "last_success_at, n_revisions, last_revision_at FROM v_pipeline_series "
+        "last_success_at, n_revisions, last_revision_at, last_ingest_run_id, last_ingest_outcome, last_ingest_error "
+        "FROM v_pipeline_series "
         "WHERE role = 'target' AND (%(p)s::text IS NULL OR pipeline = %(p)s) ORDER BY pipeline, series_name, source",
         {"p": pipeline},
     )
@@ -236,7 +238,8 @@ def runs_list(conn: psycopg.Connection, *, pipeline: str | None = None, limit: i
     """The newest model runs, ingest runs and Airflow DAG runs, newest first."""
     return {
         "runs": _rows(conn, "SELECT run_id, pipeline, command, triggered_by, status, started_at, finished_at, seconds, "
-                            "n_forecast_series, n_skipped_series, n_failed_steps, interval_levels, error FROM v_runs "
+                            "n_forecast_series, n_skipped_series, n_failed_steps, n_data_issues, interval_levels, "
+                            "data_as_of, error FROM v_runs "
                             "WHERE %(p)s::text IS NULL OR pipeline = %(p)s ORDER BY run_id DESC LIMIT %(n)s",
                       {"p": pipeline, "n": limit}),
         "ingest_runs": _rows(conn, "SELECT run_id AS ingest_run_id, config_name AS pipeline, triggered_by, status, "

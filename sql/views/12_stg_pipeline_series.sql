@@ -1,5 +1,6 @@
 -- Staging: the series of every pipeline (config) and their role, from the config of the pipeline's newest
--- model run; series stored by a config that never had a model run are listed with an unknown (NULL) role.
+-- model run, stored or not (series_id NULL: no ingest has stored it, e.g. its download failed); series stored by a
+-- config that never had a model run are listed with an unknown (NULL) role.
 CREATE VIEW stg_pipeline_series AS
 WITH newest_run AS (
     SELECT DISTINCT ON (config_name) config_name, run_id, config
@@ -10,9 +11,9 @@ WITH newest_run AS (
            coalesce(e->>'role', 'target') AS role
     FROM newest_run n, jsonb_array_elements(n.config->'series') AS e
 )
-SELECT c.pipeline, s.series_id, s.source, s.name AS series_name, c.role, s.frequency, s.unit
+SELECT c.pipeline, s.series_id, c.source, c.series_name, c.role, s.frequency, s.unit
 FROM configured c
-JOIN series s ON s.source = c.source AND s.name = c.series_name
+LEFT JOIN series s ON s.source = c.source AND s.name = c.series_name
 UNION ALL
 SELECT s.config_name, s.series_id, s.source, s.name, NULL, s.frequency, s.unit
 FROM series s

@@ -8,4 +8,4 @@ LEFT JOIN series s ON s.series_id = m.series_id
 WHERE m.step IS NULL AND r.status IN ('succeeded', 'partial');
 
 COMMENT ON COLUMN v_backtest_accuracy.value IS
-    'smape and mape in percent, coverage_<level> a fraction (0..1), mase unitless, mae/rmse/bias in the target''s unit';
+    'smape and mape in percent, coverage_<level> a fraction (0..1), coverage_n the number of backtest errors it rests on, mase unitless, mae/rmse/bias in the target''s unit';

@@ -1,4 +1,5 @@
--- The accuracy users actually got: archived forecasts scored against actuals that have arrived since.
+-- The accuracy users actually got: archived forecasts of published runs scored against actuals that have arrived
+-- since.
 CREATE VIEW v_realised_accuracy AS
 SELECT f.run_id, m.name AS model, o.series_name, count(*) AS n_points,
        avg(abs(o.value - f.yhat)) AS mae,
@@ -6,6 +7,7 @@ SELECT f.run_id, m.name AS model, o.series_name, count(*) AS n_points,
        avg(f.yhat - o.value) AS bias,
        min(f.created_at) AS forecast_made_at
 FROM forecasts f
+JOIN pipeline_runs r ON r.run_id = f.run_id AND r.status IN ('succeeded', 'partial')
 JOIN model_versions mv USING (model_version_id)
 JOIN models m USING (model_id)
 JOIN stg_observations_current o ON o.series_id = f.series_id AND o.ts = f.ts
