@@ -60,14 +60,13 @@ def test_auto_is_the_default_and_a_list_overrides_it():
     assert 12 in resolved.lags and resolved.calendar
 
 
-def test_a_global_model_needs_a_full_row_of_its_lags_and_windows_as_the_partition_resolves_them():
+def test_a_global_model_needs_a_full_row_of_the_lags_a_config_lists_and_two_points_with_auto_lags():
     lengths = pd.Series([200] * 3)
-    # monthly "auto": lags up to 24 and windows 3, 12 fit 200-point series
-    assert LinearGlobal.min_points(_config(), freq="MS", lengths=lengths) == 24 + 1
-    # short series cap the "auto" lags and windows, so they need less
-    assert LinearGlobal.min_points(_config(), freq="MS", lengths=pd.Series([20] * 3)) == 10 + 1
+    assert LinearGlobal.min_points(_config(), freq="MS", lengths=lengths) == 2  # auto: capped to fit short series
     assert LinearGlobal.min_points(_config(target_lags=[1, 30], rolling_windows=[]), freq="MS",
                                    lengths=lengths) == 30 + 1
+    # listed lags next to "auto" windows: the windows this partition resolves count (3 and 12 for 200 months)
+    assert LinearGlobal.min_points(_config(target_lags=[1, 2]), freq="MS", lengths=lengths) == 12 + 1
 
 
 def test_model_resolves_auto_features_and_chooses_transforms_at_fit():

@@ -91,12 +91,16 @@ def feature_spec(config: PipelineConfig, *, has_exog: bool, panel: pd.DataFrame 
 def feature_need(config: PipelineConfig, *, freq: str | None, lengths: pd.Series,
                  target_lags: list[int] | None = None) -> int:
     """Points a series needs for a full row of the lag and rolling features the config asks of a global model,
-    plus one target: its largest lag or window + 1, "auto" ones resolved for a partition of these lengths."""
+    plus one target: with lags the config lists, its largest lag or window + 1 ("auto" windows as resolved for a
+    partition of these lengths); with "auto" lags 2, since those are capped to fit the short series."""
     spec = _auto_spec(config, has_exog=False, target_lags=target_lags)
-    auto = auto_features_for(lengths.to_numpy(), freq) if AUTO in (spec.lags, spec.rolling_windows) else None
-    lags = auto.lags if spec.lags == AUTO else spec.lags
-    windows = auto.rolling_windows if spec.rolling_windows == AUTO else spec.rolling_windows
-    return max((*lags, *windows)) + 1
+    if spec.lags == AUTO:
+        # "auto" features are capped to fit the partition's short series: two points are enough to fit one
+        return max((1, *(() if spec.rolling_windows == AUTO else spec.rolling_windows))) + 1
+    windows = spec.rolling_windows
+    if windows == AUTO:  # the windows this partition resolves next to lags the user chose
+        windows = auto_features_for(lengths.to_numpy(), freq).rolling_windows
+    return max((*spec.lags, *windows)) + 1
 
 
 class RecursiveGlobalForecaster(Forecaster):
