@@ -77,7 +77,8 @@ def auto_windows(lengths: Iterable[int], *, horizon: int, season: int, step: int
     return int(np.clip(1 + room // step, 1, cap))
 
 
-def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, step: int | None = None) -> list[Fold]:
+def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, step: int | None = None,
+               require_history: bool = True) -> list[Fold]:
     """Rolling-origin folds over ``panel`` (columns series, ts, ...), oldest first.
 
     With ``end`` the latest ts in the panel, window 0 has its cutoff ``horizon`` grid steps before ``end`` (so its
@@ -85,9 +86,13 @@ def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, 
     ``horizon``: adjacent test periods). ``step < horizon`` makes test periods overlap; ``step > horizon`` leaves
     unscored gaps between them.
 
+    ``require_history=False`` places the windows even where the oldest ones reach before the panel's first ts
+    (a backtest then scores each series only where it has the history, ``split_fold``).
+
     Raises:
         ValueError: horizon, n_windows or step below 1; an empty panel; a first or latest ts off the ``freq``
-            grid; or a panel too short for the oldest window to keep at least one training point.
+            grid; or (unless ``require_history`` is False) a panel too short for the oldest window to keep at least
+            one training point.
     """
     step = horizon if step is None else step
     _check_positive(horizon=horizon, n_windows=n_windows, step=step)
@@ -100,7 +105,7 @@ def make_folds(panel: pd.DataFrame, *, freq: str, horizon: int, n_windows: int, 
     # Grid points needed: one training point, then every window's shift, then the last window's horizon.
     needed = 1 + (n_windows - 1) * step + horizon
     grid = pd.date_range(end=end, periods=needed, freq=freq)
-    if grid[0] < start:
+    if grid[0] < start and require_history:
         available = len(pd.date_range(start, end, freq=freq))
         raise ValueError(
             f"not enough history for horizon={horizon}, n_windows={n_windows}, step={step}: the oldest window needs "

@@ -278,3 +278,11 @@ def test_a_series_is_scored_by_the_models_that_can_take_it_all_on_the_same_windo
     assert list(takes["linear"]) == ["s0", "s1", "short"]
     assert list(takes["naive"]) == ["s0", "s1", "short", "shorter"]
     assert not result.failures
+
+
+def test_a_partition_of_series_too_short_for_every_window_is_backtested_where_they_can_be():
+    panel = _panel(1, 5)
+    spec = BacktestSpec(horizon=3, n_windows=3, step=3)
+    result = run_backtest(panel, {"naive": NaiveForecaster}, spec, freq="D")
+    assert not result.failures and len(result.folds) == 3
+    assert sorted(result.forecasts["window"].unique()) == [0]  # 2 points before the latest window only
