@@ -116,10 +116,9 @@ def _print_frame(title: str, frame) -> None:
 
 def _cmd_model(args: argparse.Namespace) -> int:
     from forecasting.config import load_config
-    from forecasting.orchestration import with_overrides
     from forecasting.run import execute
 
-    config = with_overrides(load_config(args.config), horizon=getattr(args, "horizon", None))
+    config = load_config(args.config).with_overrides(horizon=getattr(args, "horizon", None))
     report = execute(_database(args), config, command=args.command, config_path=str(Path(args.config).resolve()),
                      force=args.force, progress=not args.quiet)
     failed_ingest = report.ingest.failed if report.ingest else []

@@ -337,6 +337,18 @@ class PipelineConfig(_Strict):
             raise ConfigError(f"series not in config {self.name!r}: {', '.join(missing)}")
         return [by_name[n] for n in names]
 
+    def with_overrides(self, *, horizon: int | None = None, models: list[str] | None = None) -> PipelineConfig:
+        """The config with a trigger's horizon and model list (CLI flags, Airflow trigger parameters), validated
+        like the file itself; itself when neither is given."""
+        if horizon is None and not models:
+            return self
+        raw = self.model_dump(mode="json")
+        if horizon is not None:
+            raw["preprocessing"]["horizon"] = horizon
+        if models:
+            raw["models"]["enabled"] = list(models)
+        return parse_config(raw, origin=f"{self.name} (trigger parameters)")
+
     def tolerance(self, series: SeriesConfig) -> float:
         if series.revision_tolerance is not None:
             return series.revision_tolerance

@@ -31,7 +31,6 @@ __all__ = [
     "record_dag_run",
     "run_step",
     "shard_label",
-    "with_overrides",
 ]
 
 _log = logging.getLogger(__name__)
@@ -203,20 +202,6 @@ def _outcome_table(records) -> str:
     return "\n".join(lines)
 
 
-def with_overrides(config, *, horizon: int | None = None, models: list[str] | None = None):
-    """The config with a manual trigger's horizon / model list, validated like the file itself."""
-    from forecasting.config import parse_config
-
-    if horizon is None and not models:
-        return config
-    raw = config.model_dump(mode="json")
-    if horizon is not None:
-        raw["preprocessing"]["horizon"] = horizon
-    if models:
-        raw["models"]["enabled"] = list(models)
-    return parse_config(raw, origin=f"{config.name} (trigger parameters)")
-
-
 def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon: int | None = None,
                    models: list[str] | None = None) -> list[dict]:
     """Start (or, for a retried task of the same DAG run, reopen) the pipeline run and record its partitions;
@@ -227,7 +212,7 @@ def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon
     from forecasting.steps.plan import plan_run
 
     try:
-        config = with_overrides(load_config(config_path), horizon=horizon, models=models)
+        config = load_config(config_path).with_overrides(horizon=horizon, models=models)
         with database_for_airflow().connect() as conn:
             apply_migrations(conn)
             run_id, partitions = plan_run(conn, config, command=command, triggered_by=triggered_by, reuse=True)

@@ -140,14 +140,13 @@ def test_select_unknown_series_is_an_error():
 
 
 def test_trigger_overrides_are_validated_like_the_file():
-    from forecasting.orchestration import with_overrides
 
     config = parse_config(VALID)
-    assert with_overrides(config) is config
-    changed = with_overrides(config, horizon=7, models=["naive"])
+    assert config.with_overrides() is config
+    changed = config.with_overrides(horizon=7, models=["naive"])
     assert (changed.preprocessing.horizon, changed.models.enabled) == (7, ["naive"])
     with pytest.raises(ConfigError, match=re.escape("t (trigger parameters)")) as info:
-        with_overrides(config, horizon=0, models=["prophet"])
+        config.with_overrides(horizon=0, models=["prophet"])
     assert "preprocessing.horizon" in str(info.value) and "models.enabled[0]" in str(info.value)
 
 

@@ -15,8 +15,6 @@ from typing import Annotated, Literal
 import pandas as pd
 import requests
 from pydantic import Field
-from pytrends.exceptions import ResponseError, TooManyRequestsError
-from pytrends.request import TrendReq
 
 from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
 from forecasting.sources.base import (
@@ -90,6 +88,9 @@ class GoogleTrendsSource(SeriesSource):
         self._pacer = pacer or _PACER
 
     def fetch(self, params: SourceParams, *, series: str) -> FetchResult:
+        # imported on the first download: reading a config that names this source must not load pytrends
+        from pytrends.exceptions import ResponseError, TooManyRequestsError
+
         p = _check_params(params)
         try:
             raw = self._download(p)
@@ -118,6 +119,8 @@ class GoogleTrendsSource(SeriesSource):
         self._pacer.wait(p.pause_seconds)
         # retries=0: pytrends' urllib3 Retry would turn a 429 into a long silent stall (and its
         # ``method_whitelist`` argument no longer exists in urllib3 2); the orchestrator retries instead.
+        from pytrends.request import TrendReq
+
         client = TrendReq(hl=p.hl, tz=p.tz, timeout=p.timeout, retries=0, backoff_factor=0)
         self._pacer.wait(p.pause_seconds)
         client.build_payload([p.keyword], cat=p.category, timeframe=p.timeframe, geo=p.geo, gprop=p.gprop)
@@ -131,7 +134,7 @@ def _check_params(params: SourceParams) -> GoogleTrendsParams:
     return params
 
 
-def _http_error(exc: ResponseError, p: GoogleTrendsParams, series: str) -> SourceError:
+def _http_error(exc: Exception, p: GoogleTrendsParams, series: str) -> SourceError:
     """4xx means the request itself is wrong; anything else (5xx, a 200 HTML page) may pass later."""
     status = getattr(exc.response, "status_code", None)
     if status is not None and 400 <= status < 500 and status != 408:

@@ -1,7 +1,7 @@
 """Daily prices or volume of one ticker from Yahoo Finance, downloaded with yfinance.
 
 yfinance hides most failures by default (it logs them and returns an empty frame), which would make a network
-blip look like an unknown ticker. Fetches therefore run with ``yf.config.debug.hide_exceptions`` off so every
+blip look like an unknown ticker. Fetches therefore run with ``yfinance.config.debug.hide_exceptions`` off so every
 failure arrives as an exception that can be sorted into retryable and permanent.
 """
 
@@ -19,14 +19,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
-import yfinance as yf
 from pydantic import Field, model_validator
-from yfinance.exceptions import (
-    YFDataException,
-    YFInvalidPeriodError,
-    YFRateLimitError,
-    YFTickerMissingError,
-)
 
 from forecasting.errors import PermanentSourceError, RateLimitError, RetryableSourceError, SourceError
 from forecasting.sources.base import (
@@ -143,7 +136,7 @@ class YahooFinanceSource(SeriesSource):
 
     def _download(self, p: YahooFinanceParams) -> tuple[pd.DataFrame, dict[str, Any]]:
         session = self._session_factory() if self._session_factory is not None else None
-        ticker = yf.Ticker(p.ticker, session=session)
+        ticker = _yf().Ticker(p.ticker, session=session)
         # auto_adjust=False keeps both Close and Adj Close; actions=False drops dividend/split columns.
         bars = ticker.history(interval="1d", auto_adjust=False, actions=False, timeout=p.timeout, **p.window())
         return bars, _metadata(ticker.history_metadata)
@@ -160,19 +153,26 @@ def _use_cache_dir(path: Path) -> None:
     global _cache_dir_in_use
     wanted = str(path)
     if wanted != _cache_dir_in_use:
-        yf.set_tz_cache_location(wanted)  # sets the timezone, cookie and ISIN caches together
+        _yf().set_tz_cache_location(wanted)  # sets the timezone, cookie and ISIN caches together
         _cache_dir_in_use = wanted
+
+
+def _yf():
+    """yfinance, imported on the first download: reading a config that names this source must not load it."""
+    import yfinance
+
+    return yfinance
 
 
 @contextmanager
 def _exceptions_raised() -> Iterator[None]:
     """Make yfinance raise instead of logging and returning an empty frame (see the module docstring)."""
-    previous = yf.config.debug.hide_exceptions
-    yf.config.debug.hide_exceptions = False
+    previous = _yf().config.debug.hide_exceptions
+    _yf().config.debug.hide_exceptions = False
     try:
         yield
     finally:
-        yf.config.debug.hide_exceptions = previous
+        _yf().config.debug.hide_exceptions = previous
 
 
 def _metadata(history_metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,6 +187,8 @@ def _classify(exc: Exception, p: YahooFinanceParams, series: str) -> SourceError
         return None
     retryable, message = verdict
     error_class = RetryableSourceError if retryable else PermanentSourceError
+    from yfinance.exceptions import YFRateLimitError
+
     if isinstance(exc, YFRateLimitError) or _http_status(exc) == 429:
         error_class = RateLimitError
     return error_class(message, series=series, source=NAME)
@@ -194,6 +196,8 @@ def _classify(exc: Exception, p: YahooFinanceParams, series: str) -> SourceError
 
 def _verdict(exc: Exception, p: YahooFinanceParams) -> tuple[bool, str] | None:
     """(retryable, message) for a failure we understand."""
+    from yfinance.exceptions import YFDataException, YFInvalidPeriodError, YFRateLimitError, YFTickerMissingError
+
     ticker = p.ticker
     status = _http_status(exc)
     if isinstance(exc, YFRateLimitError) or status == 429:
