@@ -93,7 +93,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="number of series")
     parser.add_argument("--points", type=int, default=200, help="points per series")
     parser.add_argument("--partition-size", type=int, help="modeling.partition_size (default: the config's)")
-    parser.add_argument("--models", nargs="+", help="models (default: the config's default set)")
+    parser.add_argument("--models", nargs="+",
+                        help="models (default: the pipeline's default set, models.enabled of a config without it)")
     parser.add_argument("--workers", type=int, default=1, help="partition tasks run at once")
     parser.add_argument("--partitions", type=int,
                         help="run the steps of only this many evenly spaced partitions (memory at 100,000 series "
@@ -124,7 +125,7 @@ def main() -> None:
             run_id, partitions = plan_run(conn, config, command="train")
             timings["plan"] = time.perf_counter() - started
         print(f"run {run_id}: {len(partitions)} partition(s) of up to {config.modeling.partition_size} series; "
-              f"models {', '.join(config.models.enabled)}")
+              f"models {', '.join(config.models.enabled)}" + ("" if args.models else " (the pipeline's default set)"))
         if args.partitions and args.partitions < len(partitions):
             picked = np.linspace(0, len(partitions) - 1, args.partitions).round().astype(int)
             partitions = [partitions[i] for i in sorted(set(picked))]
