@@ -38,6 +38,7 @@ import psycopg
 from forecasting.config import parse_config
 from forecasting.db import apply_migrations
 from forecasting.db.embedded import embedded_server_url, stop_embedded_server
+from forecasting.models.parallel import TASK_SLOTS_ENV, resolve_n_jobs
 from forecasting.steps.dispatch import PARTITION_STEPS
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.select import select_champions
@@ -126,6 +127,11 @@ def main() -> None:
             timings["plan"] = time.perf_counter() - started
         print(f"run {run_id}: {len(partitions)} partition(s) of up to {config.modeling.partition_size} series; "
               f"models {', '.join(config.models.enabled)}" + ("" if args.models else " (the pipeline's default set)"))
+        # each step process is one of --workers task slots on this machine: modeling.n_jobs's default gives it its
+        # share of the cores (forecasting.models.parallel), as an Airflow worker's tasks get theirs
+        os.environ.setdefault(TASK_SLOTS_ENV, str(args.workers))
+        print(f"{args.workers} partition task(s) at a time, each fitting per-series models in "
+              f"{resolve_n_jobs(config.modeling.n_jobs)} process(es) (modeling.n_jobs)")
         if args.partitions and args.partitions < len(partitions):
             picked = np.linspace(0, len(partitions) - 1, args.partitions).round().astype(int)
             partitions = [partitions[i] for i in sorted(set(picked))]
