@@ -180,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     phases["backtest"] = time.perf_counter() - started
     for failure in backtest.failures:
         print(f"  backtest failure: {failure}")
-    print("backtest seconds per model: " + ", ".join(f"{k} {v:.0f}" for k, v in backtest.fit_seconds.items()))
+    total = sum(backtest.fit_seconds.values()) or 1.0
+    print("backtest seconds per model (share of the backtest's model time): " + ", ".join(
+        f"{k} {v:.0f} ({100 * v / total:.0f}%)" for k, v in backtest.fit_seconds.items()))
     if members:
         print(f"ensemble: {how} of {', '.join(members)} (the top {len(members)} by backtest MASE; its backtest "
               f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX} and median/mean)")
