@@ -7,7 +7,8 @@ Reads ``<Frequency>-train.csv`` and ``<Frequency>-test.csv`` (the M4 layout, whi
 V2... = values), horizon and seasonal period from the frequency. Then, all in memory (no database):
 
 1. times the statistical models on 300-point series (ms per series, with ``modeling.n_jobs`` processes);
-2. backtests the default model set on rolling origins inside the training data, the ensemble included;
+2. backtests the pipeline's default model set (``forecasting.models.registry.DEFAULT_MODELS``, what a config
+   without ``models.enabled`` runs; ``--models`` to measure others) on rolling origins inside the training data;
 3. picks a champion per series with the champion strategy that does best on held-out backtest windows;
 4. fits every model on the whole training data and forecasts the test horizon, with conformal intervals
    calibrated on the backtest errors;
@@ -40,8 +41,6 @@ from forecasting.models.registry import build_model
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.screen import backtest_spec
 
-DEFAULT_MODELS = ["naive", "seasonal_naive", "naive2", "theta", "ets", "arima", "linear", "lightgbm_global",
-                  "ensemble"]
 LEVELS = (80, 95)
 BASELINES = ("naive", "seasonal_naive", "naive2")
 ENSEMBLE_MAX = 5
@@ -55,12 +54,14 @@ PUBLISHED = {
 }
 
 
-def benchmark_config(frequency: str, models: list[str], n_jobs: int | None):
-    """The pipeline configuration: only the models and the horizon are set, everything else is the default."""
+def benchmark_config(frequency: str, models: list[str] | None, n_jobs: int | None):
+    """The pipeline configuration: only the horizon (and the models, when given) are set, everything else is
+    the pipeline's default, the model set included."""
     raw = {"name": f"m4-{frequency.lower()}",
            "series": [{"name": "placeholder", "source": "sample", "params": {"dataset": "nile"}}],
-           "preprocessing": {"horizon": M4_HORIZON[frequency]},
-           "models": {"enabled": models}}
+           "preprocessing": {"horizon": M4_HORIZON[frequency]}}
+    if models:
+        raw["models"] = {"enabled": models}
     if n_jobs is not None:
         raw["modeling"] = {"n_jobs": n_jobs}
     return parse_config(raw)
@@ -78,12 +79,13 @@ def synthetic_series(n: int, length: int, freq: str, seed: int = 0) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def time_per_series(config, freq: str, n: int = 20, length: int = 300) -> dict[str, float]:
-    """Milliseconds per series of fit + predict of each statistical model on ``n`` series of ``length`` points."""
+def time_per_series(config, freq: str, names: list[str], n: int = 20, length: int = 300) -> dict[str, float]:
+    """Milliseconds per series of fit + predict of each statistical model ``names`` on ``n`` series of ``length``
+    points."""
     panel = synthetic_series(n, length, freq)
     build_model("theta", config, has_exog=False).fit(panel.head(length * 20), freq=freq)  # start the workers
     out = {}
-    for name in SPEED_MODELS:
+    for name in names:
         started = time.perf_counter()
         build_model(name, config, has_exog=False).fit(panel, freq=freq).predict(8)
         out[name] = 1000 * (time.perf_counter() - started) / n
@@ -130,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/m4")
     parser.add_argument("--frequency", default="Weekly", choices=sorted(M4_HORIZON))
-    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=MODEL_NAMES)
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES,
+                        help="default: the pipeline's default set (models.enabled of a config without it)")
     parser.add_argument("--backtest-windows", type=int, default=None, help="default: as the history allows")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for per-series models; default all")
     parser.add_argument("--forecasts-out", type=Path, help="write the champion's test forecasts here (wide CSV)")
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     train, test = read_m4(args.data, frequency)
     phases["read"] = time.perf_counter() - started
     config = benchmark_config(frequency, args.models, args.n_jobs)
+    models = list(config.models.enabled)
     season = season_length(freq)
     # backtests are scored with the MASE the test part is judged by (M4's period: 1 for Weekly and Daily)
     scoring_season = M4_SEASON[frequency]
@@ -156,36 +160,40 @@ def main(argv: list[str] | None = None) -> int:
     windows = spec.n_windows
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
+    print(f"models: {' '.join(models)}" + ("" if args.models else " (the pipeline's default set)"))
 
-    if args.speed_series > 0:
+    timed = [name for name in SPEED_MODELS if name in models]
+    if args.speed_series > 0 and timed:
         started = time.perf_counter()
-        speed = time_per_series(config, freq, n=args.speed_series)
+        speed = time_per_series(config, freq, timed, n=args.speed_series)
         phases["speed check"] = time.perf_counter() - started
         print("time per 300-point series (fit + predict, modeling.n_jobs processes): "
               + ", ".join(f"{name} {ms:.0f} ms" for name, ms in speed.items()))
 
-    fitted = [name for name in args.models if name != "ensemble"]
+    fitted = [name for name in models if name != "ensemble"]
     factories = {name: (lambda name=name: build_model(name, config, has_exog=False)) for name in fitted}
 
     started = time.perf_counter()
     backtest = run_backtest(train, factories, spec, freq=freq)
     forecasts = backtest.forecasts
     members, how = [], "median"
-    if "ensemble" in args.models:
+    if "ensemble" in models:
         members, how, ensemble_score = choose_ensemble(forecasts, train, freq, scoring_season)
         forecasts = pd.concat([forecasts, backtest_ensemble(forecasts, members, how)], ignore_index=True)
     phases["backtest"] = time.perf_counter() - started
     for failure in backtest.failures:
         print(f"  backtest failure: {failure}")
-    print("backtest seconds per model: " + ", ".join(f"{k} {v:.0f}" for k, v in backtest.fit_seconds.items()))
+    total = sum(backtest.fit_seconds.values()) or 1.0
+    print("backtest seconds per model (share of the backtest's model time): " + ", ".join(
+        f"{k} {v:.0f} ({100 * v / total:.0f}%)" for k, v in backtest.fit_seconds.items()))
     if members:
         print(f"ensemble: {how} of {', '.join(members)} (the top {len(members)} by backtest MASE; its backtest "
               f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX} and median/mean)")
 
     started = time.perf_counter()
     scores = window_scores(forecasts, train, freq=freq, season=scoring_season)
-    strategy, strategy_scores = select_strategy(scores, metric="mase", model_order=args.models)
-    champions = choose_by_strategy(scores, strategy, metric="mase", model_order=args.models)
+    strategy, strategy_scores = select_strategy(scores, metric="mase", model_order=models)
+    champions = choose_by_strategy(scores, strategy, metric="mase", model_order=models)
     quantiles = conformal_quantiles(forecasts, series_scale(train), LEVELS)
     phases["champion choice"] = time.perf_counter() - started
     print(f"champion strategy {strategy} (held-out backtest MASE: "

@@ -38,6 +38,7 @@ import psycopg
 from forecasting.config import parse_config
 from forecasting.db import apply_migrations
 from forecasting.db.embedded import embedded_server_url, stop_embedded_server
+from forecasting.models.parallel import TASK_SLOTS_ENV, resolve_n_jobs
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.table import command_steps
 from forecasting.store.writers import SeriesMeta, series_upsert
@@ -92,7 +93,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="number of series")
     parser.add_argument("--points", type=int, default=200, help="points per series")
     parser.add_argument("--partition-size", type=int, help="modeling.partition_size (default: the config's)")
-    parser.add_argument("--models", nargs="+", help="models (default: the config's default set)")
+    parser.add_argument("--models", nargs="+",
+                        help="models (default: the pipeline's default set, models.enabled of a config without it)")
     parser.add_argument("--workers", type=int, default=1, help="partition tasks run at once")
     parser.add_argument("--partitions", type=int,
                         help="run the steps of only this many evenly spaced partitions (memory at 100,000 series "
@@ -123,7 +125,12 @@ def main() -> None:
             run_id, partitions = plan_run(conn, config, command="train")
             timings["plan"] = time.perf_counter() - started
         print(f"run {run_id}: {len(partitions)} partition(s) of up to {config.modeling.partition_size} series; "
-              f"models {', '.join(config.models.enabled)}")
+              f"models {', '.join(config.models.enabled)}" + ("" if args.models else " (the pipeline's default set)"))
+        # each step process is one of --workers task slots on this machine: modeling.n_jobs's default gives it its
+        # share of the cores (forecasting.models.parallel), as an Airflow worker's tasks get theirs
+        os.environ.setdefault(TASK_SLOTS_ENV, str(args.workers))
+        print(f"{args.workers} partition task(s) at a time, each fitting per-series models in "
+              f"{resolve_n_jobs(config.modeling.n_jobs)} process(es) (modeling.n_jobs)")
         if args.partitions and args.partitions < len(partitions):
             picked = np.linspace(0, len(partitions) - 1, args.partitions).round().astype(int)
             partitions = [partitions[i] for i in sorted(set(picked))]

@@ -26,7 +26,7 @@ from pydantic import (
 from forecasting.errors import ConfigError
 from forecasting.frequency import Frequency
 from forecasting.ingest_settings import IngestSettings
-from forecasting.model_names import MODEL_NAMES
+from forecasting.model_names import DEFAULT_MODELS, MODEL_NAMES
 from forecasting.search_settings import SearchSettings, TunedSettings, search_problems
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
@@ -201,7 +201,7 @@ class EnsembleSettings(_Strict):
 
 class ModelsConfig(_Strict):
     enabled: list[ModelName] = Field(
-        default_factory=lambda: ["naive", "seasonal_naive", "linear", "lightgbm_global", "arima"], min_length=1
+        default_factory=lambda: list(DEFAULT_MODELS), min_length=1
     )
     lightgbm: dict[str, Any] = Field(default_factory=dict)
     random_forest: dict[str, Any] = Field(default_factory=dict)

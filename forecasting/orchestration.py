@@ -20,6 +20,7 @@ __all__ = [
     "PermanentTaskError",
     "RateLimitedShardError",
     "RetryableShardError",
+    "airflow_task_slots",
     "changed_series",
     "config_summaries",
     "database_for_airflow",
@@ -221,12 +222,45 @@ def plan_model_run(config_path: str, *, command: str, triggered_by: str, horizon
     return [p.task(run_id) for p in partitions]
 
 
+def airflow_task_slots() -> int | None:
+    """How many task instances this machine's Airflow may run at once, read from its configuration inside an
+    Airflow task: a Celery worker's ``[celery] worker_concurrency``, a LocalExecutor's ``[core] parallelism``.
+    None outside an Airflow task and for other executors (KubernetesExecutor: one task per pod)."""
+    import os
+
+    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):  # set by Airflow's task runner before a task executes
+        return None
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # pragma: no cover - the variable is only ever set by Airflow
+        return None
+    executor = conf.get("core", "executor", fallback="") or ""
+    if "Celery" in executor:
+        return conf.getint("celery", "worker_concurrency", fallback=16)
+    if "Local" in executor:
+        return conf.getint("core", "parallelism", fallback=32)
+    return None
+
+
+def _share_cores_with_other_tasks() -> None:
+    """Let ``modeling.n_jobs``'s default (cores // task slots) see this Airflow worker's slots, unless
+    ``$FORECASTING_TASK_SLOTS`` already says how many there are."""
+    import os
+
+    from forecasting.models.parallel import TASK_SLOTS_ENV
+
+    slots = airflow_task_slots()
+    if slots is not None and slots >= 1 and not os.environ.get(TASK_SLOTS_ENV):
+        os.environ[TASK_SLOTS_ENV] = str(slots)
+
+
 def model_step(step: str, partition: dict, *, force: bool = False) -> dict:
     """One partition-scoped step (``forecasting.steps.table``) over one partition of a planned run; a small
     summary."""
     from forecasting.errors import ForecastingError
     from forecasting.steps.dispatch import run_partition_step
 
+    _share_cores_with_other_tasks()
     try:
         with database_for_airflow().connect() as conn:
             return run_partition_step(conn, step, run_id=partition["run_id"], key=partition["key"], force=force)

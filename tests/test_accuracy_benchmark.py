@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,10 @@ def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, 
     for column in ("sMAPE", "MASE", "OWA", "cov80", "cov95"):
         assert column in printed
     assert "wall time:" in printed and "backtest" in printed
+    shares = re.search(r"backtest seconds per model \(share of the backtest's model time\): (.*)", printed).group(1)
+    percents = dict(re.findall(r"(\w+) \d+ \((\d+)%\)", shares))
+    assert sorted(percents) == ["linear", "naive", "naive2", "theta"]  # every fitted model, the ensemble is not
+    assert 97 <= sum(map(int, percents.values())) <= 103  # shares of one total (rounded)
     wide = pd.read_csv(out)
     assert list(wide.columns) == ["V1", *[f"V{j + 2}" for j in range(M4_HORIZON[frequency])]]
     assert sorted(wide["V1"]) == [f"X{i}" for i in range(6)] and np.isfinite(wide.iloc[:, 1:].to_numpy()).all()

@@ -206,7 +206,8 @@ class ArimaForecaster(Forecaster):
         max_d: largest d the KPSS rule may choose. Defaults to 2.
         maxiter: iterations allowed to the L-BFGS likelihood optimiser. Defaults to 50 (statsmodels' default).
         max_points: fit on the last ``max_points`` values of each series only (None: all). Defaults to None.
-        n_jobs: processes to fit series on (``forecasting.models.parallel``); None means every core. Defaults to 1.
+        n_jobs: processes to fit series on (``forecasting.models.parallel``); None means this task's share of the cores
+            (``resolve_n_jobs``). Defaults to 1.
         deseasonalise: model series that M4's test finds seasonal after M4's classical multiplicative adjustment
             (``forecasting.models.seasonality``) and re-seasonalise the forecasts, instead of a seasonal ARIMA
             part (much cheaper, and it works for periods above 12). Defaults to False.

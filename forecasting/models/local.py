@@ -50,7 +50,7 @@ class LocalForecaster(Forecaster):
 
     Args:
         season: the seasonal period; None takes it from the frequency (``season_length``).
-        n_jobs: processes to fit series on; None means every core.
+        n_jobs: processes to fit series on; None means this task's share of the cores (``resolve_n_jobs``).
         max_points: fit on the last ``max_points`` values of each series only (None: all).
     """
 

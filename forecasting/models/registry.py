@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
     from forecasting.models.base import Forecaster
 
-__all__ = ["MODELS", "build_model", "model_class", "model_factories", "model_settings", "register_model"]
+__all__ = ["DEFAULT_MODELS", "MODELS", "build_model", "model_class", "model_factories", "model_settings",
+           "register_model"]
 
 # name -> "module:Class", in the default preference order (ties in backtest scores go to the earlier model)
 MODELS: dict[str, str] = {
@@ -31,6 +32,11 @@ MODELS: dict[str, str] = {
     "hybrid": "forecasting.models.hybrid:HybridForecaster",
     "ensemble": "forecasting.models.ensemble:EnsembleForecaster",
 }
+
+# The models a config without ``models.enabled`` runs, and what both benchmarks (benchmarks/accuracy.py,
+# benchmarks/scale.py) measure when they are not given ``--models``: the one default set. The README's
+# Benchmarks section gives the figures it was chosen by.
+DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "linear", "lightgbm_global", "arima")
 
 
 def register_model(cls: type[Forecaster]) -> type[Forecaster]:

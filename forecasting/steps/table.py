@@ -50,7 +50,12 @@ class Step:
             kwargs["progress"] = progress
         if self.forced:
             kwargs["force"] = force
-        return getattr(importlib.import_module(module), function)(conn, **kwargs)
+        # the worker processes the per-series models fit on live as long as the step: reused across its windows
+        # and models, stopped when it ends, so the process running it can exit at once
+        from forecasting.models.parallel import worker_processes
+
+        with worker_processes():
+            return getattr(importlib.import_module(module), function)(conn, **kwargs)
 
 
 STEPS: dict[str, Step] = {step.name: step for step in (
