@@ -570,7 +570,7 @@ def test_an_invalid_config_fails_the_ingest_run_at_once_and_says_why(tmp_path, d
     )
     # a permanent error: one try, not three; and the run is red, not green
     assert result.split() == ["failed", "failed", "1", "failed"]
-    assert "models.enabled[0]: Input should be" in output
+    assert "models.enabled[0]: unknown model 'prophet'; known models: naive" in output
     assert "the ingest was not planned for source(s) csv" in output
 
 
