@@ -7,10 +7,11 @@ the UI), else ``$FORECASTING_CONFIG_DIR``, else ``examples/`` of this repository
   in that source's pool: Google Trends and Yahoo Finance have their own), one mapped instance per shard of
   series: download, validate, version-aware upsert. A series that
   fails is recorded and never stops the others; the ``check`` task then fails the run, naming it.
-- ``forecasting_demo_train``: on the data Asset (emitted when an ingest changed anything): ``plan`` splits the
-  targets into partitions; ``features``, ``backtest`` and ``train`` are mapped over them (one instance per
-  partition, labelled "freq partition k of n (m series)"); ``select`` picks champions over all of them;
-  ``publish`` sets the run's status and emits the model Asset.
+- ``forecasting_demo_train``: on the data Asset, which ingest's ``publish`` emits when some partition has no
+  registered model version for its current data, settings and code (``forecasting.steps.current``), whether or
+  not that ingest changed anything: ``plan`` splits the targets into partitions; ``features``, ``backtest`` and
+  ``train`` are mapped over them (one instance per partition, labelled "freq partition k of n (m series)");
+  ``select`` picks champions over all of them; ``publish`` sets the run's status and emits the model Asset.
 - ``forecasting_demo_predict``: on the model Asset: ``plan``, ``predict`` mapped over partitions with the
   registered model versions (it never trains), ``publish`` makes the forecasts current in one transaction.
 
@@ -200,18 +201,17 @@ def ingest_dag(summary: dict):
         # series selected (trigger param) expands to zero shards and is skipped
         @task(outlets=[data], trigger_rule="all_done")
         def publish(results: list, **context) -> dict:
-            from forecasting.orchestration import changed_series
+            from forecasting.orchestration import training_needed
 
-            # from the store, not the shards' return values: those are only the last try's
-            changed = changed_series(_label(context))
-            if not changed:  # nothing new: downstream training has nothing to learn from
+            # what changed is read from the store, not the shards' return values (those are only the last try's);
+            # whether to train, from the models registered for the current data, settings and code
+            decision = training_needed(path, triggered_by=_label(context))
+            _log.info(decision["message"])
+            if not decision["train"]:
                 from airflow.sdk.exceptions import AirflowSkipException
 
-                reason = "no series changed in this run's ingest: the data Asset is not emitted, training does not run"
-                _log.info(reason)
-                raise AirflowSkipException(reason)
-            _log.info("%d series changed: %s", len(changed), ", ".join(changed[:50]))
-            return {"changed": changed}
+                raise AirflowSkipException(decision["message"].splitlines()[0])
+            return decision
 
         @task(trigger_rule="all_done")
         def check(results: list, planned: list) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "record_dag_run",
     "run_step",
     "shard_label",
+    "training_needed",
 ]
 
 _log = logging.getLogger(__name__)
@@ -166,6 +167,47 @@ def changed_series(triggered_by: str) -> list[str]:
 
     with database_for_airflow().connect() as conn:
         return ingest_changed_series(conn, triggered_by=triggered_by)
+
+
+def training_needed(config_path: str, *, triggered_by: str) -> dict:
+    """What the ingest DAG's ``publish`` task decides on: ``changed``, the series this Airflow run's ingest stored
+    as new, extended or revised (``changed_series``); ``missing``, partition key -> why its models are not current
+    (``forecasting.steps.current``: no registered version for its current data, settings and code); ``current``,
+    partition key -> the run whose models are; ``train``, whether training is needed (``missing`` is not empty,
+    whatever ``changed`` says; when the config cannot be read, ``changed`` is not empty); ``message``, the
+    decision in words for the task log. Reads versions, run records
+    and fingerprints only (no data loaded, nothing fitted)."""
+    from forecasting.config import load_config
+    from forecasting.errors import ForecastingError
+    from forecasting.steps.current import model_currency
+    from forecasting.store.runs import ingest_changed_series
+
+    with database_for_airflow().connect() as conn:
+        changed = ingest_changed_series(conn, triggered_by=triggered_by)
+        what = (f"{len(changed)} series changed in this run's ingest: {', '.join(changed[:50])}"
+                + (f" and {len(changed) - 50} more" if len(changed) > 50 else "")
+                if changed else "no series changed in this run's ingest")
+        try:
+            partitions = model_currency(conn, load_config(config_path))
+        except ForecastingError as exc:
+            # the config became invalid since the ingest started: what was stored is still announced when something
+            # changed, and the train DAG's plan task then fails with this error for the user to see
+            message = (f"{what}; whether the models are current cannot be decided: {exc}: the data Asset is "
+                       + ("emitted (the train DAG will report the error)" if changed else "not emitted"))
+            return {"train": bool(changed), "changed": changed, "missing": {}, "current": {}, "message": message}
+    missing = {p.key: "; ".join(p.missing) for p in partitions if not p.current}
+    current = {p.key: p.train_run for p in partitions if p.current}
+    if missing:
+        message = (f"{what}; {len(missing)} of {len(partitions)} partition(s) lack current models: the data Asset "
+                   "is emitted, training runs\n" + "\n".join(f"  {key}: {why}" for key, why in missing.items()))
+    elif partitions:
+        runs = ", ".join(str(r) for r in sorted(set(current.values())))
+        message = (f"{what}; every partition has current models (registered for its current data, settings and "
+                   f"code by pipeline run(s) {runs}): the data Asset is not emitted, training does not run")
+    else:
+        message = (f"{what}; no stored target series can be modelled yet: the data Asset is not emitted, training "
+                   "does not run")
+    return {"train": bool(missing), "changed": changed, "missing": missing, "current": current, "message": message}
 
 
 def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final_try: bool) -> dict:

@@ -9,9 +9,9 @@ against the plugin's JSON API (``--docs DIR`` also copies those screenshots ther
 
 Needs ``/usr/bin/chromium`` (``scripts/install-test-tools.sh``); Playwright drives it, no browser is downloaded.
 The forecast store is ``--database-url`` (or ``$FORECASTING_DATABASE_URL``), else a scratch database on the
-embedded server, dropped at the end: a store that already holds the data would make the ingest change nothing,
-so no data Asset and no training run would follow. Prints and writes ``report.json`` in the output folder;
-exits non-zero when any step fails.
+embedded server, dropped at the end: on a store whose models are already current for its data, settings and
+code (after a CLI run), the ingest would emit no data Asset and no training run would follow. Prints and writes
+``report.json`` in the output folder; exits non-zero when any step fails.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ class AirflowApi:
             if done:
                 return done[-1]
             time.sleep(2)
-        hint = "" if run_id else " (it runs only once the upstream DAG emitted its Asset, i.e. changed something)"
+        hint = "" if run_id else (" (it runs only once the upstream DAG emitted its Asset: ingest emits it when some "
+                                  "partition lacks current models)")
         raise TimeoutError(f"{dag_id}: no finished run{' ' + run_id if run_id else ''} after {timeout:.0f} s{hint}")
 
 

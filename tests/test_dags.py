@@ -223,10 +223,11 @@ def test_a_series_subset_skips_the_other_sources_and_still_publishes(tmp_path, d
     """,
         _airflow_env(tmp_path, configs, database.url),
     )
-    # the second run stores nothing new: publish is skipped and says why
-    assert result.split() == ["success", "skipped", "success", "success", "skipped"]
-    assert "no series changed in this run's ingest: the data Asset is not emitted, training does not run" in output
-    assert "1 series changed: s" in output
+    # the second run stores nothing new, but nothing was trained on s yet: publish still emits the Asset, saying why
+    assert result.split() == ["success", "skipped", "success", "success", "success"]
+    assert ("no series changed in this run's ingest; 1 of 1 partition(s) lack current models: the data Asset is "
+            "emitted, training runs\n  D:1/1: no training of this partition has succeeded yet") in output
+    assert "1 series changed in this run's ingest: s; 1 of 1 partition(s) lack current models" in output
     assert conn.execute("SELECT name FROM series ORDER BY 1").fetchall() == [("s",)]
 
 
@@ -342,6 +343,93 @@ def test_dags_run_end_to_end_and_a_failing_series_fails_the_run_by_name(tmp_path
         "SELECT n_failed FROM airflow_dag_runs WHERE dag_id = 'forecasting_af_ingest'"
     ).fetchone()[0]
     assert failed_tasks == 1  # the check task
+
+
+def test_after_the_cli_run_ingest_starts_training_only_when_models_are_not_current(tmp_path, database, conn,
+                                                                                   monkeypatch):
+    """The README's Airflow walkthrough after its CLI run. The CLI's models are current for the data, settings and
+    code: an ingest that changes nothing emits no data Asset. Once the registered models no longer match (here the
+    config's backtest changed), the same unchanged ingest emits it, the train DAG queues, and train and predict run."""
+    from forecasting.cli import main as cli_main
+
+    configs, data = tmp_path / "configs", tmp_path / "data"
+    configs.mkdir()
+    data.mkdir()
+    import numpy as np
+    import pandas as pd
+
+    ts = pd.date_range("2022-01-02", periods=60, freq="W-SUN").strftime("%Y-%m-%d")
+    for i in range(2):
+        values = 50 + 10 * i + np.random.default_rng(i).normal(0, 1, 60).cumsum()
+        pd.DataFrame({"ts": ts, "value": values.round(3)}).to_csv(data / f"s{i}.csv", index=False)
+    config = configs / "walk.yaml"
+    config.write_text(textwrap.dedent("""
+        name: walk
+        series:
+          - {name: s0, source: csv, params: {path: ../data/s0.csv}}
+          - {name: s1, source: csv, params: {path: ../data/s1.csv}}
+        preprocessing: {horizon: 3}
+        models: {enabled: [naive, seasonal_naive]}
+        backtest: {n_windows: 2, modes: [latest]}
+    """), encoding="utf-8")
+    monkeypatch.setenv("FORECASTING_DATABASE_URL", database.url)
+    assert cli_main(["-q", "run", "--config", str(config)]) == 0
+    cli_run = conn.execute("SELECT max(run_id) FROM pipeline_runs").fetchone()[0]
+    versions = conn.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+
+    result, output = _dag_test(
+        f"""
+        import json, pathlib
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.models.asset import AssetDagRunQueue, AssetEvent
+        from airflow.models.dag import DagModel
+        from airflow.utils.session import create_session
+
+        bag = DagBag(dag_folder="dags")
+        with create_session() as session:  # as the walkthrough does with their toggles
+            session.query(DagModel).filter(DagModel.dag_id.in_(["forecasting_walk_train", "forecasting_walk_predict"])
+                                           ).update({{"is_paused": False}}, synchronize_session=False)
+
+        def run(dag_id):
+            dag_run = bag.get_dag(dag_id).test()
+            with create_session() as session:
+                events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).count()
+                queued = sorted(q.target_dag_id for q in session.query(AssetDagRunQueue))
+            return {{"state": str(dag_run.state), "events": events, "queued": queued,
+                    "tasks": {{ti.task_id: str(ti.state) for ti in dag_run.get_task_instances() if ti.map_index <= 0}}}}
+
+        out = {{"unchanged": run("forecasting_walk_ingest")}}
+        config = pathlib.Path({str(config)!r})
+        config.write_text(config.read_text().replace("n_windows: 2", "n_windows: 3"))
+        out["config_changed"] = run("forecasting_walk_ingest")
+        out["train"] = run("forecasting_walk_train")
+        out["predict"] = run("forecasting_walk_predict")
+        out["again"] = run("forecasting_walk_ingest")
+        print("RESULT " + json.dumps(out))
+    """,
+        _airflow_env(tmp_path, configs, database.url),
+    )
+    runs = json.loads(result)
+    # right after the CLI run: nothing changed and its models are current, so no Asset and no training
+    assert runs["unchanged"]["state"] == "success" and runs["unchanged"]["tasks"]["publish"] == "skipped"
+    assert runs["unchanged"]["events"] == 0 and runs["unchanged"]["queued"] == []
+    assert ("no series changed in this run's ingest; every partition has current models (registered for its current "
+            f"data, settings and code by pipeline run(s) {cli_run}): the data Asset is not emitted") in output
+    # the registered models no longer match the config: the unchanged ingest emits the Asset, the train DAG queues
+    assert runs["config_changed"]["tasks"]["publish"] == "success"
+    assert runs["config_changed"]["events"] == 1 and runs["config_changed"]["queued"] == ["forecasting_walk_train"]
+    assert ("no series changed in this run's ingest; 1 of 1 partition(s) lack current models: the data Asset is "
+            f"emitted, training runs\n  W-SUN:1/1: settings differ from its last training's (run {cli_run}): "
+            "backtest.n_windows: 2 -> 3") in output
+    # train (it reuses the registered versions: only the backtest changed) and predict, which its Asset starts
+    assert runs["train"]["state"] == "success" and runs["train"]["tasks"]["publish"] == "success"
+    assert runs["train"]["events"] == 1 and "forecasting_walk_predict" in runs["train"]["queued"]
+    assert runs["predict"]["state"] == "success"
+    assert conn.execute("SELECT count(*) FROM model_versions").fetchone()[0] == versions
+    statuses = conn.execute("SELECT command, status FROM pipeline_runs ORDER BY run_id").fetchall()
+    assert statuses == [("run", "succeeded"), ("train", "succeeded"), ("predict", "succeeded")]
+    # and now the models are current again: the next unchanged ingest trains nothing
+    assert runs["again"]["tasks"]["publish"] == "skipped" and runs["again"]["events"] == 0
 
 
 def test_plugin_links_the_grafana_dashboards_and_registers_its_listener(tmp_path):

@@ -40,7 +40,7 @@ from forecasting.store.steps import (
 from forecasting.store.tuning import tuned_parameters_read
 from forecasting.version import code_version
 
-__all__ = ["finish_run", "plan_run"]
+__all__ = ["finish_run", "plan_run", "planned_targets", "run_settings"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,10 +52,7 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     config, code and trigger label if there is one (Airflow retries and cleared tasks). ``owned``: this process
     runs every step (the CLI); if it dies, the next run marks this one abandoned."""
     reap_abandoned_runs(conn)
-    # a series_column block stands for the series ingest stored from it; the run records them one by one
-    config = expand_groups(config, values_from_store(conn, config.name))
-    if command != "tune":  # a search scores its own trials, not the parameters an earlier search chose
-        config = _with_tuned_parameters(conn, config)
+    config = run_settings(conn, config, command=command)
     raw = config.model_dump(mode="json")
     found = pipeline_run_reusable(conn, command=command, config=raw, code_version=code_version(),
                                   triggered_by=triggered_by) if reuse else None
@@ -81,6 +78,36 @@ def plan_run(conn: psycopg.Connection, config: PipelineConfig, *, command: str, 
     return run_id, partitions
 
 
+def run_settings(conn: psycopg.Connection, config: PipelineConfig, *, command: str) -> PipelineConfig:
+    """The config a run of ``command`` records and its steps read: each series_column block replaced by the series
+    ingest stored from it, and the parameters 'forecasting tune' chose applied (except for tune itself)."""
+    # a series_column block stands for the series ingest stored from it; the run records them one by one
+    config = expand_groups(config, values_from_store(conn, config.name))
+    if command != "tune":  # a search scores its own trials, not the parameters an earlier search chose
+        config = _with_tuned_parameters(conn, config)
+    return config
+
+
+def planned_targets(config: PipelineConfig, stored: dict) -> tuple[list[tuple[int, str]], list[Skip]]:
+    """(series id, frequency) of each stored target a run of ``config`` models, in config order, and a skip of each
+    stored target whose frequency is unknown. ``stored``: name -> ``StoredSeries`` (the run's pinned versions, or
+    the current ones)."""
+    planned, unknown = [], []
+    for spec in config.series_with_role("target"):
+        if spec.name in stored:
+            freq = spec.effective_frequency(stored[spec.name].frequency)
+            problem = _frequency_problem(freq) if freq else None
+            if problem:
+                unknown.append(Skip(stored[spec.name].series_id, problem))
+            elif freq:
+                planned.append((stored[spec.name].series_id, freq))
+            else:
+                unknown.append(Skip(stored[spec.name].series_id,
+                                    "unknown frequency: its timestamps lie on no regular grid (or there are fewer "
+                                    f"than 3); set 'frequency' in the config to {FREQUENCY_HINT}"))
+    return planned, unknown
+
+
 def _plan(conn: psycopg.Connection, config: PipelineConfig, run_id: int,
           ingest_run_id: int | None) -> list[Partition]:
     """Pin the run's data, record the series whose data is missing or stale, split the targets into partitions and
@@ -95,19 +122,7 @@ def _plan(conn: psycopg.Connection, config: PipelineConfig, run_id: int,
     for issue in issues:
         _log.warning("run %d: %s %s: %s", run_id, issue.role, issue.name, issue.reason)
     never = [i for i in issues if i.role == "target" and not i.modelled]
-    planned, unknown = [], []
-    for spec in targets:
-        if spec.name in stored:
-            freq = spec.effective_frequency(stored[spec.name].frequency)
-            problem = _frequency_problem(freq) if freq else None
-            if problem:
-                unknown.append(Skip(stored[spec.name].series_id, problem))
-            elif freq:
-                planned.append((stored[spec.name].series_id, freq))
-            else:
-                unknown.append(Skip(stored[spec.name].series_id,
-                                    "unknown frequency: its timestamps lie on no regular grid (or there are fewer "
-                                    f"than 3); set 'frequency' in the config to {FREQUENCY_HINT}"))
+    planned, unknown = planned_targets(config, stored)
     skips_write(conn, run_id=run_id, step="features", partition_key="", skips=unknown)
     if not planned:
         reasons = [f"{i.name}: {i.reason}" for i in never[:3]] + [s.reason for s in unknown[:3]]

@@ -31,7 +31,7 @@ from forecasting.store.results import backtest_metrics_partition, champions_set_
 from forecasting.store.steps import Skip, partition_models_write, skips_write
 from forecasting.version import code_version
 
-__all__ = ["fingerprint", "train_partition"]
+__all__ = ["fingerprint", "fingerprint_of", "train_partition"]
 
 _log = logging.getLogger(__name__)
 
@@ -44,10 +44,19 @@ def train_partition(conn: psycopg.Connection, *, run_id: int, key: str, force: b
 
 def fingerprint(name: str, data: PartitionData, code: str) -> str:
     """What a fitted model depends on: its settings, gap handling, the partition and its data versions, code."""
-    versions = sorted((d.series_version_id, d.row_count) for d in _data_versions(data))
-    payload = {"model": name, "settings": model_settings(name, data.config, has_exog=data.has_exog),
-               "missing_timestamps": data.config.preprocessing.missing_timestamps, "freq": data.freq,
-               "partition": data.key, "data": versions, "code": code}
+    return fingerprint_of(name, settings=model_settings(name, data.config, has_exog=data.has_exog),
+                          missing_timestamps=data.config.preprocessing.missing_timestamps, freq=data.freq,
+                          key=data.key, data=[(d.series_version_id, d.row_count) for d in _data_versions(data)],
+                          code=code)
+
+
+def fingerprint_of(name: str, *, settings: dict, missing_timestamps: str, freq: str, key: str,
+                   data: list[tuple[int, int]], code: str) -> str:
+    """The fingerprint from its parts: ``settings`` (``model_settings``), the partition's frequency alias and key,
+    ``data`` the (series version id, row count) of every target and feature series the model is fitted on, ``code``
+    (``code_version``). ``forecasting.steps.current`` computes it without loading the data."""
+    payload = {"model": name, "settings": settings, "missing_timestamps": missing_timestamps, "freq": freq,
+               "partition": key, "data": sorted(data), "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
