@@ -60,8 +60,8 @@ def test_provisioning_files_are_consistent():
 
 @pytest.fixture(scope="module")
 def after_run(pg_server, migrated_template, tmp_path_factory):
-    """One real run shared by every panel (the panels only read): three weekly targets and one too short to
-    model (a skipped series), plus one Airflow DAG run as the plugin's listener records it."""
+    """One real run shared by every panel (the panels only read): three weekly targets and one that cannot be
+    modelled (constant: a skipped series), plus one Airflow DAG run as the plugin's listener records it."""
     name = "grafana_" + uuid.uuid4().hex[:10]
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
@@ -69,7 +69,7 @@ def after_run(pg_server, migrated_template, tmp_path_factory):
     folder = tmp_path_factory.mktemp("grafana")
     short = folder / "short.csv"
     pd.DataFrame({"ts": pd.date_range("2022-01-02", periods=8, freq="W-SUN").strftime("%Y-%m-%d"),
-                  "value": [float(v) for v in range(1, 9)]}).to_csv(short, index=False)
+                  "value": [7.0] * 8}).to_csv(short, index=False)
     series = [{"name": f"s{i}", "source": "csv",
                "params": {"path": _weekly_csv(folder, f"s{i}", seed=i, level=100 * (i + 1))}} for i in range(3)]
     series.append({"name": "short", "source": "csv", "params": {"path": str(short)}})
