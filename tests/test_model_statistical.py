@@ -97,15 +97,34 @@ def test_ets_chooses_the_form_with_the_lowest_aicc():
     assert fitted.aicc == pytest.approx(min(one_form.values()))
 
 
-def test_theta_equals_statsmodels_theta_on_a_non_seasonal_series():
+def _ses_sse(y: np.ndarray, alpha: float) -> float:
+    level, total = y[0], 0.0
+    for value in y:
+        total += (value - level) ** 2
+        level += alpha * (value - level)
+    return total
+
+
+def test_theta_equals_statsmodels_theta_on_non_seasonal_series_of_different_lengths():
     from statsmodels.tsa.forecasting.theta import ThetaModel
 
     rng = np.random.default_rng(4)
-    y = 100 + np.cumsum(rng.normal(0.3, 1.0, 70))
-    panel = pd.DataFrame({SERIES: "a", TS: pd.date_range("2000-01-01", periods=70, freq="YS"), Y: y})
-    out = ThetaForecaster().fit(panel, freq="YS").predict(6)
-    expected = ThetaModel(y, period=1, deseasonalize=False).fit().forecast(6)
-    np.testing.assert_allclose(out[YHAT], np.asarray(expected), rtol=1e-8)
+    lengths = [70, 12, 45, 200, 70]  # fitted together: shorter series are padded inside the batch
+    panel = pd.concat([pd.DataFrame({SERIES: f"s{i}", TS: pd.date_range("2000-01-01", periods=n, freq="YS"),
+                                     Y: 100 + np.cumsum(rng.normal(0.3 * (i - 2), 1.0 + i, n))})
+                       for i, n in enumerate(lengths)], ignore_index=True)
+    model = ThetaForecaster().fit(panel, freq="YS")
+    out = model.predict(6)
+    for name, group in panel.groupby(SERIES):
+        y = group[Y].to_numpy()
+        reference = ThetaModel(y, period=1, deseasonalize=False).fit()
+        np.testing.assert_allclose(out.loc[out[SERIES] == name, YHAT], np.asarray(reference.forecast(6)), rtol=1e-4)
+        # the same least-squares estimate, to the optimisers' tolerance, never a worse one
+        alpha = model.fits_[name].alpha
+        assert alpha == pytest.approx(float(reference.params["alpha"]), abs=1e-3)
+        assert _ses_sse(y, alpha) <= _ses_sse(y, float(reference.params["alpha"])) * (1 + 1e-9)
+        single = ThetaForecaster().fit_series(y, 1)  # one series alone gives the same fit as in the panel
+        assert single.alpha == pytest.approx(alpha, abs=1e-9) and single.ses == pytest.approx(model.fits_[name].ses)
 
 
 @pytest.mark.parametrize("cls", [EtsForecaster, ThetaForecaster])

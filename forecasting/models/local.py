@@ -89,12 +89,16 @@ class LocalForecaster(Forecaster):
             self.last_[name] = (group[TS].iloc[-1], float(y[-1]))
             items.append((name, y[-self.max_points:] if self.max_points else y))
         self.fits_: dict[str, SeriesFit] = {}
-        for name, fitted, reason in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
+        for name, fitted, reason in self._fit_items(items, m):
             if fitted is None:
                 self.fallbacks[name] = f"{reason}: naive"
             else:
                 self.fits_[name] = fitted
         return self
+
+    def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, SeriesFit | None, str | None]]:
+        """(name, fit or None, reason) per (name, values); by default ``fit_series`` per series, in processes."""
+        return map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs)
 
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         frames = []

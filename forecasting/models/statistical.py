@@ -13,6 +13,7 @@ small to pickle and ``predict`` is a closed-form expression.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,8 +155,20 @@ class _ThetaFit:
         return self.season.reseasonalise(self.ses + drift)
 
 
+def _trend_slope(z: np.ndarray) -> float:
+    """b0 of the least-squares line a0 + b0 * t through z (t = 0, 1, ...), as statsmodels' ThetaModel fits it."""
+    t = np.arange(len(z), dtype="float64")
+    t -= t.mean()
+    return float(np.dot(t, z - z.mean()) / np.dot(t, t))
+
+
 class ThetaForecaster(LocalForecaster):
-    """The standard Theta method (statsmodels ``ThetaModel``, theta = 2) on the M4-adjusted series."""
+    """The standard Theta method (theta = 2, as statsmodels' ``ThetaModel``) on the M4-adjusted series.
+
+    The estimates are statsmodels' (the least-squares trend slope b0, the SES parameter that minimises the sum of
+    squared one-step errors from the first value), but every series of a panel is fitted at once
+    (``forecasting.models.smoothing``): a few milliseconds per hundred series, in this process.
+    """
 
     name = "theta"
     config_key = "theta"
@@ -165,11 +178,25 @@ class ThetaForecaster(LocalForecaster):
         self.seasonal = seasonal
 
     def fit_series(self, y: np.ndarray, m: int) -> _ThetaFit:
-        from statsmodels.tsa.forecasting.theta import ThetaModel
+        ((_, fitted, reason),) = self._fit_items([("", y)], m)
+        if fitted is None:
+            raise SeriesFitError(reason)
+        return fitted
 
-        season = _adjusted_input(y, m, seasonal=self.seasonal)
-        # our own M4 test decided the seasonality above; ThetaModel must not adjust a second time
-        result = ThetaModel(season.adjusted, period=1, deseasonalize=False).fit()
-        ses = float(np.asarray(result.forecast_components(1)["ses"])[0])
-        return _ThetaFit(ses=ses, b0=float(result.params["b0"]), alpha=float(result.params["alpha"]),
-                         n=len(y), season=season)
+    def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, _ThetaFit | None, str | None]]:
+        from forecasting.models.smoothing import ses_fit
+
+        out, ready = [], []
+        for name, y in items:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ready.append((name, y, _adjusted_input(y, m, seasonal=self.seasonal)))
+            except (SeriesFitError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                out.append((name, None, str(exc) or type(exc).__name__))
+        if ready:
+            alphas, levels = ses_fit([season.adjusted for _, _, season in ready])
+            for (name, y, season), alpha, level in zip(ready, alphas, levels, strict=True):
+                out.append((name, _ThetaFit(ses=float(level), b0=_trend_slope(season.adjusted), alpha=float(alpha),
+                                            n=len(y), season=season), None))
+        return out
