@@ -101,7 +101,11 @@ class LocalForecaster(Forecaster):
         return map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs)
 
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
-        frames = []
+        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
+        if not self.last_:
+            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
+        grids: dict[pd.Timestamp, np.ndarray] = {}  # the series of a partition mostly end on the same timestamp
+        stamps, forecasts = [], []
         for name, (last_ts, last_y) in self.last_.items():
             yhat = np.full(horizon, last_y)
             fitted = self.fits_.get(name)
@@ -111,11 +115,12 @@ class LocalForecaster(Forecaster):
                     yhat = values
                 else:
                     self.fallbacks[name] = "non-finite forecast: naive"
-            frames.append(pd.DataFrame({SERIES: name, TS: future_timestamps(last_ts, self.freq_, horizon),
-                                        STEP: np.arange(1, horizon + 1), YHAT: yhat}))
-        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
-        if not frames:
-            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
-        out = pd.concat(frames, ignore_index=True)
+            if last_ts not in grids:
+                grids[last_ts] = future_timestamps(last_ts, self.freq_, horizon).to_numpy()
+            stamps.append(grids[last_ts])
+            forecasts.append(yhat)
+        names = pd.Series(list(self.last_)).repeat(horizon).reset_index(drop=True)
+        out = pd.DataFrame({SERIES: names, TS: np.concatenate(stamps),
+                            STEP: np.tile(np.arange(1, horizon + 1), len(self.last_)), YHAT: np.concatenate(forecasts)})
         out[TS] = out[TS].astype(dtype)
         return out
