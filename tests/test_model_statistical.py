@@ -172,3 +172,44 @@ def test_arima_on_m4_adjusted_series_beats_plain_arima_on_seasonal_data():
     fitted = adjusted.fitted_values("s00")
     actual = train.loc[train[SERIES] == "s00", Y].to_numpy()
     assert np.mean(np.abs(fitted[1:] - actual[1:])) < 0.2 * np.mean(np.abs(actual))
+
+
+_ETS_FORMS = {"ANN": ("add", None, False), "AAN": ("add", "add", False), "AAdN": ("add", "add", True),
+              "MNN": ("mul", None, False), "MAdN": ("mul", "add", True)}
+
+
+@pytest.mark.parametrize("form", list(_ETS_FORMS))
+def test_the_compiled_ets_fit_maximises_statsmodels_likelihood(form):
+    """The same likelihood as statsmodels' ETSModel (equal at statsmodels' estimates), and a maximum at least as
+    high on most series (both searches can stop at another local maximum on short series)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    from forecasting.models import ets_kernel
+
+    error, trend, damped = _ETS_FORMS[form]
+    rng = np.random.default_rng(11)
+    gaps = []
+    for i in range(12):
+        n = 24 + 8 * i
+        y = 1.0 + np.cumsum(rng.normal(0.01 * (i % 3), 0.05, n))
+        y = y / np.mean(np.abs(y))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = ETSModel(y, error=error, trend=trend, damped_trend=damped).fit(disp=False)
+        ours = ets_kernel.ets_fit(y, mul=error == "mul", trend=trend is not None, damped=damped)
+        gaps.append(ours["loglik"] - reference.llf)
+        # the kernel's likelihood at statsmodels' estimates is statsmodels' own
+        params = dict(zip(reference.model.param_names, reference.params, strict=True))
+        alpha = params["smoothing_level"]
+        x = [ets_kernel._logit(alpha, ets_kernel._LO, ets_kernel._HI)]
+        if trend:
+            x.append(ets_kernel._logit(params["smoothing_trend"] / alpha, ets_kernel._LO, ets_kernel._HI))
+            if damped:
+                x.append(ets_kernel._logit(params["damping_trend"], ets_kernel._PHI_LO, ets_kernel._PHI_HI))
+        x += [params["initial_level"]] + ([params["initial_trend"]] if trend else [])
+        own = -ets_kernel._negloglik(np.array(x), y, error == "mul", trend is not None, damped)
+        assert own == pytest.approx(reference.llf, abs=1e-6)
+        assert ours["aicc"] == pytest.approx(-2 * ours["loglik"] + 2 * (len(x) + 1)
+                                             + 2 * (len(x) + 1) * (len(x) + 2) / (n - len(x) - 2))
+    gaps = np.array(gaps)
+    assert np.median(gaps) > -1e-6 and (gaps > -1e-3).mean() >= 0.75, gaps

