@@ -30,6 +30,7 @@ __all__ = [
     "skips_write",
     "skipped_series_ids",
     "step_summaries",
+    "step_summary",
 ]
 
 
@@ -93,6 +94,13 @@ def run_step_finish(conn: psycopg.Connection, *, run_id: int, step: str, partiti
             (status, seconds, json_dumps(summary) if summary is not None else None, error, run_id, step,
              partition_key),
         )
+
+
+def step_summary(conn: psycopg.Connection, *, run_id: int, step: str, partition_key: str = "") -> dict | None:
+    """The summary a successful step of a run recorded for a partition, or None."""
+    row = conn.execute("SELECT summary FROM run_steps WHERE run_id = %s AND step = %s AND partition_key = %s "
+                       "AND status = 'succeeded'", (run_id, step, partition_key)).fetchone()
+    return row[0] if row else None
 
 
 def step_summaries(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
