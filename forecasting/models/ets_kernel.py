@@ -82,10 +82,12 @@ def _negloglik(x, y, mul, trend, damped):
 
 
 @_jit
-def _concentrated(x, y, trend, damped):
-    """Additive errors: the smallest sum of squared errors over the initial level and trend, which enter the
-    one-step forecasts linearly (a least-squares problem in two unknowns), for the smoothing parameters in x.
-    Returns (sse, l0, b0). Runs the recursion from zero states on y and from each unit initial state on zeros."""
+def _concentrated(x, y, trend, damped, mul):
+    """The smallest sum of squared errors over the initial level and trend, which enter the one-step forecasts
+    linearly (a least-squares problem in two unknowns), for the smoothing parameters in x. Additive errors:
+    exactly the likelihood's; multiplicative (``mul``): errors relative to y instead of the forecast, a close
+    approximation that the full search then refines. Returns (sse, l0, b0). Runs the recursion from zero
+    states on y and from each unit initial state on zeros."""
     alpha = _squash(x[0], _LO, _HI)
     beta = alpha * _squash(x[1], _LO, _HI) if trend else 0.0
     phi = _squash(x[2], _PHI_LO, _PHI_HI) if damped else 1.0
@@ -98,13 +100,14 @@ def _concentrated(x, y, trend, damped):
         ec = y[t] - mc
         m1 = l1 + phi * b1
         m2 = l2 + phi * b2
-        s00 += ec * ec
-        s11 += m1 * m1
-        r1 += ec * m1
+        w = 1.0 / (y[t] * y[t]) if mul else 1.0
+        s00 += w * ec * ec
+        s11 += w * m1 * m1
+        r1 += w * ec * m1
         if trend:
-            s12 += m1 * m2
-            s22 += m2 * m2
-            r2 += ec * m2
+            s12 += w * m1 * m2
+            s22 += w * m2 * m2
+            r2 += w * ec * m2
         lc = mc + alpha * ec
         bc = phi * bc + beta * ec
         l1 = m1 - alpha * m1
@@ -130,7 +133,7 @@ def _objective(x, y, mul, trend, damped, concentrated):
     (``concentrated``, additive errors), else of all parameters (x ends with the initial level and trend)."""
     n = y.shape[0]
     if concentrated:
-        sse = _concentrated(x, y, trend, damped)[0]
+        sse = _concentrated(x, y, trend, damped, mul)[0]
         if not (sse > 0.0) or not math.isfinite(sse):
             return 1e300
         return 0.5 * n * (_LOG_2PI + math.log(sse / n) + 1.0)
@@ -166,7 +169,7 @@ def _nelder_mead(x0, steps, y, mul, trend, damped, concentrated, max_iter):
         order = np.argsort(values)
         simplex = simplex[order]
         values = values[order]
-        if values[d] - values[0] <= 1e-9 * (1.0 + abs(values[0])):
+        if values[d] - values[0] <= 1e-8 * (1.0 + abs(values[0])):
             break
         centroid = simplex[:d].sum(axis=0) / d
         reflected = centroid + (centroid - simplex[d])
@@ -242,17 +245,17 @@ def _smoothing_start(alpha: float, beta_share: float, phi: float, trend: bool, d
     return x
 
 
-def _additive_optimum(y: np.ndarray, trend: bool, damped: bool) -> tuple[np.ndarray, float]:
-    """The additive-error maximum: the smoothing parameters searched from every start, the initial states
-    concentrated out. Returns the full vector (smoothing parameters, initial level and trend) and minus its
-    log-likelihood."""
+def _concentrated_optimum(y: np.ndarray, trend: bool, damped: bool, mul: bool) -> tuple[np.ndarray, float]:
+    """The smoothing parameters searched from every start with the initial states concentrated out (exactly for
+    additive errors, approximately for multiplicative ones). Returns the full vector (smoothing parameters,
+    initial level and trend) and its objective."""
     best, value = None, math.inf
     for start in _STARTS if trend else _STARTS[:1]:  # one smoothing parameter: one optimum in practice
         x0 = np.array(_smoothing_start(*start, trend, damped))
-        x, found = _search(x0, np.ones(len(x0)), y, False, trend, damped, True)
+        x, found = _search(x0, np.ones(len(x0)), y, mul, trend, damped, True)
         if found < value:
             best, value = x, found
-    _, level, slope = _concentrated(best, y, trend, damped)
+    _, level, slope = _concentrated(best, y, trend, damped, mul)
     return np.array([*best, level, *([slope] if trend else [])]), value
 
 
@@ -260,16 +263,16 @@ def ets_fit(y: np.ndarray, *, mul: bool, trend: bool, damped: bool) -> dict | No
     """The maximum-likelihood fit of one form to ``y`` (finite, positive for multiplicative errors): a dict with
     loglik, aicc, alpha, beta, phi and the final level and slope; None when the likelihood is not finite."""
     y = np.ascontiguousarray(y, dtype="float64")
-    x, value = _additive_optimum(y, trend, damped)
+    x, value = _concentrated_optimum(y, trend, damped, False)
     if mul:
-        # multiplicative errors: the same point recursion, another likelihood; all parameters searched, from the
+        # multiplicative errors: the same point recursion, another likelihood; every parameter searched, from the
         # additive optimum and from statsmodels' start values
         spread = float(np.std(y)) or 1.0
         steps = np.array([1.0] * (len(x) - 1 - trend) + [0.1 * spread] + ([0.02 * spread] if trend else []))
         level, slope = _start(y, trend)
-        candidates = [x, np.array(_smoothing_start(*_STARTS[0], trend, damped) + [level] + ([slope] if trend else []))]
+        starts = [x, np.array(_smoothing_start(*_STARTS[0], trend, damped) + [level] + ([slope] if trend else []))]
         value = math.inf
-        for x0 in candidates:
+        for x0 in starts:
             found_x, found = _search(x0, steps, y, True, trend, damped, False)
             if found < value:
                 x, value = found_x, found
