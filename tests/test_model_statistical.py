@@ -82,7 +82,7 @@ def test_ets_closed_form_forecast_equals_statsmodels():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = ETSModel(y / scale, error="add", trend="add", damped_trend=True).fit(disp=False).forecast(6)
-    np.testing.assert_allclose(model.predict(6)[YHAT], np.asarray(expected) * scale, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(6)[YHAT], np.asarray(expected) * scale, rtol=1e-4)
     assert model.fits_["a"].form == "AAdN"
 
 
@@ -212,4 +212,4 @@ def test_the_compiled_ets_fit_maximises_statsmodels_likelihood(form):
         assert ours["aicc"] == pytest.approx(-2 * ours["loglik"] + 2 * (len(x) + 1)
                                              + 2 * (len(x) + 1) * (len(x) + 2) / (n - len(x) - 2))
     gaps = np.array(gaps)
-    assert np.median(gaps) > -1e-6 and (gaps > -1e-3).mean() >= 0.75, gaps
+    assert np.median(gaps) > -1e-4 and (gaps > -1e-3).mean() >= 0.75, gaps
