@@ -32,18 +32,23 @@ import pandas as pd
 
 from forecasting.backtest import run_backtest
 from forecasting.config import MODEL_NAMES, parse_config
-from forecasting.evaluation import choose_by_strategy, select_strategy, window_scores
+from forecasting.evaluation import (
+    ENSEMBLE_MAX_MEMBERS,
+    choose_by_strategy,
+    choose_ensemble,
+    ensemble_rows,
+    select_strategy,
+    window_scores,
+)
 from forecasting.frequency import Frequency, season_length
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
-from forecasting.models.ensemble import combine
+from forecasting.models.ensemble import combine, ensemble_members
 from forecasting.models.registry import build_model
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.screen import backtest_spec
 
 LEVELS = (80, 95)
-BASELINES = ("naive", "seasonal_naive", "naive2")
-ENSEMBLE_MAX = 5
 SPEED_MODELS = ("ets", "theta", "arima")
 
 # Published M4 Weekly results (the organisers' "Evaluation and Ranks.xlsx", as this benchmark quoted them before)
@@ -83,41 +88,14 @@ def time_per_series(config, freq: str, names: list[str], n: int = 20, length: in
     """Milliseconds per series of fit + predict of each statistical model ``names`` on ``n`` series of ``length``
     points."""
     panel = synthetic_series(n, length, freq)
-    build_model("theta", config, has_exog=False).fit(panel.head(length * 20), freq=freq)  # start the workers
     out = {}
     for name in names:
+        # start the worker processes and load what the model needs in them (numba's compiled ETS) first
+        build_model(name, config, has_exog=False).fit(synthetic_series(16, length, freq, seed=1), freq=freq)
         started = time.perf_counter()
         build_model(name, config, has_exog=False).fit(panel, freq=freq).predict(8)
         out[name] = 1000 * (time.perf_counter() - started) / n
     return out
-
-
-def _pooled_mase(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str, season: int) -> pd.Series:
-    """Backtest MASE per model: the mean over series of each series' mean over windows and steps."""
-    scores = window_scores(forecasts, train, freq=freq, season=season)
-    return scores.groupby(["model", SERIES])["mase"].mean().groupby("model").mean().sort_values()
-
-
-def backtest_ensemble(forecasts: pd.DataFrame, members: list[str], how: str) -> pd.DataFrame:
-    """The ensemble's backtest rows, combined from its members' rows (the same numbers as fitting it)."""
-    actual = forecasts.drop_duplicates(["window", SERIES, TS])[["window", "cutoff", SERIES, TS, STEP, Y]]
-    combined = combine(forecasts, members, keys=["window", SERIES, TS], how=how).assign(model="ensemble")
-    return combined.merge(actual, on=["window", SERIES, TS])
-
-
-def choose_ensemble(forecasts: pd.DataFrame, train: pd.DataFrame, freq: str,
-                    season: int) -> tuple[list[str], str, float]:
-    """Members (the top k by backtest MASE, baselines left out) and combination (median or mean) of the
-    ensemble whose own pooled backtest MASE is lowest, over k = 2..ENSEMBLE_MAX."""
-    ranking = _pooled_mase(forecasts[~forecasts["model"].isin(BASELINES)], train, freq, season)
-    best: tuple[list[str], str, float] | None = None
-    for k in range(2, min(ENSEMBLE_MAX, len(ranking)) + 1):
-        for how in ("median", "mean"):
-            members = list(ranking.index[:k])
-            score = float(_pooled_mase(backtest_ensemble(forecasts, members, how), train, freq, season).iloc[0])
-            if best is None or score < best[2]:
-                best = (members, how, score)
-    return best if best is not None else (list(ranking.index[:1]), "median", float("nan"))
 
 
 def write_wide(forecasts: pd.DataFrame, path: Path) -> None:
@@ -177,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     backtest = run_backtest(train, factories, spec, freq=freq)
     forecasts = backtest.forecasts
     members, how = [], "median"
-    if "ensemble" in models:
-        members, how, ensemble_score = choose_ensemble(forecasts, train, freq, scoring_season)
-        forecasts = pd.concat([forecasts, backtest_ensemble(forecasts, members, how)], ignore_index=True)
+    if "ensemble" in models:  # the pipeline's backtest step: its rule, from the members' backtest forecasts
+        choice = choose_ensemble(forecasts, train, freq=freq, candidates=ensemble_members(config))
+        if choice is not None:
+            members, how, ensemble_score = list(choice.members), choice.how, choice.score
+            forecasts = pd.concat([forecasts, ensemble_rows(forecasts, members, how)], ignore_index=True)
     phases["backtest"] = time.perf_counter() - started
     for failure in backtest.failures:
         print(f"  backtest failure: {failure}")
@@ -188,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} {v:.0f} ({100 * v / total:.0f}%)" for k, v in backtest.fit_seconds.items()))
     if members:
         print(f"ensemble: {how} of {', '.join(members)} (the top {len(members)} by backtest MASE; its backtest "
-              f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX} and median/mean)")
+              f"MASE {ensemble_score:.3f} is the lowest over k = 2..{ENSEMBLE_MAX_MEMBERS} and median/mean)")
 
     started = time.perf_counter()
     scores = window_scores(forecasts, train, freq=freq, season=scoring_season)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
 from forecasting.frequency import season_length
 from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
 from forecasting.metrics import mase_scale, metric_columns, score_forecasts
+from forecasting.models.ensemble import combine
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
-__all__ = ["COVERAGE_N", "STRATEGIES", "backtest_metrics", "choose_by_strategy", "choose_champions", "cross_conformal",
+__all__ = ["COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "STRATEGIES", "EnsembleChoice", "backtest_metrics",
+           "choose_by_strategy", "choose_champions", "choose_ensemble", "cross_conformal", "ensemble_rows",
            "robust_champions", "select_strategy", "window_scores"]
+
+ENSEMBLE_MAX_MEMBERS = 5
 
 
 def cross_conformal(forecasts: pd.DataFrame, scale: pd.Series, levels: tuple[int, ...]) -> pd.DataFrame:
@@ -190,3 +195,54 @@ def select_strategy(scores: pd.DataFrame, *, metric: str, model_order: Sequence[
         results[strategy] = float(pd.concat(held_out).mean())
     best = min(strategies, key=lambda s: (results[s], strategies.index(s)))
     return best, results
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """The ensemble's members and combination, and its pooled backtest MASE (NaN when it was not scored)."""
+
+    members: tuple[str, ...]
+    how: str
+    score: float = float("nan")
+
+    def summary(self) -> dict:
+        return {"members": list(self.members), "how": self.how, "backtest_mase": self.score}
+
+
+def ensemble_rows(forecasts: pd.DataFrame, members: Sequence[str], how: str) -> pd.DataFrame:
+    """The ensemble's backtest rows, combined from its members' backtest rows (the numbers fitting it gives)."""
+    keys = ["window", "cutoff", SERIES, TS, STEP, Y]
+    actual = forecasts.drop_duplicates(["window", SERIES, TS])[keys]
+    combined = combine(forecasts, members, keys=["window", SERIES, TS], how=how).assign(model="ensemble")
+    return combined.merge(actual, on=["window", SERIES, TS])[["window", "cutoff", "model", SERIES, TS, STEP, Y, YHAT]]
+
+
+def _pooled_mase(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, season: int | None) -> pd.Series:
+    """Backtest MASE per model: the mean over series of each series' mean over windows and steps."""
+    scores = window_scores(forecasts, panel, freq=freq, season=season)
+    return scores.groupby(["model", SERIES])["mase"].mean().groupby("model").mean()
+
+
+def choose_ensemble(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str, candidates: Sequence[str],
+                    hows: Sequence[str] = ("median", "mean"), season: int | None = None,
+                    max_members: int = ENSEMBLE_MAX_MEMBERS) -> EnsembleChoice | None:
+    """The members (the top k of ``candidates`` by pooled backtest MASE, k = 2..max_members) and combination
+    (of ``hows``) whose ensemble has the lowest pooled backtest MASE; ties go to fewer members, then to the
+    earlier combination. One candidate with forecasts: that model alone. None: no candidate has forecasts."""
+    part = forecasts[forecasts["model"].isin(candidates)]
+    if part.empty:
+        return None
+    ranking = _pooled_mase(part, panel, freq, season).dropna()
+    order = {name: i for i, name in enumerate(candidates)}
+    ranked = sorted(ranking.index, key=lambda name: (ranking[name], order[name]))
+    if len(ranked) < 2:
+        return EnsembleChoice(tuple(ranked or sorted(set(part["model"]), key=order.get)[:1]), hows[0],
+                              float(ranking.iloc[0]) if len(ranking) else float("nan"))
+    best: EnsembleChoice | None = None
+    for k in range(2, min(max_members, len(ranked)) + 1):
+        for how in hows:
+            members = tuple(ranked[:k])
+            score = float(_pooled_mase(ensemble_rows(part, members, how), panel, freq, season).iloc[0])
+            if best is None or score < best.score:
+                best = EnsembleChoice(members, how, score)
+    return best

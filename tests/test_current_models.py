@@ -185,3 +185,18 @@ def test_a_config_broken_during_the_ingest_still_announces_what_it_stored(config
     assert decision["message"].endswith("the data Asset is emitted (the train DAG will report the error)")
     again = training_needed(str(config_path), triggered_by=INGEST.replace("01T", "02T"))
     assert again["train"] is False and again["message"].endswith("the data Asset is not emitted")
+
+
+def test_an_ensemble_whose_members_the_backtest_chose_is_current_after_its_training(config_path, conn):
+    # the ensemble's settings hold the members and combination its backtest chose: the decision must take them
+    # from the registered version, not from the config (which names no members), or every ingest would train
+    _edit(config_path, "models: {enabled: [naive, theta]}", "models: {enabled: [naive, theta, ets, linear, ensemble]}")
+    assert cli_main(["-q", "run", "--config", str(config_path)]) == 1  # partial: the constant series is skipped
+    members = conn.execute("SELECT v.params -> 'model' -> 'members' FROM model_versions v JOIN models m "
+                           "USING (model_id) WHERE m.name = 'ensemble'").fetchall()
+    assert members and all(set(row[0]) <= {"theta", "ets", "linear"} for row in members)
+    assert _decide(conn, config_path) == {"W-SUN:1/2": "", "W-SUN:2/2": ""}
+    # a member's setting changed: the members are stale, and so is the ensemble made of them
+    _edit(config_path, "enabled: [naive, theta, ets, linear, ensemble]}",
+          "enabled: [naive, theta, ets, linear, ensemble], theta: {seasonal: false}}")
+    assert set(models_missing(conn, load_config(config_path))) == {"W-SUN:1/2", "W-SUN:2/2"}

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.evaluation import choose_by_strategy, robust_champions, select_strategy
+from forecasting.evaluation import (
+    choose_by_strategy,
+    choose_ensemble,
+    ensemble_rows,
+    robust_champions,
+    select_strategy,
+)
 from forecasting.intervals import conformal_quantiles
 from forecasting.models.baselines import NaiveForecaster, SeasonalNaiveForecaster
 from forecasting.models.ensemble import EnsembleForecaster, combine
@@ -31,6 +37,37 @@ def test_ensemble_model_equals_the_median_of_its_fitted_members():
     each = np.vstack([m.predict(6)[YHAT].to_numpy() for m in members.values()])
     np.testing.assert_allclose(out[YHAT], np.median(each, axis=0))
     assert list(out[STEP]) == list(range(1, 7))
+
+
+def _backtest(errors: dict[str, float], n_series: int = 4, windows: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Backtest rows where model m forecasts y + errors[m] (a constant offset) everywhere, and the panel."""
+    ts = pd.date_range("2000-01-01", periods=40, freq="MS")
+    panel = pd.concat([pd.DataFrame({SERIES: f"s{i}", TS: ts, Y: 100.0 + i + np.arange(40)}) for i in range(n_series)],
+                      ignore_index=True)
+    rows = []
+    for window in range(windows):
+        cutoff = ts[30 + 4 * window]
+        for i in range(n_series):
+            for step in (1, 2):
+                stamp = cutoff + pd.DateOffset(months=step)
+                actual = 100.0 + i + ts.get_loc(stamp)
+                rows += [{"window": window, "cutoff": cutoff, "model": m, SERIES: f"s{i}", TS: stamp, STEP: step,
+                          Y: actual, YHAT: actual + e} for m, e in errors.items()]
+    return pd.DataFrame(rows), panel
+
+
+def test_the_ensemble_is_the_top_k_combination_with_the_lowest_backtest_mase():
+    # a and b err in opposite directions: their mean is exact; c is poor, d is good but biased like a
+    forecasts, panel = _backtest({"a": 1.0, "b": -1.0, "c": 5.0, "d": 1.5})
+    choice = choose_ensemble(forecasts, panel, freq="MS", candidates=["a", "b", "c", "d"])
+    assert (set(choice.members), choice.how, choice.score) == ({"a", "b"}, "median", 0.0)  # median of 2 = mean
+    rows = ensemble_rows(forecasts, ["a", "b"], "mean")
+    assert np.allclose(rows[YHAT], rows[Y]) and set(rows["model"]) == {"ensemble"}
+    assert choose_ensemble(forecasts, panel, freq="MS", candidates=["a", "b", "c", "d"], hows=("mean",)).members == \
+        ("a", "b")
+    # one candidate: that model alone; none: no ensemble
+    assert choose_ensemble(forecasts, panel, freq="MS", candidates=["c"]).members == ("c",)
+    assert choose_ensemble(forecasts, panel, freq="MS", candidates=["x"]) is None
 
 
 def _scores(table: dict[str, list[list[float]]]) -> pd.DataFrame:

@@ -149,6 +149,45 @@ def test_statistical_models_and_the_ensemble_run_through_the_pipeline(database, 
     np.testing.assert_allclose(wide["ensemble"], (wide["theta"] + wide["ets"]) / 2, rtol=1e-9)
 
 
+def test_the_ensemble_combines_the_members_its_backtest_chose_without_fitting_them_again(database, tmp_path, conn,
+                                                                                        monkeypatch):
+    from forecasting.models.local import LocalForecaster
+    from forecasting.models.recursive import LinearGlobal
+
+    fits: dict[str, int] = {}
+    for cls in (LocalForecaster, LinearGlobal):
+        def counting(self, *args, _fit=cls.fit, **kwargs):
+            fits[self.name] = fits.get(self.name, 0) + 1
+            return _fit(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "fit", counting)
+    config = _config(tmp_path, models=("naive", "theta", "ets", "linear", "ensemble"), preprocessing={"horizon": 4})
+    report = execute(database, config, command="run")
+    assert report.skips.empty and report.errors == {}
+    assert fits == {"theta": 4, "ets": 4, "linear": 4}  # 3 backtest windows and the training, once each
+    chosen = conn.execute("SELECT summary->'ensemble' FROM run_steps WHERE run_id = %s AND step = 'backtest'",
+                          (report.run_id,)).fetchone()[0]
+    members, how = chosen["members"], chosen["how"]
+    assert 2 <= len(members) <= 3 and set(members) <= {"theta", "ets", "linear"} and how in ("median", "mean")
+    # its backtest rows and its forecasts are the chosen combination of its members'
+    backtest = pd.DataFrame(conn.execute(
+        "SELECT model, window_no, series_id, step, yhat FROM backtest_forecasts WHERE run_id = %s",
+        (report.run_id,)).fetchall(), columns=["model", "window", "series_id", "step", "yhat"])
+    forecasts = pd.DataFrame(conn.execute(
+        "SELECT m.name, f.series_id, f.step, f.yhat FROM forecasts f JOIN model_versions v USING (model_version_id) "
+        "JOIN models m USING (model_id) WHERE f.run_id = %s", (report.run_id,)).fetchall(),
+        columns=["model", "series_id", "step", "yhat"])
+    for frame, keys in ((backtest, ["window", "series_id", "step"]), (forecasts, ["series_id", "step"])):
+        wide = frame.pivot_table(index=keys, columns="model", values="yhat")
+        np.testing.assert_allclose(wide["ensemble"], getattr(wide[members], how)(axis=1), rtol=1e-9)
+    params = conn.execute("SELECT v.params FROM model_versions v JOIN models m USING (model_id) "
+                          "WHERE m.name = 'ensemble'").fetchone()[0]
+    assert params["model"]["how"] == how and sorted(params["model"]["members"]) == sorted(members)
+    # the same data again: the same choice, so the ensemble's registered version is reused with its members'
+    again = execute(database, config, command="run")
+    assert "ensemble" in _reused(conn, again.run_id) and _versions(conn, again.run_id) == _versions(
+        conn, report.run_id)
+
+
 def test_loading_a_stored_model_version_reproduces_its_forecasts_bit_for_bit(demo_run, conn):
     _, report = demo_run
     for name, version_id in _versions(conn, report.run_id).items():

@@ -18,7 +18,7 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.models import parallel
-from forecasting.models.statistical import ThetaForecaster
+from forecasting.models.statistical import Naive2Forecaster
 from forecasting.orchestration import model_step
 from forecasting.steps.plan import plan_run
 from forecasting.steps.select import select_champions
@@ -52,12 +52,12 @@ def test_n_jobs_defaults_to_the_cores_divided_by_the_task_slots(monkeypatch):
 def test_workers_are_reused_inside_a_block_and_stopped_when_it_ends():
     panel = _panel()
     with parallel.worker_processes():
-        first = ThetaForecaster(n_jobs=2).fit(panel, freq="D")
+        first = Naive2Forecaster(n_jobs=2).fit(panel, freq="D")
         executor = parallel._pool[1]
-        ThetaForecaster(n_jobs=2).fit(panel, freq="D")
+        Naive2Forecaster(n_jobs=2).fit(panel, freq="D")
         assert parallel._pool[1] is executor  # the second fit reused the running workers
     assert parallel._pool is None
-    serial = ThetaForecaster(n_jobs=1).fit(panel, freq="D")
+    serial = Naive2Forecaster(n_jobs=1).fit(panel, freq="D")
     assert parallel._pool is None  # one process: no pool at all
     pd.testing.assert_frame_equal(first.predict(3), serial.predict(3))
 
@@ -99,7 +99,7 @@ def _timed_step(step: str, partition: dict) -> tuple[float, dict]:
 
 def test_two_consecutive_partition_steps_in_fresh_processes_do_not_wait_on_each_other(database, conn, monkeypatch):
     """As an Airflow worker (or benchmarks/scale.py) runs them: each step in a fresh process that must exit before
-    the next one starts. The backtest fits theta in worker processes; before, they kept the step's process alive
+    the next one starts. The backtest fits naive2 in worker processes; before, they kept the step's process alive
     until their idle timeout (300 s) and the next step waited for it."""
     days = 60
     rng = np.random.default_rng(1)
@@ -112,7 +112,7 @@ def test_two_consecutive_partition_steps_in_fresh_processes_do_not_wait_on_each_
         "name": "exits", "series": [{"name": f"s{i:02d}", "source": "csv", "frequency": "D",
                                      "params": {"path": f"/nonexistent/s{i:02d}.csv"}} for i in range(N_SERIES)],
         "preprocessing": {"horizon": 7, "target_lags": [1, 7]},
-        "models": {"enabled": ["naive", "theta"]}, "modeling": {"n_jobs": 2},
+        "models": {"enabled": ["naive", "naive2"]}, "modeling": {"n_jobs": 2},
         "backtest": {"n_windows": 2, "modes": ["latest"]}, "prediction": {"explain_top_k": 0}})
     run_id, partitions = plan_run(conn, config, command="train")
     conn.commit()
@@ -129,6 +129,8 @@ def test_two_consecutive_partition_steps_in_fresh_processes_do_not_wait_on_each_
             seconds, summary = pool.submit(_timed_step, step, partition).result(timeout=120)
             gaps.append(time.perf_counter() - submitted - seconds)
             assert summary["key"] == partition["key"]
+            if step == "backtest":  # naive2 was fitted (in worker processes: 20 series, n_jobs 2)
+                assert "naive2" in summary["modes"]["latest"]["fit_seconds"]
     finally:  # a process that does not exit must fail the test, not hang it
         for process in list((pool._processes or {}).values()):
             process.kill()

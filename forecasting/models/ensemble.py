@@ -20,12 +20,11 @@ from forecasting.panel import SERIES, STEP, TS, YHAT
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["DEFAULT_MEMBERS", "EnsembleForecaster", "combine", "ensemble_members"]
+__all__ = ["EnsembleForecaster", "combine", "combines_members", "ensemble_members"]
 
-# members when the config names none: every enabled model that learns something (the baselines are there
-# to be beaten, and hybrid repeats arima + lightgbm)
+# candidates when the config names no members: every enabled model that learns something (the baselines are
+# there to be beaten, and hybrid repeats arima + lightgbm); the pipeline's backtest picks the members among them
 _NOT_MEMBERS = {"naive", "seasonal_naive", "naive2", "hybrid", "ensemble"}
-DEFAULT_MEMBERS = ("ets", "theta", "arima", "lightgbm_global")
 
 
 def combine(forecasts: pd.DataFrame, members: Sequence[str], *, keys: Sequence[str] = (SERIES, TS, STEP),
@@ -40,11 +39,19 @@ def combine(forecasts: pd.DataFrame, members: Sequence[str], *, keys: Sequence[s
 
 
 def ensemble_members(config: PipelineConfig) -> list[str]:
-    """The configured members, or every enabled model outside the baselines."""
+    """The configured members, or (none configured) the candidates: every enabled model outside the baselines."""
     chosen = config.models.ensemble.members
     if chosen:
         return list(chosen)
     return [name for name in config.models.enabled if name not in _NOT_MEMBERS]
+
+
+def combines_members(config: PipelineConfig) -> bool:
+    """Whether the ensemble is enabled and made of other enabled models: the pipeline then combines their
+    forecasts and fits instead of fitting them a second time (members outside ``models.enabled`` are fitted
+    inside the ensemble, as any model)."""
+    enabled = config.models.enabled
+    return "ensemble" in enabled and all(name in enabled for name in ensemble_members(config))
 
 
 class EnsembleForecaster(Forecaster):
@@ -59,6 +66,14 @@ class EnsembleForecaster(Forecaster):
             raise ValueError("an ensemble needs at least one member model")
         self.members = members
         self.how = how
+
+    @classmethod
+    def of_fitted(cls, members: dict[str, Forecaster], *, how: str = "median") -> Self:
+        """The ensemble of members that are already fitted (the pipeline's training reuses its own fits)."""
+        model = cls(members, how=how)
+        for name, member in members.items():
+            model.fallbacks.update({s: f"{name}: {r}" for s, r in member.fallbacks.items()})
+        return model
 
     @classmethod
     def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:

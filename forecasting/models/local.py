@@ -87,15 +87,23 @@ class LocalForecaster(Forecaster):
             self.last_[name] = (group[TS].iloc[-1], float(y[-1]))
             items.append((name, y[-self.max_points:] if self.max_points else y))
         self.fits_: dict[str, SeriesFit] = {}
-        for name, fitted, reason in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
+        for name, fitted, reason in self._fit_items(items, m):
             if fitted is None:
                 self.fallbacks[name] = f"{reason}: naive"
             else:
                 self.fits_[name] = fitted
         return self
 
+    def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, SeriesFit | None, str | None]]:
+        """(name, fit or None, reason) per (name, values); by default ``fit_series`` per series, in processes."""
+        return map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs)
+
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
-        frames = []
+        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
+        if not self.last_:
+            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
+        grids: dict[pd.Timestamp, np.ndarray] = {}  # the series of a partition mostly end on the same timestamp
+        stamps, forecasts = [], []
         for name, (last_ts, last_y) in self.last_.items():
             yhat = np.full(horizon, last_y)
             fitted = self.fits_.get(name)
@@ -105,11 +113,12 @@ class LocalForecaster(Forecaster):
                     yhat = values
                 else:
                     self.fallbacks[name] = "non-finite forecast: naive"
-            frames.append(pd.DataFrame({SERIES: name, TS: future_timestamps(last_ts, self.freq_, horizon),
-                                        STEP: np.arange(1, horizon + 1), YHAT: yhat}))
-        dtype = getattr(self, "ts_dtype_", "datetime64[ns]")
-        if not frames:
-            return pd.DataFrame({SERIES: [], TS: pd.Series(dtype=dtype), STEP: [], YHAT: []})
-        out = pd.concat(frames, ignore_index=True)
+            if last_ts not in grids:
+                grids[last_ts] = future_timestamps(last_ts, self.freq_, horizon).to_numpy()
+            stamps.append(grids[last_ts])
+            forecasts.append(yhat)
+        names = pd.Series(list(self.last_)).repeat(horizon).reset_index(drop=True)
+        out = pd.DataFrame({SERIES: names, TS: np.concatenate(stamps),
+                            STEP: np.tile(np.arange(1, horizon + 1), len(self.last_)), YHAT: np.concatenate(forecasts)})
         out[TS] = out[TS].astype(dtype)
         return out

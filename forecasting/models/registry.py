@@ -36,7 +36,7 @@ MODELS: dict[str, str] = {
 # The models a config without ``models.enabled`` runs, and what both benchmarks (benchmarks/accuracy.py,
 # benchmarks/scale.py) measure when they are not given ``--models``: the one default set. The README's
 # Benchmarks section gives the figures it was chosen by.
-DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "linear", "lightgbm_global", "arima")
+DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "theta", "ets", "linear", "lightgbm_global", "ensemble")
 
 
 def register_model(cls: type[Forecaster]) -> type[Forecaster]:

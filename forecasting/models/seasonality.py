@@ -13,6 +13,8 @@ not seasonal (M4 only has positive series; elsewhere this keeps the adjustment f
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,12 +55,35 @@ class SeasonalAdjustment:
         return forecast * np.resize(self.indices, len(forecast))
 
 
+# Naive2, Theta and ETS adjust the same series of a window one after the other: the test and decomposition
+# are done once per process for each (values, period), the result shared (its arrays are read-only)
+_CACHE: OrderedDict[tuple, SeasonalAdjustment] = OrderedDict()
+_CACHE_SIZE = 8192
+
+
 def adjust(y: np.ndarray, m: int, *, test: bool = True) -> SeasonalAdjustment:
     """Seasonally adjust ``y`` with period ``m`` when M4's test finds it seasonal (or always, ``test=False``)."""
     y = np.asarray(y, dtype="float64")
-    seasonal = m > 1 and len(y) >= 2 * m and bool(np.all(y > 0)) and (is_seasonal(y, m) if test else True)
-    if not seasonal:
+    if m <= 1 or len(y) < 2 * m:
         return SeasonalAdjustment(adjusted=y, indices=np.ones(max(m, 1)), seasonal=False)
+    key = (m, test, len(y), hashlib.blake2b(y.tobytes(), digest_size=16).digest())
+    found = _CACHE.get(key)
+    if found is not None:
+        _CACHE.move_to_end(key)
+        return found
+    result = _adjust(y, m, test)
+    for array in (result.adjusted, result.indices):
+        array.setflags(write=False)
+    _CACHE[key] = result
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def _adjust(y: np.ndarray, m: int, test: bool) -> SeasonalAdjustment:
+    seasonal = bool(np.all(y > 0)) and (is_seasonal(y, m) if test else True)
+    if not seasonal:
+        return SeasonalAdjustment(adjusted=y.copy(), indices=np.ones(m), seasonal=False)
     factors = np.asarray(seasonal_decompose(y, model="multiplicative", period=m).seasonal, dtype="float64")
     # factors repeat with period m from the first point; the next point after the data continues the cycle
     future = np.roll(factors[:m], -(len(y) % m))

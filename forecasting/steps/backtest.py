@@ -3,11 +3,16 @@
 Writes the backtest forecasts next to their actuals and the per-series, per-step metrics. A model that
 fails, or forecasts NaN/inf for a series, loses that series (recorded as a skip of that model) and costs
 no other model or series anything.
+
+The ensemble is not fitted: its backtest forecasts are combined from its members' (the same numbers), and when
+``models.ensemble.members`` is empty its members and combination are chosen here, per partition, from the
+backtest (``forecasting.evaluation.choose_ensemble``); the step's summary records the choice for training.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +20,8 @@ import pandas as pd
 import psycopg
 
 from forecasting.backtest import BacktestResult, run_backtest
-from forecasting.evaluation import backtest_metrics
+from forecasting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
+from forecasting.models.ensemble import combines_members, ensemble_members
 from forecasting.models.registry import model_factories
 from forecasting.panel import SERIES, STEP, YHAT
 from forecasting.steps.data import PartitionData, load_partition
@@ -48,12 +54,13 @@ def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progres
         return summary
     modes = sorted(data.config.backtest.modes, key=lambda m: m != "latest")  # latest first: as_known may reuse it
     latest: BacktestResult | None = None
+    choice: EnsembleChoice | None = None
     for mode in modes:
         if mode == "as_known" and latest is not None and not _ever_revised(conn, data):
             _log.info("%s: no series was ever revised, so the as_known backtest equals the latest one", key)
             result = latest
         else:
-            result = _run_mode(conn, data, mode, progress)
+            result, choice = _run_mode(conn, data, mode, progress, choice)
         if mode == "latest":
             latest = result
             skips += _model_skips(result, data)
@@ -66,6 +73,10 @@ def _backtest(conn: psycopg.Connection, run_id: int, key: str, progress: Progres
                                   "fit_seconds": {m: round(s, 3) for m, s in result.fit_seconds.items()}}
     skips_write(conn, run_id=run_id, step="backtest", partition_key=key, skips=skips)
     summary["model_skips"] = len(skips)
+    if choice is not None:
+        summary["ensemble"] = choice.summary()
+        _log.info("%s ensemble: %s of %s (pooled backtest MASE %.4g)", key, choice.how, ", ".join(choice.members),
+                  choice.score)
     if latest is not None:
         _log.info("%s backtest per model (%d windows):\n%s", key, len(latest.folds), "\n".join(
             f"  {model:<18}{seconds:>8.2f} s  {n_failed} failed window(s)"
@@ -85,16 +96,41 @@ def _ever_revised(conn: psycopg.Connection, data: PartitionData) -> bool:
     return series_revised_any(conn, series_version_ids=versions)
 
 
-def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress: Progress | None) -> BacktestResult:
+def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress: Progress | None,
+              choice: EnsembleChoice | None) -> tuple[BacktestResult, EnsembleChoice | None]:
     supplier = None
     if mode == "as_known":
         def supplier(fold):
             return panel_first_known(conn, series_ids=data.series_ids, cutoff=fold.cutoff.to_pydatetime())
     factories = model_factories(data.config, has_exog=data.has_exog)
+    combined = combines_members(data.config)
+    if combined:
+        del factories["ensemble"]
     if progress is not None:
         factories = {name: _reporting(name, factory, progress) for name, factory in factories.items()}
-    return run_backtest(data.panel, factories, data.spec, freq=data.freq, exog=data.exog,
-                        panel_for_fold=supplier)
+    result = run_backtest(data.panel, factories, data.spec, freq=data.freq, exog=data.exog, panel_for_fold=supplier)
+    if not combined or result.forecasts.empty:
+        return result, choice
+    if progress is not None:
+        progress("ensemble")
+    started = time.perf_counter()
+    choice = choice or _choose_ensemble(result.forecasts, data)
+    if choice is not None:
+        rows = ensemble_rows(result.forecasts, choice.members, choice.how)
+        result.forecasts = pd.concat([result.forecasts, rows], ignore_index=True)
+    result.fit_seconds["ensemble"] = time.perf_counter() - started
+    return result, choice
+
+
+def _choose_ensemble(forecasts: pd.DataFrame, data: PartitionData) -> EnsembleChoice | None:
+    """The configured members and combination, or (no members configured) the best by backtest among the
+    enabled models outside the baselines; the combination too unless ``models.ensemble.how`` is set."""
+    settings = data.config.models.ensemble
+    if settings.members:
+        return EnsembleChoice(tuple(settings.members), settings.how)
+    hows = (settings.how,) if "how" in settings.model_fields_set else ("median", "mean")
+    return choose_ensemble(forecasts, data.panel, freq=data.freq, candidates=ensemble_members(data.config),
+                           hows=hows)
 
 
 def _reporting(name: str, factory, progress: Progress):

@@ -34,6 +34,7 @@ import psycopg
 from forecasting.config import PipelineConfig, parse_config
 from forecasting.errors import StoreError
 from forecasting.frequency import Frequency
+from forecasting.models.ensemble import combines_members
 from forecasting.models.registry import model_settings
 from forecasting.partitions import Partition, split_partitions
 from forecasting.steps.plan import planned_targets, run_settings
@@ -181,12 +182,15 @@ def _stale_models(conn: psycopg.Connection, now: _Now, partition: Partition, tra
     stale = []
     for name in now.config.models.enabled:
         if name in trained:
-            registered, series_ids = lineage[trained[name]]
+            registered, series_ids, recorded = lineage[trained[name]]
             if any(i not in now.targets for i in series_ids):
                 stale.append(name)
                 continue
             data = [(now.targets[i].version_id, now.targets[i].row_count) for i in series_ids] + features
-            computed = fingerprint_of(name, settings=now.model_settings(name),
+            # an ensemble whose members the backtest chose: the choice follows from the data, settings and code
+            # checked above, so its recorded settings are what training would compute now
+            settings = recorded if name == "ensemble" and combines_members(now.config) else now.model_settings(name)
+            computed = fingerprint_of(name, settings=settings,
                                       missing_timestamps=now.config.preprocessing.missing_timestamps, freq=freq,
                                       key=partition.key, data=data, code=now.code)
             if computed != registered:

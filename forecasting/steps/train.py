@@ -12,9 +12,12 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
+from forecasting.models.base import Forecaster
+from forecasting.models.ensemble import EnsembleForecaster, combines_members
 from forecasting.models.registry import build_model, model_class, model_settings
 from forecasting.panel import TS
 from forecasting.steps.data import PartitionData, load_partition
@@ -25,11 +28,15 @@ from forecasting.store.registry import (
     model_id_ensure,
     model_version_find,
     model_version_insert,
+    model_version_load,
     model_version_registered_by,
 )
 from forecasting.store.results import backtest_metrics_partition, champions_set_versions
-from forecasting.store.steps import Skip, partition_models_write, skips_write
+from forecasting.store.steps import Skip, partition_models_write, skips_write, step_summary
 from forecasting.version import code_version
+
+if TYPE_CHECKING:
+    from forecasting.config import PipelineConfig
 
 __all__ = ["fingerprint", "fingerprint_of", "train_partition"]
 
@@ -42,9 +49,10 @@ def train_partition(conn: psycopg.Connection, *, run_id: int, key: str, force: b
                     work=lambda: _train(conn, run_id, key, force, progress))
 
 
-def fingerprint(name: str, data: PartitionData, code: str) -> str:
-    """What a fitted model depends on: its settings, gap handling, the partition and its data versions, code."""
-    return fingerprint_of(name, settings=model_settings(name, data.config, has_exog=data.has_exog),
+def fingerprint(name: str, data: PartitionData, code: str, *, config: PipelineConfig | None = None) -> str:
+    """What a fitted model depends on: its settings (of ``config``, default the partition's), gap handling, the
+    partition and its data versions, code."""
+    return fingerprint_of(name, settings=model_settings(name, config or data.config, has_exog=data.has_exog),
                           missing_timestamps=data.config.preprocessing.missing_timestamps, freq=data.freq,
                           key=data.key, data=[(d.series_version_id, d.row_count) for d in _data_versions(data)],
                           code=code)
@@ -77,12 +85,22 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
     code = code_version()
     metrics = backtest_metrics_partition(conn, run_id=run_id, series_ids=data.series_ids)
     version_ids: dict[str, int] = {}
-    for name in data.config.models.enabled:
+    fitted: dict[str, Forecaster] = {}
+    combined = combines_members(data.config)
+    enabled = data.config.models.enabled
+    for name in [m for m in enabled if m != "ensemble"] + [m for m in enabled if m == "ensemble"]:
         if progress is not None:
             progress(name)
+        config = data.config
+        if name == "ensemble" and combined:
+            config = _with_ensemble_choice(conn, run_id, data)
+            if config is None:
+                summary["failed"][name] = "the backtest chose no ensemble (no member had forecasts)"
+                skips += [Skip(i, f"training failed: {summary['failed'][name]}", model=name) for i in data.series_ids]
+                continue
         model_id = model_id_ensure(conn, config_name=data.config.name, name=name, frequency=data.freq,
                                    partition_key=key)
-        fp = fingerprint(name, data, code)
+        fp = fingerprint(name, data, code, config=config)
         existing = None if force else model_version_find(conn, model_id=model_id, fingerprint=fp)
         if existing is not None:
             version_ids[name] = existing
@@ -91,16 +109,21 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
         if panel.empty:  # every series is too short for it (the backtest step recorded why)
             continue
         try:
-            model = build_model(name, data.config, has_exog=data.has_exog).fit(panel, freq=data.freq,
-                                                                                exog=data.exog)
+            if name == "ensemble" and combined:  # its members are fitted already: combine them, do not refit
+                settings = config.models.ensemble
+                model = EnsembleForecaster.of_fitted(
+                    {m: _member(conn, m, fitted, version_ids) for m in settings.members}, how=settings.how)
+            else:
+                model = build_model(name, config, has_exog=data.has_exog).fit(panel, freq=data.freq, exog=data.exog)
         except Exception as exc:  # one model failing costs only that model
             _log.exception("%s: training %s failed", key, name)
             summary["failed"][name] = f"{type(exc).__name__}: {exc}"
             skips += [Skip(i, f"training failed: {type(exc).__name__}: {exc}", model=name) for i in data.series_ids]
             continue
+        fitted[name] = model
         version_id = model_version_insert(
             conn, model_id=model_id, run_id=run_id, fingerprint=fp, model=model,
-            params={"model": model_settings(name, data.config, has_exog=data.has_exog), "kind": model_class(name).kind,
+            params={"model": model_settings(name, config, has_exog=data.has_exog), "kind": model_class(name).kind,
                     "seed": data.config.models.seed},
             features=list(getattr(model, "feature_names_", [])),
             training_start=panel[TS].min(), training_end=panel[TS].max(),
@@ -125,6 +148,28 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
     if not versions:
         raise RuntimeError(f"partition {key}: every model failed to train: {summary['failed']}")
     return summary
+
+
+def _with_ensemble_choice(conn: psycopg.Connection, run_id: int, data: PartitionData) -> PipelineConfig | None:
+    """The partition's config with the members and combination its backtest chose for the ensemble (so they are
+    part of the ensemble's settings and fingerprint); None when the backtest recorded no choice."""
+    summary = step_summary(conn, run_id=run_id, step="backtest", partition_key=data.key) or {}
+    chosen = summary.get("ensemble")
+    if not chosen or not chosen.get("members"):
+        return None
+    models = data.config.models
+    ensemble = models.ensemble.model_copy(update={"members": list(chosen["members"]), "how": chosen["how"]})
+    return data.config.model_copy(update={"models": models.model_copy(update={"ensemble": ensemble})})
+
+
+def _member(conn: psycopg.Connection, name: str, fitted: dict[str, Forecaster],
+            version_ids: dict[str, int]) -> Forecaster:
+    """A member of the ensemble as this training has it: fitted just now, or the registered version it reused."""
+    if name in fitted:
+        return fitted[name]
+    if name in version_ids:
+        return model_version_load(conn, version_ids[name])
+    raise RuntimeError(f"ensemble member {name} has no trained model version in this partition")
 
 
 def _artifact_dir(data: PartitionData) -> Path | None:

@@ -124,17 +124,18 @@ def model_version_registered_by(conn: psycopg.Connection, *, model_version_ids: 
 
 
 def model_version_lineage(conn: psycopg.Connection, *,
-                          model_version_ids: list[int]) -> dict[int, tuple[str, list[int]]]:
-    """model version id -> (its fingerprint, the ids of the target series it was fitted on)."""
+                          model_version_ids: list[int]) -> dict[int, tuple[str, list[int], dict]]:
+    """model version id -> (its fingerprint, the ids of the target series it was fitted on, the model settings it
+    recorded)."""
     rows = conn.execute(
         "SELECT v.model_version_id, v.fingerprint, coalesce(array_agg(sv.series_id ORDER BY sv.series_id) "
-        "FILTER (WHERE d.role = 'target'), '{}') FROM model_versions v "
+        "FILTER (WHERE d.role = 'target'), '{}'), v.params -> 'model' FROM model_versions v "
         "LEFT JOIN model_version_data d ON d.model_version_id = v.model_version_id "
         "LEFT JOIN series_versions sv ON sv.version_id = d.series_version_id "
-        "WHERE v.model_version_id = ANY(%s) GROUP BY v.model_version_id, v.fingerprint",
+        "WHERE v.model_version_id = ANY(%s) GROUP BY v.model_version_id, v.fingerprint, v.params",
         ([int(i) for i in model_version_ids],),
     ).fetchall()
-    return {r[0]: (r[1], list(r[2])) for r in rows}
+    return {r[0]: (r[1], list(r[2]), r[3] or {}) for r in rows}
 
 
 def model_version_load(conn: psycopg.Connection, model_version_id: int):

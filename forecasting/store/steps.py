@@ -32,6 +32,7 @@ __all__ = [
     "skips_write",
     "skipped_series_ids",
     "step_summaries",
+    "step_summary",
 ]
 
 
@@ -94,6 +95,13 @@ def run_steps_abandon(conn: psycopg.Connection, *, run_id: int, reason: str) -> 
     with conn.transaction():
         return conn.execute("UPDATE run_steps SET status = 'abandoned', error = %s, finished_at = now() "
                             "WHERE run_id = %s AND status = 'running'", (reason, run_id)).rowcount
+
+
+def step_summary(conn: psycopg.Connection, *, run_id: int, step: str, partition_key: str = "") -> dict | None:
+    """The summary a successful step of a run recorded for a partition, or None."""
+    row = conn.execute("SELECT summary FROM run_steps WHERE run_id = %s AND step = %s AND partition_key = %s "
+                       "AND status = 'succeeded'", (run_id, step, partition_key)).fetchone()
+    return row[0] if row else None
 
 
 def step_summaries(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
