@@ -84,3 +84,22 @@ def test_explicit_transforms_skip_the_choice():
     model = LinearGlobal.from_config(_config(target_transforms=["scale"]), has_exog=False)
     model.fit(_panel([60] * 3, "MS"), freq="MS")
     assert model.transform_names_ == ("scale",)
+
+
+def test_the_transforms_of_a_large_partition_are_chosen_on_an_even_sample_of_its_series():
+    from forecasting.models import recursive
+
+    panel = _panel([40] * (recursive.TRIAL_SERIES + 101), "MS", trend=2.0)
+    sample = recursive._trial_series(panel)
+    ids = np.sort(panel[SERIES].unique())
+    kept = np.sort(sample[SERIES].unique())
+    assert len(kept) == recursive.TRIAL_SERIES and kept[0] == ids[0] and kept[-1] == ids[-1]
+    # every kept series keeps all its rows; the gaps between kept ids are even (spread, not the first 300)
+    assert (sample.groupby(SERIES).size() == 40).all()
+    positions = np.searchsorted(ids, kept)
+    assert np.diff(positions).max() - np.diff(positions).min() <= 1
+    small = _panel([40] * 5, "MS")
+    assert recursive._trial_series(small) is small
+    # the choice still sees the trend the whole partition has
+    model = LinearGlobal.from_config(_config(), has_exog=False).fit(panel, freq="MS")
+    assert model.transform_names_ == ("diff", "scale")
