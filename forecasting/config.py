@@ -179,6 +179,8 @@ class EtsSettings(_Strict):
         default_factory=lambda: ["ANN", "AAN", "AAdN", "MNN", "MAdN"], min_length=1)
     seasonal: bool = True
     max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+    # aicc_weights: the forms' forecasts weighted by their Akaike weights; best: the lowest AICc form alone
+    combine: Literal["best", "aicc_weights"] = "aicc_weights"
 
 
 class ThetaSettings(_Strict):

@@ -97,6 +97,26 @@ def test_ets_chooses_the_form_with_the_lowest_aicc():
     assert fitted.aicc == pytest.approx(min(one_form.values()))
 
 
+
+def test_ets_combines_its_forms_by_akaike_weights_by_default_and_best_keeps_one():
+    rng = np.random.default_rng(3)
+    y = 80 + 0.5 * np.arange(48) + rng.normal(0, 2.0, 48)  # a weak trend: several forms are plausible
+    panel = pd.DataFrame({SERIES: "a", TS: pd.date_range("2000-01-01", periods=48, freq="YS"), Y: y})
+    combined = EtsForecaster().fit(panel, freq="YS")
+    fit = combined.fits_["a"]
+    aicc = np.array([f.aicc for f in fit.forms])
+    expected_weights = np.exp(-0.5 * (aicc - aicc.min()))
+    np.testing.assert_allclose(fit.weights, expected_weights / expected_weights.sum())
+    assert len(fit.forms) >= 2 and 0 < max(fit.weights) < 1  # a real mix, not one form
+    single = {f.form: EtsForecaster(forms=[f.form]).fit(panel, freq="YS").predict(5)[YHAT].to_numpy()
+              for f in fit.forms}
+    mix = sum(w * single[f.form] for w, f in zip(fit.weights, fit.forms, strict=True))
+    np.testing.assert_allclose(combined.predict(5)[YHAT], mix, rtol=1e-9)
+    best = EtsForecaster(combine="best").fit(panel, freq="YS")
+    np.testing.assert_allclose(best.predict(5)[YHAT], single[fit.form], rtol=1e-9)
+    with pytest.raises(ValueError, match="combine"):
+        EtsForecaster(combine="vote")
+
 def _ses_sse(y: np.ndarray, alpha: float) -> float:
     level, total = y[0], 0.0
     for value in y:

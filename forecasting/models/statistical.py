@@ -63,18 +63,36 @@ class Naive2Forecaster(LocalForecaster):
 
 
 @dataclass(frozen=True)
-class _EtsFit:
+class _EtsForm:
     form: str
     level: float
     slope: float
     phi: float
     aicc: float
-    season: SeasonalAdjustment
 
-    def forecast(self, horizon: int) -> np.ndarray:
+    def path(self, horizon: int) -> np.ndarray:
         h = np.arange(1, horizon + 1)
         damping = np.cumsum(self.phi ** h) if self.phi != 1.0 else h.astype("float64")
-        return self.season.reseasonalise(self.level + self.slope * damping)
+        return self.level + self.slope * damping
+
+
+@dataclass(frozen=True)
+class _EtsFit:
+    forms: tuple[_EtsForm, ...]   # the best by AICc first
+    weights: tuple[float, ...]    # of each form in the forecast
+    season: SeasonalAdjustment
+
+    @property
+    def form(self) -> str:
+        return self.forms[0].form
+
+    @property
+    def aicc(self) -> float:
+        return self.forms[0].aicc
+
+    def forecast(self, horizon: int) -> np.ndarray:
+        path = sum(w * f.path(horizon) for w, f in zip(self.weights, self.forms, strict=True))
+        return self.season.reseasonalise(path)
 
 
 # (error, trend, damped) of the non-seasonal forms searched; multiplicative error only for positive data
@@ -88,20 +106,25 @@ ETS_FORMS: dict[str, tuple[str, str | None, bool]] = {
 
 
 class EtsForecaster(LocalForecaster):
-    """Exponential smoothing, the form chosen per series by AICc: statsmodels ``ETSModel``'s likelihood, maximised
-    by a compiled search (``forecasting.models.ets_kernel``, about 100 times faster than statsmodels' fit).
+    """Exponential smoothing: every form fitted per series (statsmodels ``ETSModel``'s likelihood, maximised by a
+    compiled search, ``forecasting.models.ets_kernel``, about 100 times faster than statsmodels' fit), their
+    forecasts combined by Akaike weights, or (``combine="best"``) the lowest-AICc form alone.
 
     Args:
         forms: names from ``ETS_FORMS`` to choose among. Defaults to all of them.
         seasonal: adjust series that M4's test finds seasonal (module docstring). Defaults to True.
+        combine: "aicc_weights" (default) or "best".
     """
 
     name = "ets"
     config_key = "ets"
 
     def __init__(self, *, forms: tuple[str, ...] | list[str] = tuple(ETS_FORMS), seasonal: bool = True,
-                 **kwargs) -> None:
+                 combine: str = "aicc_weights", **kwargs) -> None:
         super().__init__(**kwargs)
+        if combine not in ("best", "aicc_weights"):
+            raise ValueError(f"combine must be 'best' or 'aicc_weights', got {combine!r}")
+        self.combine = combine
         unknown = [f for f in forms if f not in ETS_FORMS]
         if unknown or not forms:
             raise ValueError(f"unknown or no ETS forms {unknown}; known: {list(ETS_FORMS)}")
@@ -115,7 +138,7 @@ class EtsForecaster(LocalForecaster):
         z = season.adjusted
         # ETS likelihoods are not scale-free in the optimiser's eyes: fit on a unit scale, report on y's
         scale = float(np.mean(np.abs(z))) or 1.0
-        best: _EtsFit | None = None
+        fitted: list[_EtsForm] = []
         for form in self.forms:
             error, trend, damped = ETS_FORMS[form]
             if error == "mul" and not np.all(z > 0):
@@ -124,19 +147,23 @@ class EtsForecaster(LocalForecaster):
             if len(z) <= n_params + 1:  # AICc is undefined without more points than parameters
                 continue
             result = ets_fit(z / scale, mul=error == "mul", trend=trend is not None, damped=damped)
-            if result is None:
-                continue
-            aicc = float(result["aicc"])
-            if not math.isfinite(aicc) or (best is not None and aicc >= best.aicc):
+            if result is None or not math.isfinite(float(result["aicc"])):
                 continue
             level = float(result["level"]) * scale
             slope = float(result["slope"]) * scale
-            phi = float(result["phi"]) if damped else 1.0
             if math.isfinite(level) and math.isfinite(slope):
-                best = _EtsFit(form, level, slope, phi, aicc, season)
-        if best is None:
+                fitted.append(_EtsForm(form, level, slope, float(result["phi"]) if damped else 1.0,
+                                       float(result["aicc"])))
+        if not fitted:
             raise SeriesFitError("no ETS form could be fitted")
-        return best
+        fitted.sort(key=lambda f: f.aicc)
+        if self.combine == "best":
+            return _EtsFit((fitted[0],), (1.0,), season)
+        # Akaike weights: each form in proportion to its likelihood corrected for its parameters (Burnham and
+        # Anderson); combining the forms this way forecasts better than choosing one (Kolassa 2011, on M3)
+        delta = np.array([f.aicc - fitted[0].aicc for f in fitted])
+        weights = np.exp(-0.5 * delta)
+        return _EtsFit(tuple(fitted), tuple(float(w) for w in weights / weights.sum()), season)
 
 
 @dataclass(frozen=True)
