@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import run_backtest
-from forecasting.config import MODEL_NAMES, parse_config
-from forecasting.evaluation import (
+from forecasting.backtesting.backtest import run_backtest
+from forecasting.backtesting.evaluation import (
     ENSEMBLE_MAX_MEMBERS,
     choose_by_strategy,
     choose_ensemble,
@@ -40,12 +39,13 @@ from forecasting.evaluation import (
     select_strategy,
     window_scores,
 )
+from forecasting.backtesting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.backtesting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
+from forecasting.config import MODEL_NAMES, parse_config
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import Frequency, season_length
-from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
-from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, m4_scores, naive2_forecasts, owa_table, read_m4
 from forecasting.models.ensemble import combine, ensemble_members
 from forecasting.models.registry import build_model
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.screen import backtest_spec
 
 LEVELS = (80, 95)

@@ -40,7 +40,7 @@ from common import PeakRss, scratch_database
 
 from forecasting.config import parse_config
 from forecasting.db import Database, apply_migrations
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.store.binary_copy import COPY_HEADER, COPY_TRAILER, observation_records
 
 ROOT = Path(__file__).resolve().parents[1]

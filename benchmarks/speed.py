@@ -23,10 +23,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from forecasting import features
-from forecasting.features import FeatureSpec, build_features
+from forecasting.features import build as features
+from forecasting.features.build import FeatureSpec, build_features
+from forecasting.features.panel import SERIES, TS, Y
 from forecasting.models.recursive import LightGBMGlobal
-from forecasting.panel import SERIES, TS, Y
 
 LGBM = {"n_estimators": 50, "learning_rate": 0.1, "num_leaves": 31, "verbosity": -1, "n_jobs": 1,
         "random_state": 0, "deterministic": True, "force_row_wise": True}

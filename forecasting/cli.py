@@ -79,7 +79,7 @@ def _detail(record) -> str:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from forecasting.config import load_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     config = load_config(args.config)
     report = ingest(
@@ -149,7 +149,7 @@ def _windows_text(windows: dict[str, int]) -> str:
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     from forecasting.config import load_config
-    from forecasting.tune import tune
+    from forecasting.tuning.tune import tune
 
     def progress(model: str, trial: int, total: int, score: float | None) -> None:
         if not args.quiet:

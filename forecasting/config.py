@@ -25,12 +25,12 @@ from pydantic import (
 
 from forecasting.errors import ConfigError
 from forecasting.frequency import Frequency
-from forecasting.ingest_settings import IngestSettings
+from forecasting.ingest.settings import IngestSettings
+from forecasting.ingest.validation import ExpectationSpec
 from forecasting.model_names import DEFAULT_MODELS, MODEL_NAMES
-from forecasting.search_settings import SearchSettings, TunedSettings, search_problems
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
-from forecasting.validation import ExpectationSpec
+from forecasting.tuning.settings import SearchSettings, TunedSettings, search_problems
 
 __all__ = [
     "MODEL_NAMES",
@@ -275,7 +275,7 @@ class ModelingSettings(_Strict):
 
 
 class BacktestSettings(_Strict):
-    # auto: per partition, as many windows as its history allows (forecasting.folds.auto_windows)
+    # auto: per partition, as many windows as its history allows (forecasting.backtesting.folds.auto_windows)
     n_windows: Annotated[StrictInt, Field(ge=1)] | Literal["auto"] = "auto"
     step: Annotated[StrictInt, Field(ge=1)] | None = None  # default: the horizon
     refit: bool = True

@@ -72,7 +72,7 @@ def config_summaries(directory: Path) -> list[dict]:
 
 
 def _config_summary(path: Path) -> dict | None:
-    from forecasting.ingest_settings import IngestSettings
+    from forecasting.ingest.settings import IngestSettings
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict) or "name" not in raw:
@@ -126,7 +126,7 @@ def plan_shards(config_path: str, *, only: list[str] | None, shard_size: int,
     retrying cannot fix it."""
     from forecasting.config import load_config
     from forecasting.errors import ForecastingError, SourceError
-    from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
+    from forecasting.ingest.series_groups import GroupFailure, expand_groups, values_from_source
 
     try:
         config = expand_groups(load_config(config_path), values_from_source)
@@ -214,7 +214,7 @@ def ingest_shard(config_path: str, names: list[str], *, triggered_by: str, final
     """Ingest one shard; returns outcomes. Raises RetryableShardError (after storing the rest) when some
     series failed transiently and Airflow still has tries left."""
     from forecasting.config import load_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     config = load_config(config_path)
     # Airflow retries the task with its own backoff; retrying inside the task as well would multiply waits

@@ -14,7 +14,7 @@ import pandas as pd
 
 from forecasting.config import PipelineConfig
 from forecasting.db import Database, apply_migrations
-from forecasting.ingest import IngestReport, ingest
+from forecasting.ingest.pipeline import IngestReport, ingest
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.table import command_steps
 from forecasting.store.data_issues import run_data_issues

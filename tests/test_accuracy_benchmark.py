@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.m4 import M4_HORIZON, M4_SEASON
+from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON
 
 _SPEC = importlib.util.spec_from_file_location("accuracy", Path(__file__).resolve().parents[1] / "benchmarks" /
                                                "accuracy.py")

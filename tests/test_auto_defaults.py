@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
+from forecasting.features.panel import SERIES, TS, Y
 from forecasting.frequency import Frequency
 from forecasting.models.defaults import auto_features
 from forecasting.models.recursive import AutoSpec, LinearGlobal, feature_spec
-from forecasting.panel import SERIES, TS, Y
 
 
 def _panel(lengths: list[int], freq: str, *, trend: float = 0.0, seed: int = 0) -> pd.DataFrame:

@@ -21,10 +21,11 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-PURE = ["forecasting/store/diff.py", "forecasting/store/binary_copy.py", "forecasting/signals.py",
-        "forecasting/web/charts.py", "forecasting/folds.py", "forecasting/backtest.py", "forecasting/metrics.py",
-        "forecasting/evaluation.py", "forecasting/intervals.py", "forecasting/features.py",
-        "forecasting/frequency.py", "forecasting/panel.py", "forecasting/partitions.py", "forecasting/skips.py",
+PURE = ["forecasting/store/diff.py", "forecasting/store/binary_copy.py", "forecasting/analysis/signals.py",
+        "forecasting/web/charts.py", "forecasting/backtesting/folds.py", "forecasting/backtesting/backtest.py",
+        "forecasting/backtesting/metrics.py", "forecasting/backtesting/evaluation.py",
+        "forecasting/backtesting/intervals.py", "forecasting/features/build.py", "forecasting/features/panel.py",
+        "forecasting/frequency.py", "forecasting/steps/partitions.py", "forecasting/skips.py",
         "forecasting/steps/screen.py", "forecasting/steps/table.py",
         *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "forecasting" / "models").glob("*.py"))]
 

@@ -10,7 +10,7 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.errors import SourceError
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.sources import csv_batch, csv_file, get_source
 from forecasting.sources.csv_file import CsvParams
 from forecasting.store.selectors import panel_read, stored_series

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.backtesting.m4 import M4_HORIZON
 from forecasting.config import parse_config
-from forecasting.m4 import M4_HORIZON
 from forecasting.models.registry import DEFAULT_MODELS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]

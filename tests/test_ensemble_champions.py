@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.evaluation import (
+from forecasting.backtesting.evaluation import (
     choose_by_strategy,
     choose_ensemble,
     ensemble_rows,
     robust_champions,
     select_strategy,
 )
-from forecasting.intervals import conformal_quantiles
+from forecasting.backtesting.intervals import conformal_quantiles
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.baselines import NaiveForecaster, SeasonalNaiveForecaster
 from forecasting.models.ensemble import EnsembleForecaster, combine
 from forecasting.models.statistical import ThetaForecaster
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 
 def test_combine_takes_the_median_of_the_members_present():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.explain import explain_forecasts
-from forecasting.features import FeatureSpec
+from forecasting.analysis.explain import explain_forecasts
+from forecasting.features.build import FeatureSpec
 from forecasting.models.recursive import LightGBMGlobal
 
 N_SERIES, POINTS = 10_000, 20

@@ -1,4 +1,5 @@
-"""forecasting.features: exact values, pandas parity, no reads of the future or of other series, tail invariant."""
+"""forecasting.features.build: exact values, pandas parity, no reads of the future or of other series, tail
+invariant."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.features import (
+from forecasting.features.build import (
     ROLLING_STATS,
     TECHNICAL_FEATURES,
     FeatureSpec,

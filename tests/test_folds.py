@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from forecasting.folds import MAX_AUTO_WINDOWS, Fold, auto_windows, make_folds, series_cutoffs, split_fold
+from forecasting.backtesting.folds import MAX_AUTO_WINDOWS, Fold, auto_windows, make_folds, series_cutoffs, split_fold
 
 
 def _panel(spans: dict[str, tuple[str, str]], freq: str) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
-from forecasting.features import FeatureSpec, build_features
+from forecasting.features.build import FeatureSpec, build_features
 from forecasting.frequency import ACCEPTED_ALIASES, Frequency, season_length
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")

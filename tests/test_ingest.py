@@ -13,7 +13,7 @@ import pytest
 from forecasting.cli import main as cli_main
 from forecasting.config import parse_config
 from forecasting.errors import ConfigError
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.store.selectors import series_read, series_versions_list
 
 GOOD = "ts,value\n2024-01-01,10\n2024-01-02,11\n2024-01-03,12.5\n2024-01-04,13\n"
@@ -312,7 +312,7 @@ def test_two_configs_cannot_give_one_series_different_parameters(database, tmp_p
 
 def test_an_unchanged_file_is_not_even_parsed_and_any_change_is(database, conn, tmp_path, monkeypatch):
     from forecasting.config import parse_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
     from forecasting.sources.csv_file import CsvSource
 
     path = tmp_path / "s.csv"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecasting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, M4_TRAIN_END, read_m4
-from forecasting.panel import validate_panel
+from forecasting.backtesting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, M4_TRAIN_END, read_m4
+from forecasting.features.panel import validate_panel
 
 M4_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m4"
 

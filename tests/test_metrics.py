@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.m4 import M4_HORIZON, M4_SEASON, read_m4
-from forecasting.metrics import (
+from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON, read_m4
+from forecasting.backtesting.metrics import (
     aggregate_scores,
     bias,
     coverage,

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.features.panel import STEP, TS, YHAT, future_timestamps
 from forecasting.models.arima import ArimaForecaster
-from forecasting.panel import STEP, TS, YHAT, future_timestamps
 
 PHI, LEVEL = 0.7, 50.0
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.arima import ArimaForecaster
 from forecasting.models.registry import build_model
 from forecasting.models.statistical import EtsForecaster, Naive2Forecaster, ThetaForecaster
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 MODELS = [EtsForecaster, ThetaForecaster, Naive2Forecaster]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.config import parse_config
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.models.registry import build_model, model_settings
 from forecasting.run import execute
 

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.backtest import BacktestSpec, run_backtest
-from forecasting.features import FeatureSpec
-from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.backtesting.backtest import BacktestSpec, run_backtest
+from forecasting.backtesting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.features.build import FeatureSpec
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.arima import ArimaForecaster
 from forecasting.models.baselines import NaiveForecaster, SeasonalNaiveForecaster
 from forecasting.models.hybrid import HybridForecaster
 from forecasting.models.recursive import LightGBMGlobal, LinearGlobal, RandomForestGlobal
 from forecasting.models.transforms import apply_inverse, make_transforms
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 
 def _panel(n_series: int = 3, length: int = 60, *, freq: str = "D", seed: int = 0, noise: float = 1.0):
@@ -217,7 +217,7 @@ def test_backtest_scores_a_short_series_only_on_windows_where_it_has_min_train_p
 
 
 def test_missing_timestamps_are_forward_filled_on_the_grid():
-    from forecasting.panel import fill_gaps
+    from forecasting.features.panel import fill_gaps
 
     panel = pd.DataFrame(
         {

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.m4 import m4_scores, naive2_forecasts, owa_table, read_m4
+from forecasting.backtesting.m4 import m4_scores, naive2_forecasts, owa_table, read_m4
+from forecasting.features.panel import SERIES, TS, YHAT, Y
 from forecasting.models.seasonality import adjust, is_seasonal
 from forecasting.models.statistical import Naive2Forecaster
-from forecasting.panel import SERIES, TS, YHAT, Y
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config import load_config
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.orchestration import (
     PermanentTaskError,
     model_step,

@@ -13,8 +13,8 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.frequency import Frequency
-from forecasting.partitions import split_partitions
 from forecasting.run import execute
+from forecasting.steps.partitions import split_partitions
 from forecasting.steps.screen import backtest_spec, model_skips, screen_series
 from forecasting.store.jsonsafe import json_dumps
 
@@ -320,7 +320,7 @@ def test_a_horizon_the_data_cannot_support_is_refused_before_any_work(database, 
 
 def test_a_horizon_past_the_year_2262_is_refused(database, tmp_path, conn):
     from forecasting.errors import ForecastingError
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     ts = pd.date_range("1900-01-07", periods=10_000, freq="W-SUN")  # to 2091
     pd.DataFrame({"ts": ts.strftime("%Y-%m-%d"), "value": np.arange(10_000) % 17}).to_csv(tmp_path / "w.csv",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
-from forecasting.panel import SERIES, STEP, TS, YHAT
+from forecasting.features.panel import SERIES, STEP, TS, YHAT
 from forecasting.run import execute
 from forecasting.store.registry import model_version_load
 
@@ -297,7 +297,7 @@ def test_a_series_never_stored_is_left_out_and_the_others_are_forecast(database,
 def test_the_champion_strategy_is_applied_and_recorded(database, tmp_path, conn, strategy):
     config = _config(tmp_path, models=("naive", "linear", "lightgbm_global"),
                      backtest={"n_windows": 3, "modes": ["latest"], "champion_strategy": strategy})
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     ingest(database, config)
     report = execute(database, config, command="backtest")

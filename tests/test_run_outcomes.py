@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.run import execute
 from forecasting.steps.dispatch import run_partition_step
 from forecasting.steps.plan import finish_run, plan_run

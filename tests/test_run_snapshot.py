@@ -9,7 +9,7 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.errors import StoreError
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.steps.dispatch import run_partition_step
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.select import select_champions

@@ -1,5 +1,6 @@
-"""Price-series analysis (forecasting/signals.py): the probability of an up move from the intervals, the signal,
-and its backtest record, on synthetic prices and on the recorded Yahoo payload (fetched through the real source)."""
+"""Price-series analysis (forecasting/analysis/signals.py): the probability of an up move from the intervals, the
+signal and its backtest record, on synthetic prices and on the recorded Yahoo payload (fetched through the real
+source)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from test_source_yahoo_finance import _aapl, _aapl_history, _isolated_yfinance, _source, yahoo  # noqa: F401
 
-from forecasting.signals import (
+from forecasting.analysis.signals import (
     BacktestWindow,
     backtest_signal_stats,
     direction_signal,

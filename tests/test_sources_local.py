@@ -112,7 +112,7 @@ def test_a_daily_series_with_a_gap_is_stored_as_daily_and_modelled(database, tmp
     import logging
 
     from forecasting.config import parse_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
     from forecasting.run import execute
 
     ts = pd.date_range("2024-01-01", periods=120, freq="D").delete(range(60, 74))
@@ -150,7 +150,7 @@ def _long_config(path, **params):
 
 
 def test_a_series_column_makes_one_series_per_value_reading_the_file_once(database, conn, tmp_path, monkeypatch):
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
     from forecasting.run import execute
     from forecasting.sources import csv_file
 
@@ -176,7 +176,7 @@ def test_a_series_column_makes_one_series_per_value_reading_the_file_once(databa
 
 def test_series_column_values_that_make_no_valid_name_are_refused(database, tmp_path):
     from forecasting.errors import ConfigError
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     path = _long_csv(tmp_path, ["-1", "ok"])
     with pytest.raises(ConfigError, match=r"value '-1' of column 'store' gives the series name '-1'.*series_prefix"):
@@ -186,8 +186,8 @@ def test_series_column_values_that_make_no_valid_name_are_refused(database, tmp_
 
 
 def test_a_missing_long_file_fails_its_block_by_name(database, tmp_path):
-    from forecasting.ingest import ingest
-    from forecasting.series_groups import GroupFailure
+    from forecasting.ingest.pipeline import ingest
+    from forecasting.ingest.series_groups import GroupFailure
 
     with pytest.raises(GroupFailure, match=r"series block 'stores': cannot list its series: .*CSV file not found"):
         ingest(database, _long_config(tmp_path / "absent.csv"))
@@ -197,7 +197,7 @@ def test_ingest_warns_about_a_download_that_drops_stored_points(database, conn, 
     import logging
 
     from forecasting.config import parse_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     path = tmp_path / "short.csv"
     days = pd.date_range("2024-01-01", periods=40, freq="D")
@@ -205,12 +205,12 @@ def test_ingest_warns_about_a_download_that_drops_stored_points(database, conn, 
     config = parse_config({"name": "short", "series": [{"name": "s", "source": "csv", "params": {"path": str(path)}}]})
     ingest(database, config)
     pd.DataFrame({"ts": days[:5].strftime("%Y-%m-%d"), "value": [9.0] * 5}).to_csv(path, index=False)
-    with caplog.at_level(logging.WARNING, logger="forecasting.ingest"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.ingest.pipeline"):
         report = ingest(database, config)
     assert report.records[0].outcome == "revised"
     assert "series 's': the download has 5 point(s) and drops 35 stored point(s); stored as version 2" in caplog.text
     pd.DataFrame({"ts": ["2024-01-01", "2024-01-02"], "value": [1.0, 2.0]}).to_csv(path, index=False)
-    with caplog.at_level(logging.WARNING, logger="forecasting.ingest"):
+    with caplog.at_level(logging.WARNING, logger="forecasting.ingest.pipeline"):
         ingest(database, config)
     assert "series 's': no frequency can be inferred from its 2 timestamp(s)" in caplog.text
     assert "W-MON … W-SUN" in caplog.text  # the valid aliases are listed
@@ -242,7 +242,7 @@ def test_numeric_ids_of_a_long_file_are_series_named_as_written(database, conn, 
     """pandas read the ids as integers: ingest failed with "expected string or bytes-like object, got 'int'", and
     '00' would have become 0."""
     from forecasting.config import parse_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     config = parse_config({"name": "stores", "series": [{"name": "stores", "source": "csv", "params": {
         "path": str(_numeric_ids_csv(tmp_path)), "series_column": "store", "timestamp_column": "date"}}]})
@@ -291,7 +291,7 @@ def test_a_frequency_change_is_told_from_gaps(timestamps, change):
 def test_a_series_whose_frequency_changes_is_refused_at_ingest_naming_where(database, conn, tmp_path):
     """Daily, then monthly until 2029, was stored as daily (modeling filled the months day by day)."""
     from forecasting.config import parse_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
 
     days = pd.date_range("2024-01-01", "2024-04-09").append(pd.date_range("2024-05-01", "2029-12-01", freq="MS"))
     pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "value": range(len(days))}).to_csv(tmp_path / "mixed.csv",

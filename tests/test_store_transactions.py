@@ -142,7 +142,7 @@ from pathlib import Path
 import yaml
 from forecasting.config import load_config
 from forecasting.db import Database
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.store import batch_writer
 
 url, config_path, marker, pause_at = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
@@ -186,7 +186,7 @@ def test_kill_9_during_a_batched_shard_write_leaves_whole_series_only(database, 
     import yaml
 
     from forecasting.config import load_config
-    from forecasting.ingest import ingest
+    from forecasting.ingest.pipeline import ingest
     from forecasting.store.batch_writer import BATCH_SIZE
 
     n, points = BATCH_SIZE + 50, 30

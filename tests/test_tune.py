@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from forecasting.backtesting.folds import make_folds
 from forecasting.cli import main as cli_main
 from forecasting.config import parse_config
 from forecasting.errors import ConfigError
-from forecasting.folds import make_folds
 from forecasting.run import execute
-from forecasting.search import candidates
-from forecasting.search_settings import SearchSettings
 from forecasting.store.selectors import panel_read, stored_series
+from forecasting.tuning.search import candidates
+from forecasting.tuning.settings import SearchSettings
 
 WEEKS = 80
 HORIZON = 4
@@ -141,8 +141,8 @@ def test_tune_stores_ranked_trials_and_the_next_train_uses_the_best(database, co
 
 def test_a_failing_trial_is_stored_and_without_its_search_a_model_trains_with_the_configs_own_settings(
         database, conn, tmp_path):
-    from forecasting.ingest import ingest
-    from forecasting.tune import tune
+    from forecasting.ingest.pipeline import ingest
+    from forecasting.tuning.tune import tune
 
     # LightGBM refuses num_leaves=1 when fitting: that trial fails, is stored with its error, and loses
     config = parse_config(_raw(tmp_path, {"method": "grid", "space": {"num_leaves": [1, 3]}}))
@@ -160,7 +160,7 @@ def test_a_failing_trial_is_stored_and_without_its_search_a_model_trains_with_th
 
 
 def test_tune_without_a_search_is_refused(database, tmp_path):
-    from forecasting.tune import tune
+    from forecasting.tuning.tune import tune
 
     with pytest.raises(ConfigError, match="add models.lightgbm.search"):
         tune(database, parse_config(_raw(tmp_path, None)))

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from forecasting.errors import ConfigError
-from forecasting.sources.base import ValueBounds, to_canonical
-from forecasting.validation import (
+from forecasting.ingest.validation import (
     ExpectationSpec,
     FrameValidator,
     ValidationOutcome,
     check_expectation_specs,
 )
+from forecasting.sources.base import ValueBounds, to_canonical
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = ValueBounds(min_value=0, max_value=100)
@@ -307,7 +307,7 @@ def test_validation_leaves_the_frame_untouched(validator: FrameValidator) -> Non
 
 def test_importing_the_module_does_not_import_gx() -> None:
     # GX costs seconds to import; DAG parsing and config checks without extras must not pay for it.
-    code = "import sys, forecasting.validation; print('great_expectations' in sys.modules)"
+    code = "import sys, forecasting.ingest.validation; print('great_expectations' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
@@ -323,7 +323,7 @@ def test_great_expectations_does_not_flood_the_log_at_info():
         "import io, logging\n"
         "stream = io.StringIO()\n"
         "logging.basicConfig(level=logging.INFO, stream=stream)\n"
-        "from forecasting.validation import _create_batch_definition\n"
+        "from forecasting.ingest.validation import _create_batch_definition\n"
         "_create_batch_definition()\n"
         "print(sum('great_expectations' in line for line in stream.getvalue().splitlines()))\n"
     )
@@ -332,14 +332,14 @@ def test_great_expectations_does_not_flood_the_log_at_info():
 
 
 def _bad_values_item(series: str, values: list, **kwargs):
-    from forecasting.shard_validation import ValidationItem
+    from forecasting.ingest.shard_validation import ValidationItem
 
     return ValidationItem(series, make_frame(values, kwargs.pop("timestamps", None)), kwargs.pop("bounds", BOUNDS),
                           **kwargs)
 
 
 def test_a_shard_validates_at_once_with_the_per_series_outcomes(validator: FrameValidator) -> None:
-    from forecasting.shard_validation import validate_shard
+    from forecasting.ingest.shard_validation import validate_shard
 
     day = pd.Timestamp("2024-01-01")
     max_below_50 = [ExpectationSpec(type="expect_column_max_to_be_between", kwargs={"column": "value",
@@ -372,7 +372,7 @@ def test_a_shard_validates_at_once_with_the_per_series_outcomes(validator: Frame
 def test_a_shard_is_one_great_expectations_run(validator: FrameValidator, monkeypatch) -> None:
     from great_expectations.datasource.fluent.interfaces import Batch
 
-    from forecasting.shard_validation import validate_shard
+    from forecasting.ingest.shard_validation import validate_shard
 
     runs = []
     original = Batch.validate

@@ -24,7 +24,7 @@ from test_pipeline import _weekly_csv
 from forecasting.cli import _parser
 from forecasting.config import parse_config
 from forecasting.db import Database
-from forecasting.ingest import ingest
+from forecasting.ingest.pipeline import ingest
 from forecasting.run import execute
 from forecasting.web import create_app
 from forecasting.web.queries import top_features

@@ -12,10 +12,10 @@ import pytest
 from conftest import with_dbname
 from fastapi.testclient import TestClient
 
+from forecasting.analysis.signals import BacktestWindow, backtest_signal_stats
 from forecasting.config import parse_config
 from forecasting.db import Database
 from forecasting.run import execute
-from forecasting.signals import BacktestWindow, backtest_signal_stats
 from forecasting.store.writers import SeriesMeta, series_upsert
 from forecasting.web import create_app
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 from forecasting.models.base import Forecaster
 from forecasting.models.registry import register_model
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 
 
 @register_model

@@ -51,11 +51,11 @@ try:  # a dependency of scikit-learn, so normally present
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
 
 __all__ = ["ArimaForecaster"]
 

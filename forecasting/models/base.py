@@ -22,7 +22,7 @@ __all__ = ["Forecaster", "model_params"]
 
 
 class Forecaster(ABC):
-    """A forecasting model over a panel of series (``forecasting.panel`` format).
+    """A forecasting model over a panel of series (``forecasting.features.panel`` format).
 
     ``fit`` receives the training panel (columns series, ts, y; sorted; regular at ``freq``) and, when the
     configuration has feature series, ``exog``: a panel of those series (series = feature name). ``predict``

@@ -7,9 +7,9 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = ["NaiveForecaster", "SeasonalNaiveForecaster", "future_frame"]
 

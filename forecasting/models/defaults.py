@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecasting.features.panel import SERIES
 from forecasting.frequency import Frequency
-from forecasting.panel import SERIES
 
 __all__ = ["AutoFeatures", "auto_features", "auto_features_for"]
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Self
 
 import pandas as pd
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT
 from forecasting.models.base import Forecaster
-from forecasting.panel import SERIES, STEP, TS, YHAT
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig

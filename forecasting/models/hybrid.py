@@ -12,10 +12,10 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.arima import ArimaForecaster
 from forecasting.models.base import Forecaster
 from forecasting.models.recursive import LightGBMGlobal
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = ["HybridForecaster"]
 

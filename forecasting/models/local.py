@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Protocol, Self
 import numpy as np
 import pandas as pd
 
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.parallel import map_chunks
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig

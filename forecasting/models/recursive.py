@@ -1,7 +1,7 @@
 """Global models over lag features, forecasting recursively one step at a time (mlforecast's strategy).
 
 One model is trained on the rows of all series: features at row t use only y before t (see
-``forecasting.features``), the target is y_t after the configured target transforms. To forecast h steps,
+``forecasting.features.build``), the target is y_t after the configured target transforms. To forecast h steps,
 the model predicts step 1 for every series at once, appends it to the history, rebuilds the features of
 the next row from the tail of each series, and repeats: ``horizon`` vectorised predictions in all.
 """
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from forecasting.features import FeatureSpec, build_features, tail_for_prediction
+from forecasting.features.build import FeatureSpec, build_features, tail_for_prediction
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.defaults import auto_features, auto_features_for
 from forecasting.models.transforms import TargetTransform, apply_inverse, make_transforms
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
@@ -175,7 +175,7 @@ class RecursiveGlobalForecaster(Forecaster):
     def _choose_transforms(self, panel: pd.DataFrame, freq: str, exog: pd.DataFrame | None) -> tuple[str, ...]:
         """The candidate transforms whose model forecasts the last ``holdout`` points of every series best
         (mean absolute error over the series' mean absolute change, as MASE), trained on the points before."""
-        from forecasting.intervals import series_scale
+        from forecasting.backtesting.intervals import series_scale
 
         h = self.holdout or max(1, season_length(freq))
         panel = _trial_series(panel)

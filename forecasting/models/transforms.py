@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import SERIES, STEP, YHAT, Y
+from forecasting.features.panel import SERIES, STEP, YHAT, Y
 
 __all__ = ["Difference", "LocalStandardScaler", "SeasonalDifference", "TargetTransform", "apply_inverse",
            "make_transforms"]

@@ -6,7 +6,7 @@ no other model or series anything.
 
 The ensemble is not fitted: its backtest forecasts are combined from its members' (the same numbers), and when
 ``models.ensemble.members`` is empty its members and combination are chosen here, per partition, from the
-backtest (``forecasting.evaluation.choose_ensemble``); the step's summary records the choice for training.
+backtest (``forecasting.backtesting.evaluation.choose_ensemble``); the step's summary records the choice for training.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from forecasting.backtest import BacktestResult, run_backtest
-from forecasting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
+from forecasting.backtesting.backtest import BacktestResult, run_backtest
+from forecasting.backtesting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
+from forecasting.features.panel import SERIES, STEP, YHAT
 from forecasting.models.ensemble import combines_members, ensemble_members
 from forecasting.models.registry import model_factories
-from forecasting.panel import SERIES, STEP, YHAT
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.steps.screen import model_skips

@@ -36,7 +36,7 @@ from forecasting.errors import StoreError
 from forecasting.frequency import Frequency
 from forecasting.models.ensemble import combines_members
 from forecasting.models.registry import model_settings
-from forecasting.partitions import Partition, split_partitions
+from forecasting.steps.partitions import Partition, split_partitions
 from forecasting.steps.plan import planned_targets, run_settings
 from forecasting.steps.train import fingerprint_of
 from forecasting.store.registry import model_version_lineage

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import psycopg
 
-from forecasting.backtest import BacktestSpec
+from forecasting.backtesting.backtest import BacktestSpec
 from forecasting.config import PipelineConfig, parse_config
 from forecasting.errors import ForecastingError
+from forecasting.features.panel import fill_gaps
 from forecasting.frequency import Frequency
-from forecasting.panel import fill_gaps
 from forecasting.steps.screen import backtest_spec, screen_series
 from forecasting.store.results import pipeline_run_config
 from forecasting.store.selectors import StoredSeries, panel_read, stored_series, stored_series_by_id

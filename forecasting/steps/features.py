@@ -15,10 +15,10 @@ import logging
 import numpy as np
 import psycopg
 
-from forecasting.features import build_features
+from forecasting.features.build import build_features
+from forecasting.features.panel import SERIES
 from forecasting.models.recursive import feature_spec
 from forecasting.models.registry import model_class
-from forecasting.panel import SERIES
 from forecasting.steps.data import load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.steps import Skip, skips_write

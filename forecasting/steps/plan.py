@@ -11,9 +11,8 @@ import psycopg
 from forecasting.config import PipelineConfig
 from forecasting.errors import ForecastingError
 from forecasting.frequency import FREQUENCY_HINT, Frequency
-from forecasting.partitions import Partition, split_partitions
-from forecasting.search import searches, with_tuned
-from forecasting.series_groups import expand_groups, values_from_store
+from forecasting.ingest.series_groups import expand_groups, values_from_store
+from forecasting.steps.partitions import Partition, split_partitions
 from forecasting.steps.table import last_partition_step
 from forecasting.store.data_issues import DataIssue, data_issues_write, run_data_issues
 from forecasting.store.owners import reap_abandoned_runs
@@ -38,6 +37,7 @@ from forecasting.store.steps import (
     step_summaries,
 )
 from forecasting.store.tuning import tuned_parameters_read
+from forecasting.tuning.search import searches, with_tuned
 from forecasting.version import code_version
 
 __all__ = ["finish_run", "plan_run", "planned_targets", "run_settings"]

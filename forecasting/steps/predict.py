@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from forecasting.analysis.explain import explain_forecasts
+from forecasting.backtesting.intervals import apply_intervals, conformal_quantiles, extend_quantiles, series_scale
 from forecasting.errors import ForecastingError
-from forecasting.explain import explain_forecasts
-from forecasting.intervals import apply_intervals, conformal_quantiles, extend_quantiles, series_scale
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.registry import model_class
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.registry import model_version_load, model_version_series

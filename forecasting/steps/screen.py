@@ -14,14 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.backtest import BacktestSpec
+from forecasting.backtesting.backtest import BacktestSpec
+from forecasting.backtesting.folds import auto_windows
 from forecasting.config import PipelineConfig
-from forecasting.folds import auto_windows
+from forecasting.features.panel import SERIES, Y
 from forecasting.frequency import Frequency
+from forecasting.ingest.validation import MAX_ABS_VALUE
 from forecasting.models.registry import model_class
-from forecasting.panel import SERIES, Y
 from forecasting.skips import Skip
-from forecasting.validation import MAX_ABS_VALUE
 
 __all__ = ["backtest_spec", "model_needs", "model_skips", "screen_series"]
 

@@ -19,11 +19,11 @@ import logging
 import pandas as pd
 import psycopg
 
-from forecasting.evaluation import choose_by_strategy, choose_champions, select_strategy
+from forecasting.backtesting.evaluation import choose_by_strategy, choose_champions, select_strategy
+from forecasting.backtesting.intervals import series_scale
+from forecasting.backtesting.metrics import mase_scale
+from forecasting.features.panel import SERIES, STEP
 from forecasting.frequency import season_length
-from forecasting.intervals import series_scale
-from forecasting.metrics import mase_scale
-from forecasting.panel import SERIES, STEP
 from forecasting.steps.data import load_partition, run_config
 from forecasting.steps.record import recorded
 from forecasting.store.results import (

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from forecasting.features.panel import TS
 from forecasting.models.base import Forecaster
 from forecasting.models.ensemble import EnsembleForecaster, combines_members
 from forecasting.models.registry import build_model, model_class, model_settings
-from forecasting.panel import TS
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
 from forecasting.store.jsonsafe import json_safe

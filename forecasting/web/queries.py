@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
-from forecasting import signals
+from forecasting.analysis import signals
 from forecasting.web.errors import InvalidParameter, InvalidRequest, NotFound
 
 __all__ = [

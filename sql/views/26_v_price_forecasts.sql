@@ -1,5 +1,5 @@
 -- Price series (Yahoo Finance): the champion forecast at the end of its horizon and the expected return to it.
--- The web app adds the probability of an up move, the signal and the backtest statistics (forecasting/signals.py).
+-- The web app adds the probability of an up move, the signal and the backtest statistics (forecasting/analysis/signals.py).
 CREATE VIEW v_price_forecasts AS
 SELECT f.series_name, f.source, f.run_id, f.model, f.model_version_id, f.last_ts, f.last_value,
        f.ts AS horizon_ts, f.step AS horizon, f.yhat, f.yhat / nullif(f.last_value, 0) - 1 AS expected_return

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import SERIES, STEP, TS, YHAT
+from forecasting.features.panel import SERIES, STEP, TS, YHAT
 
 SERIES_FEATURE = "series_id"  # forecasting.models.recursive.SERIES_FEATURE (not imported: that pulls in LightGBM)
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from forecasting.features.panel import SERIES, TS, Y
 from forecasting.frequency import Frequency
-from forecasting.panel import SERIES, TS, Y
 
 __all__ = [
     "ROLLING_STATS",
@@ -150,7 +150,7 @@ def build_features(
     """Feature matrix of ``panel``: same index, float64 columns ``feature_names(spec, ...)``, nothing else.
 
     Args:
-        panel: series, ts, y sorted by (series, ts) (``forecasting.panel``); y may be NaN, as on appended
+        panel: series, ts, y sorted by (series, ts) (``forecasting.features.panel``); y may be NaN, as on appended
             future rows, and every window or indicator that holds a NaN is NaN.
         spec: which features.
         freq: pandas alias of the panel's frequency; picks the calendar fields: daily ("D", "B", "C") gives

@@ -22,8 +22,9 @@ from forecasting.config import PipelineConfig, SeriesConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError, RateLimitError, SourceError
 from forecasting.frequency import FREQUENCY_HINT
-from forecasting.series_groups import GroupFailure, expand_groups, values_from_source
-from forecasting.shard_validation import ValidationItem, validate_shard
+from forecasting.ingest.series_groups import GroupFailure, expand_groups, values_from_source
+from forecasting.ingest.shard_validation import ValidationItem, validate_shard
+from forecasting.ingest.validation import FrameValidator, ValidationOutcome, check_expectation_specs
 from forecasting.sources import get_source
 from forecasting.sources.base import (
     TS,
@@ -46,7 +47,6 @@ from forecasting.store.runs import (
 )
 from forecasting.store.states import SeriesState, canonical_arrays, fingerprints_record, series_states
 from forecasting.store.writers import CanonicalArrays, SeriesMeta, UpsertResult, series_ensure
-from forecasting.validation import FrameValidator, ValidationOutcome, check_expectation_specs
 
 __all__ = ["IngestReport", "ingest", "ingest_batch"]
 

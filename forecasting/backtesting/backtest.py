@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting.folds import Fold, make_folds, series_cutoffs, split_fold
+from forecasting.backtesting.folds import Fold, make_folds, series_cutoffs, split_fold
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.models.base import Forecaster
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = ["BacktestResult", "BacktestSpec", "run_backtest"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import SERIES, STEP, TS
+from forecasting.features.panel import SERIES, STEP, TS
 
 __all__ = ["MAX_AUTO_WINDOWS", "Fold", "auto_windows", "make_folds", "series_cutoffs", "split_fold"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forecasting.config import PipelineConfig, TunedSettings
-from forecasting.search_settings import SearchSettings
+from forecasting.tuning.settings import SearchSettings
 
 __all__ = ["SEARCHABLE", "Candidate", "candidates", "searches", "with_tuned"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import SERIES, TS, Y
+from forecasting.features.panel import SERIES, TS, Y
 
 __all__ = ["M4_FREQ", "M4_HORIZON", "M4_SEASON", "M4_TRAIN_END", "m4_scores", "naive2_forecasts", "owa_table",
            "read_m4"]
@@ -121,7 +121,7 @@ def naive2_forecasts(train: pd.DataFrame, frequency: str) -> pd.DataFrame:
 
 def m4_scores(forecasts: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, frequency: str) -> pd.DataFrame:
     """M4's sMAPE and MASE per (model, series) of ``forecasts`` (columns model, series, ts, yhat)."""
-    from forecasting.metrics import mase, smape
+    from forecasting.backtesting.metrics import mase, smape
 
     season = M4_SEASON[frequency]
     joined = test.merge(forecasts, on=[SERIES, TS], how="left")
@@ -134,7 +134,7 @@ def m4_scores(forecasts: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, 
 
 def owa_table(scores: pd.DataFrame, *, reference: str = "naive2") -> pd.DataFrame:
     """Mean sMAPE and MASE per model and OWA against model ``reference`` (M4: Naive2), best OWA first."""
-    from forecasting.metrics import owa
+    from forecasting.backtesting.metrics import owa
 
     table = scores.groupby("model")[["smape", "mase"]].mean()
     ref = table.loc[reference]

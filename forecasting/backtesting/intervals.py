@@ -18,7 +18,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from forecasting.panel import SERIES, STEP, YHAT, Y
+from forecasting.features.panel import SERIES, STEP, YHAT, Y
 
 __all__ = ["apply_intervals", "conformal_quantiles", "extend_quantiles", "series_scale"]
 

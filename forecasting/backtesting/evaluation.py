@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from forecasting.backtesting.intervals import apply_intervals, conformal_quantiles, series_scale
+from forecasting.backtesting.metrics import mase_scale, metric_columns, score_forecasts
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import season_length
-from forecasting.intervals import apply_intervals, conformal_quantiles, series_scale
-from forecasting.metrics import mase_scale, metric_columns, score_forecasts
 from forecasting.models.ensemble import combine
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = ["COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "STRATEGIES", "EnsembleChoice", "backtest_metrics",
            "choose_by_strategy", "choose_champions", "choose_ensemble", "cross_conformal", "ensemble_rows",

@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecasting.backtest import run_backtest
+from forecasting.backtesting.backtest import run_backtest
+from forecasting.backtesting.evaluation import backtest_metrics
 from forecasting.config import PipelineConfig
 from forecasting.db import Database, apply_migrations
 from forecasting.errors import ConfigError
-from forecasting.evaluation import backtest_metrics
+from forecasting.features.panel import SERIES, STEP
 from forecasting.models.registry import build_model
-from forecasting.panel import SERIES, STEP
-from forecasting.search import Candidate, candidates, searches, with_tuned
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.plan import plan_run
 from forecasting.steps.screen import model_needs
 from forecasting.store.results import pipeline_run_finish
 from forecasting.store.tuning import tuned_parameters_write, tuning_trial_insert, tuning_trials_read
+from forecasting.tuning.search import Candidate, candidates, searches, with_tuned
 
 __all__ = ["TrialScore", "TuneReport", "score_trial", "tune"]
 

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from forecasting.panel import SERIES, STEP, TS, YHAT, Y
+from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 
 __all__ = [
     "METRICS",

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.sources.base import TS, VALUE, ValueBounds
-from forecasting.validation import (
+from forecasting.ingest.validation import (
     ExpectationSpec,
     FrameValidator,
     ValidationOutcome,
@@ -33,6 +32,7 @@ from forecasting.validation import (
     jsonable,
     standard_expectations,
 )
+from forecasting.sources.base import TS, VALUE, ValueBounds
 
 __all__ = ["ValidationItem", "validate_shard"]
 
