@@ -1,4 +1,5 @@
-"""The modeling steps, each a function over one partition of a run (or, for ``select``, over the run).
+"""The modeling steps, each a function over one partition of a run (or, for ``select``, over the run);
+``partitions`` splits a run's series into those partitions, ``table`` lists the steps and commands.
 
 Every step reads its inputs from the store by (run id, partition key), writes its outputs there and
 returns a small summary: ``features`` screens the series and builds the feature matrix, ``backtest``
