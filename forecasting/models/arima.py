@@ -35,9 +35,8 @@ process-global, so do not fit from several threads).
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -46,13 +45,9 @@ from statsmodels.tsa.arima.model import ARIMA
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import kpss
 
-try:  # a dependency of scikit-learn, so normally present
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
-
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
+from forecasting.models.local import fit_each_series, one_blas_thread
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
@@ -218,6 +213,7 @@ class ArimaForecaster(Forecaster):
     """
 
     name = "arima"
+    fit_errors: ClassVar[tuple[type[BaseException], ...]] = (_FitFailed,)
 
     @classmethod
     def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
@@ -293,15 +289,28 @@ class ArimaForecaster(Forecaster):
             self._last[name] = (group[TS].iloc[-1], float(y[-1]))
             items.append((name, y))
         self._seasons = {}
-        for name, fitted, detail, season in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
-            if fitted is None:
-                self.fallbacks[name] = detail
-            else:
-                self._fits[name] = fitted
-                self.params_[name] = detail | {"seasonally_adjusted": season is not None}
-                if season is not None:
-                    self._seasons[name] = season
+        for name, result, reason in map_chunks(fit_each_series, items, (self, m), n_jobs=self.n_jobs):
+            if result is None:
+                self.fallbacks[name] = reason
+                continue
+            fitted, detail, season = result
+            self._fits[name] = fitted
+            self.params_[name] = detail | {"seasonally_adjusted": season is not None}
+            if season is not None:
+                self._seasons[name] = season
         return self
+
+    def fit_series(self, y: np.ndarray, m: int) -> tuple[_Fitted, dict, _Season | None]:
+        """One series' fit, its description (``params_``) and its seasonal adjustment (None: not adjusted);
+        raises ``_FitFailed`` when it falls back (``forecasting.models.local.fit_each_series`` runs it)."""
+        season = None
+        if self.deseasonalise and np.isfinite(y).all():
+            adjustment = adjust(y, m)
+            if adjustment.seasonal:
+                season = _Season(adjustment, y / adjustment.adjusted)
+                y = adjustment.adjusted
+        fitted, search = self._fit_series(y, 1 if season is not None else m)
+        return fitted, _describe(fitted, search), season
 
     def fitted_values(self, name: str) -> np.ndarray | None:
         """In-sample one-step predictions of series ``name`` (aligned with the last values it was fitted on),
@@ -322,7 +331,7 @@ class ArimaForecaster(Forecaster):
             raise RuntimeError("ArimaForecaster.predict called before fit")
         if not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-        with _one_blas_thread():
+        with one_blas_thread():
             forecasts = {name: self._forecast_series(name, horizon, last_y) for name, (_, last_y) in self._last.items()}
         frames = [
             pd.DataFrame(
@@ -430,29 +439,6 @@ class _Season:
     factors: np.ndarray  # in-sample, y / adjusted
 
 
-def _fit_chunk(chunk, context: tuple[ArimaForecaster, int]) -> list[tuple]:
-    """Fit a chunk of (name, values) series; module level so that worker processes can run it."""
-    model, m = context
-    out = []
-    with _one_blas_thread():
-        for name, y in chunk:
-            season = None
-            if model.deseasonalise and np.isfinite(y).all():
-                adjustment = adjust(y, m)
-                if adjustment.seasonal:
-                    season = _Season(adjustment, y / adjustment.adjusted)
-                    y = adjustment.adjusted
-            try:
-                with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
-                    warnings.simplefilter("ignore")
-                    fitted, search = model._fit_series(y, 1 if season is not None else m)
-            except _FitFailed as exc:
-                out.append((name, None, exc.reason, None))
-                continue
-            out.append((name, fitted, _describe(fitted, search), season))
-    return out
-
-
 class _Search:
     """Bookkeeping of one series' AIC search: candidates tried, the best so far, the failures."""
 
@@ -493,11 +479,6 @@ class _Search:
             suffix = f" [all {len(reasons)} candidate orders failed]" if len(reasons) > 1 else ""
             raise _FitFailed(reasons[0] + suffix)
         return self.best
-
-
-def _one_blas_thread():
-    """The state-space matrices are tiny: BLAS threads only add contention (5x slower on a busy 2-CPU host)."""
-    return threadpool_limits(limits=1, user_api="blas") if threadpool_limits is not None else nullcontext()
 
 
 def _require_length(y: np.ndarray, need: int) -> None:
