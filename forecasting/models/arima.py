@@ -36,23 +36,23 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.arima.model import ARIMA
-from statsmodels.tsa.seasonal import seasonal_decompose
-from statsmodels.tsa.stattools import kpss
+from pydantic import Field, StrictInt
 
 from forecasting.frequency import season_length
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Forecaster, ModelSettings
 from forecasting.models.local import fit_each_series, one_blas_thread
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
 
-__all__ = ["ArimaForecaster"]
+if TYPE_CHECKING:  # statsmodels loads when a series is fitted: reading a config imports this module
+    from statsmodels.tsa.arima.model import ARIMA
+
+__all__ = ["ArimaForecaster", "ArimaSettings"]
 
 _MIN_POINTS = 10
 _KPSS_LEVEL = 0.05
@@ -83,6 +83,8 @@ class _Spec:
     def model(self, y: np.ndarray) -> ARIMA:
         # Concentrating sigma2 out of the likelihood halves the fit time, but statsmodels (0.15) then fails on
         # models with no other parameter, e.g. (0,1,0) without trend.
+        from statsmodels.tsa.arima.model import ARIMA
+
         p, _, q = self.order
         concentrate = p + q + self.seasonal_order[0] + self.seasonal_order[2] > 0 or self.trend != "n"
         return ARIMA(
@@ -156,6 +158,8 @@ def _spread(y: np.ndarray) -> float:
 
 
 def _kpss_pvalue(z: np.ndarray) -> float:
+    from statsmodels.tsa.stattools import kpss
+
     z = (z - z.mean()) / _spread(z)  # KPSS is scale-free; its automatic lag choice overflows on values like 1e200
     try:  # statsmodels >= 0.15 warns unless the result layout is chosen explicitly
         return float(kpss(z, regression="c", nlags="auto", result_object=True).pvalue)
@@ -174,6 +178,8 @@ def _choose_d(z: np.ndarray, max_d: int) -> int:
 
 def _seasonal_strength(y: np.ndarray, m: int) -> float:
     """Hyndman's F_s = max(0, 1 - var(remainder) / var(seasonal + remainder)), classical decomposition."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
     parts = seasonal_decompose(y, model="additive", period=m)
     resid = parts.resid[~np.isnan(parts.resid)]
     seasonal = parts.seasonal[~np.isnan(parts.resid)]
@@ -186,6 +192,22 @@ def _neighbours(p: int, q: int) -> list[tuple[int, int]]:
     steps = [(dp, dq) for dp in (-1, 0, 1) for dq in (-1, 0, 1) if (dp, dq) != (0, 0)]
     steps.sort(key=lambda step: (step[0] + step[1], abs(step[0]) + abs(step[1])))
     return [(p + dp, q + dq) for dp, dq in steps]
+
+
+_Count = Annotated[StrictInt, Field(ge=0)]
+
+
+class ArimaSettings(ModelSettings):
+    """``models.arima``: what the pipeline's ARIMA searches (the constructor's arguments, documented there)."""
+
+    order: Literal["auto"] | tuple[_Count, _Count, _Count] = "auto"
+    seasonal: bool = False
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
+    # the stepwise search's bounds: 2 keeps auto-ARIMA near 150 ms per 300-point series (3: about 500 ms)
+    max_p: _Count = 2
+    # model M4-adjusted series (test, classical decomposition) when no seasonal ARIMA part is asked for
+    deseasonalise: bool = True
+    max_q: _Count = 2
 
 
 class ArimaForecaster(Forecaster):
@@ -213,11 +235,13 @@ class ArimaForecaster(Forecaster):
     """
 
     name = "arima"
+    settings_key = "arima"
+    settings_model = ArimaSettings
     fit_errors: ClassVar[tuple[type[BaseException], ...]] = (_FitFailed,)
 
     @classmethod
     def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
-        settings = config.models.arima
+        settings = cls.settings(config)
         order = settings.order if settings.order == "auto" else tuple(settings.order)
         return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points,
                    max_p=settings.max_p, max_q=settings.max_q, n_jobs=config.modeling.n_jobs,
@@ -399,6 +423,8 @@ class ArimaForecaster(Forecaster):
         return _Spec(order=order, seasonal_order=seasonal, trend=trend)
 
     def _fit_candidate(self, y: np.ndarray, spec: _Spec) -> _Fitted:
+        from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
         center, scale = spec.standardization(y)
         z = (y - center) / scale
         with warnings.catch_warnings(record=True) as caught:

@@ -76,7 +76,6 @@ class LocalForecaster(Forecaster):
     """
 
     kind = "local"
-    config_key = ""
     fit_errors: ClassVar[tuple[type[BaseException], ...]] = (SeriesFitError, ValueError, ArithmeticError,
                                                              np.linalg.LinAlgError)
 
@@ -92,9 +91,9 @@ class LocalForecaster(Forecaster):
 
     @classmethod
     def _config_kwargs(cls, config: PipelineConfig) -> dict:
-        section = getattr(config.models, cls.config_key, None) if cls.config_key else None
-        return section.model_dump() if section is not None else {}
-
+        """The constructor's arguments from the model's settings section: its fields, by name."""
+        settings = cls.settings(config)
+        return settings.model_dump() if settings is not None else {}
 
     def fit_series(self, y: np.ndarray, m: int) -> SeriesFit:
         raise NotImplementedError
