@@ -1,5 +1,6 @@
-"""Shared engine of the per-series statistical models (Naive2, ETS, Theta): fit each series on its own, in
-parallel processes, fall back to the naive forecast for a series that cannot be fitted."""
+"""Shared engine of the per-series models: fit each series on its own, in parallel processes, fall back to the
+naive forecast for a series that cannot be fitted. ``fit_each_series`` is the one per-series loop, run by the
+statistical models (Naive2, ETS; ``LocalForecaster``) and by ARIMA alike."""
 
 from __future__ import annotations
 
