@@ -44,7 +44,7 @@ from pydantic import Field, StrictInt
 
 from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster, ModelSettings
-from forecasting.models.local import fit_each_series, one_blas_thread
+from forecasting.models.local import fit_each_series, load_fit_libraries, one_blas_thread
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
@@ -355,6 +355,7 @@ class ArimaForecaster(Forecaster):
             raise RuntimeError("ArimaForecaster.predict called before fit")
         if not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+        load_fit_libraries()  # a model unpickled in a fresh process: before forecast() silences warnings
         with one_blas_thread():
             forecasts = {name: self._forecast_series(name, horizon, last_y) for name, (_, last_y) in self._last.items()}
         frames = [

@@ -25,7 +25,8 @@ from forecasting.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["LocalForecaster", "SeriesFit", "SeriesFitError", "SeriesFitter", "fit_each_series", "one_blas_thread"]
+__all__ = ["LocalForecaster", "SeriesFit", "SeriesFitError", "SeriesFitter", "fit_each_series", "load_fit_libraries",
+           "one_blas_thread"]
 
 
 class SeriesFitError(Exception):
@@ -49,12 +50,23 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas") if threadpool_limits is not None else nullcontext()
 
 
+def load_fit_libraries() -> None:
+    """Import the libraries the per-series fits use (statsmodels, and SciPy through it) before their warnings are
+    silenced: they install warning filters of their own when first imported ("always" for statsmodels' model
+    warnings), which would otherwise land in front of the silencing filter. The model modules import them lazily,
+    so that reading a config (which imports the model classes) stays cheap."""
+    import statsmodels.tsa.arima.model  # noqa: F401
+    import statsmodels.tsa.seasonal  # noqa: F401
+    import statsmodels.tsa.stattools  # noqa: F401
+
+
 def fit_each_series(chunk: Sequence[tuple[str, np.ndarray]], context: tuple[SeriesFitter, int]) -> list:
     """(name, fit or None, reason or None) per (name, values) of ``chunk``: ``model.fit_series(y, m)`` for each,
     its warnings silenced (convergence and start values are per-series noise here) and its ``fit_errors`` turned
     into the series' reason. The one per-series loop of the local models, at module level so that worker
     processes (``forecasting.models.parallel.map_chunks``) can run it."""
     model, m = context
+    load_fit_libraries()
     out = []
     with one_blas_thread():  # tiny matrices: BLAS threads only contend with the other processes
         for name, y in chunk:

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field, StrictInt
 
 from forecasting.models.base import ModelSettings
-from forecasting.models.local import LocalForecaster, SeriesFitError
+from forecasting.models.local import LocalForecaster, SeriesFitError, load_fit_libraries
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 
 __all__ = ["ETS_FORMS", "EtsForecaster", "EtsSettings", "Naive2Forecaster", "ThetaForecaster", "ThetaSettings"]
@@ -237,6 +237,7 @@ class ThetaForecaster(LocalForecaster):
     def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, _ThetaFit | None, str | None]]:
         from forecasting.models.smoothing import ses_fit
 
+        load_fit_libraries()
         out, ready = [], []
         for name, y in items:
             try:
