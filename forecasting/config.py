@@ -1,19 +1,19 @@
 """The YAML pipeline configuration: which series to fetch, their roles, preprocessing and model settings.
 
 Loading validates everything that can be checked without a network: unknown keys, types, lag and
-horizon values, duplicate names, unknown sources and source parameters, and LightGBM parameters.
-All problems are reported at once, each with its location in the file.
+horizon values, duplicate names, unknown sources and source parameters, and model settings (each model's section
+of ``models`` is parsed by the settings model the model declares, ``forecasting.models``; LightGBM's checks its
+parameter names). All problems are reported at once, each with its location in the file. Reading a config imports
+no download library (yfinance, pytrends) and no model library (statsmodels, LightGBM) for the usual settings.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,16 +28,14 @@ from forecasting.frequency import Frequency
 from forecasting.ingest.settings import IngestSettings
 from forecasting.ingest.validation import ExpectationSpec
 from forecasting.model_names import DEFAULT_MODELS, MODEL_NAMES
+from forecasting.models.base import ModelName
 from forecasting.sources import get_source, source_names
 from forecasting.sources.base import SourceParams
-from forecasting.tuning.settings import SearchSettings, TunedSettings, search_problems
+from forecasting.tuning.settings import SearchSettings, TunedSettings
 
 __all__ = [
     "MODEL_NAMES",
-    "ArimaSettings",
     "BacktestSettings",
-    "EnsembleSettings",
-    "EtsSettings",
     "IngestSettings",
     "PredictionSettings",
     "ModelingSettings",
@@ -47,25 +45,12 @@ __all__ = [
     "SeriesConfig",
     "StorageSettings",
     "SearchSettings",
-    "ThetaSettings",
     "TunedSettings",
     "load_config",
     "parse_config",
 ]
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
-
-
-def _known_model(name: str) -> str:
-    # read at validation time, so a model registered after import (register_model) is accepted too
-    from forecasting.models.registry import MODELS
-
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return name
-
-
-ModelName = Annotated[str, AfterValidator(_known_model)]
 
 
 class _Strict(BaseModel):
@@ -146,76 +131,51 @@ class PreprocessingConfig(_Strict):
         return value
 
 
-@functools.cache
-def _lightgbm_parameter_names() -> frozenset[str]:
-    import lightgbm
-
-    names = set(lightgbm.LGBMRegressor().get_params())
-    # LGBMRegressor forwards unknown keyword arguments to the booster, so native parameter names and
-    # their aliases are accepted too; LightGBM's own library lists them.
-    aliases = getattr(getattr(lightgbm.basic, "_ConfigAliases", None), "_get_all_param_aliases", None)
-    if aliases is not None:
-        for canonical, alias_list in aliases().items():
-            names.add(canonical)
-            names.update(alias_list)
-    return frozenset(names)
-
-
-class ArimaSettings(_Strict):
-    order: Literal["auto"] | tuple[Annotated[StrictInt, Field(ge=0)], Annotated[StrictInt, Field(ge=0)],
-                                   Annotated[StrictInt, Field(ge=0)]] = "auto"
-    seasonal: bool = False
-    max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
-    # the stepwise search's bounds: 2 keeps auto-ARIMA near 150 ms per 300-point series (3: about 500 ms)
-    max_p: Annotated[StrictInt, Field(ge=0)] = 2
-    # model M4-adjusted series (test, classical decomposition) when no seasonal ARIMA part is asked for
-    deseasonalise: bool = True
-    max_q: Annotated[StrictInt, Field(ge=0)] = 2
-
-
-class EtsSettings(_Strict):
-    # non-seasonal forms chosen among by AICc; seasonality is removed first by M4's test and decomposition
-    forms: list[Literal["ANN", "AAN", "AAdN", "MNN", "MAdN"]] = Field(
-        default_factory=lambda: ["ANN", "AAN", "AAdN", "MNN", "MAdN"], min_length=1)
-    seasonal: bool = True
-    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
-    # aicc_weights: the forms' forecasts weighted by their Akaike weights; best: the lowest AICc form alone
-    combine: Literal["best", "aicc_weights"] = "aicc_weights"
-
-
-class ThetaSettings(_Strict):
-    seasonal: bool = True
-    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
-
-
-class EnsembleSettings(_Strict):
-    # models whose median forecast the ensemble is; empty: every enabled model except the baselines
-    members: list[ModelName] = Field(default_factory=list)
-    how: Literal["median", "mean"] = "median"
-
-    @field_validator("members")
-    @classmethod
-    def _not_itself(cls, value: list[str]) -> list[str]:
-        if "ensemble" in value:
-            raise ValueError("the ensemble cannot be its own member")
-        return value
-
-
 class ModelsConfig(_Strict):
+    """``models``: which models run, the seed, the tuned parameters, and one section per model that declares one.
+
+    The sections are the models' own: each registered model names its section and the pydantic model that parses
+    it (``Forecaster.settings_key``, ``settings_model``), so this class holds no model's settings and a model
+    registered by a plug-in gets its section too. A section not given takes its model's defaults; a key that no
+    model declares is an unknown key. ``section(key)`` (or the attribute ``models.<key>``) is the parsed section.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # the sections; any other key is refused below
+
     enabled: list[ModelName] = Field(
         default_factory=lambda: list(DEFAULT_MODELS), min_length=1
     )
-    lightgbm: dict[str, Any] = Field(default_factory=dict)
-    random_forest: dict[str, Any] = Field(default_factory=dict)
-    linear: dict[str, Any] = Field(default_factory=dict)
-    arima: ArimaSettings = Field(default_factory=ArimaSettings)
-    ets: EtsSettings = Field(default_factory=EtsSettings)
-    theta: ThetaSettings = Field(default_factory=ThetaSettings)
-    ensemble: EnsembleSettings = Field(default_factory=EnsembleSettings)
     seed: StrictInt = 0
     # the parameters 'forecasting tune' chose, per model: the planner fills this in from the database for a run
     # (only for models whose section still has a search), so every step and the registry see them
     tuned: dict[ModelName, TunedSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _model_sections(cls, data: Any, handler: Any) -> ModelsConfig:
+        if not isinstance(data, dict):
+            return handler(data)
+        from forecasting.models.registry import settings_sections
+
+        sections = settings_sections()
+        errors: list[dict] = []
+        parsed: dict[str, Any] = {}
+        for key, model in sections.items():
+            try:
+                parsed[key] = model.settings_model.model_validate(data.get(key, {}))
+            except ValidationError as exc:
+                errors.extend({**item, "loc": (key, *item["loc"])} for item in exc.errors())
+        errors.extend({"type": "extra_forbidden", "loc": (key,), "input": value} for key, value in data.items()
+                      if key not in cls.model_fields and key not in sections)
+        result = None
+        try:
+            result = handler({**{k: v for k, v in data.items() if k in cls.model_fields}, **parsed})
+        except ValidationError as exc:
+            errors = [*exc.errors(), *errors]
+        if errors:
+            details = [{k: item[k] for k in ("type", "loc", "input", "ctx") if k in item} for item in errors]
+            raise ValidationError.from_exception_data(cls.__name__, details)  # type: ignore[arg-type]
+        return result
 
     @field_validator("enabled")
     @classmethod
@@ -224,45 +184,29 @@ class ModelsConfig(_Strict):
             raise ValueError("models must not repeat")
         return value
 
-    @field_validator("lightgbm")
-    @classmethod
-    def _lightgbm_params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # 'search' is this section's search space for 'forecasting tune', not an estimator parameter
-        unknown = sorted(set(value) - _lightgbm_parameter_names() - {"search"})
-        if unknown:
-            raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
-        if "search" in value:
-            problems = search_problems(value["search"], _lightgbm_parameter_names(), estimator="LGBMRegressor")
-            if problems:
-                raise ValueError("; ".join(problems))
-        return value
-
-    @field_validator("random_forest", "linear")
-    @classmethod
-    def _no_search(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if "search" in value:
-            raise ValueError("search: only models.lightgbm has a search for 'forecasting tune' so far")
-        return value
-
     @field_validator("tuned")
     @classmethod
-    def _tuned_lightgbm_only(cls, value: dict[str, TunedSettings]) -> dict[str, TunedSettings]:
-        others = sorted(set(value) - {"lightgbm_global"})
+    def _tunable_models_only(cls, value: dict[str, TunedSettings]) -> dict[str, TunedSettings]:
+        from forecasting.models.registry import MODELS, model_class
+
+        others = sorted(name for name in value if not model_class(name).tunable)
         if others:
-            raise ValueError(f"only lightgbm_global can be tuned, not {', '.join(others)}")
-        unknown = sorted(set(value["lightgbm_global"].params) - _lightgbm_parameter_names()) if value else []
-        if unknown:
-            raise ValueError(f"LGBMRegressor does not accept parameter(s) {', '.join(map(repr, unknown))}")
+            tunable = [name for name in MODELS if model_class(name).tunable]
+            raise ValueError(f"only {', '.join(tunable) or 'no model'} can be tuned, not {', '.join(others)}")
+        for name, tuned in value.items():
+            settings_model = model_class(name).settings_model
+            unknown = getattr(settings_model, "unknown_parameters", lambda names: [])(tuned.params)
+            if unknown:
+                raise ValueError(f"{settings_model.estimator} does not accept parameter(s) "
+                                 f"{', '.join(map(repr, unknown))}")
         return value
 
-    def estimator_params(self, key: str) -> dict[str, Any]:
-        """The estimator parameters of section ``key`` (lightgbm, random_forest, linear), without its search."""
-        return {k: v for k, v in getattr(self, key).items() if k != "search"}
-
-    def search_settings(self, key: str) -> SearchSettings | None:
-        """The parsed ``search`` of section ``key``, or None when it has none."""
-        raw = getattr(self, key).get("search")
-        return SearchSettings.model_validate(raw) if raw is not None else None
+    def section(self, key: str) -> Any:
+        """The parsed section ``key`` (its model's ``settings_model``)."""
+        try:
+            return self.model_extra[key]
+        except KeyError:
+            raise KeyError(f"no model declares the config section models.{key}") from None
 
 
 class ModelingSettings(_Strict):

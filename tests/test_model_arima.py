@@ -216,3 +216,34 @@ def test_predict_rejects_bad_horizon_and_unfitted_model():
     model = ArimaForecaster(order=(1, 0, 0)).fit(_panel({"a": _ar1(50, seed=0)}, freq="D"), freq="D")
     with pytest.raises(ValueError, match=re.escape("horizon must be a positive integer, got 0")):
         model.predict(0)
+
+
+def test_arima_and_the_statistical_models_share_one_per_series_fit_loop():
+    import forecasting.models.arima as arima_module
+    from forecasting.models.local import fit_each_series
+    from forecasting.models.statistical import EtsForecaster
+
+    assert not hasattr(arima_module, "_fit_chunk")
+    chunk = [("ar", _ar1(120, seed=1)), ("flat", np.full(40, 3.0))]
+    for model in (ArimaForecaster(order=(1, 0, 0)), EtsForecaster()):
+        (good, bad) = fit_each_series(chunk, (model, 1))
+        assert good[0] == "ar" and good[1] is not None and good[2] is None
+        assert bad[0] == "flat" and bad[1] is None and "constant series" in bad[2]
+
+
+def test_a_fresh_process_fits_and_forecasts_without_printing_warnings():
+    # statsmodels loads lazily (reading a config imports this module) and installs "always" filters for its
+    # warnings when imported: it must be loaded before the fits silence theirs (KPSS interpolation warnings here)
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, pandas as pd\n"
+            "from forecasting.models.arima import ArimaForecaster\n"
+            "from forecasting.models.statistical import EtsForecaster\n"
+            "rng = np.random.default_rng(1)\n"
+            "panel = pd.concat([pd.DataFrame({'series': f's{i}', 'ts': pd.date_range('2000-01-01', periods=80, "
+            "freq='QS'), 'y': 50 + rng.normal(0, 1, 80).cumsum() * (i + 1)}) for i in range(6)], ignore_index=True)\n"
+            "for model in (ArimaForecaster(deseasonalise=True), EtsForecaster()):\n"
+            "    model.fit(panel, freq='QS').predict(4)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Warning" not in result.stderr, result.stderr

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from forecasting.features.panel import SERIES, TS, Y
 from forecasting.frequency import Frequency
@@ -397,6 +396,8 @@ class _Ragged:
 
     def ewm(self, x: np.ndarray, alpha: float) -> np.ndarray:
         """s_0 = x_0, s_t = (1 - alpha) s_{t-1} + alpha x_t per series (pandas ewm(alpha, adjust=False))."""
+        from scipy.signal import lfilter  # not at import: reading a config imports the models, which import this
+
         out = np.empty_like(x)
         for rows, cells, shape in self.parts:
             grid = np.zeros(shape)

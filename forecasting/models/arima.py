@@ -35,29 +35,24 @@ process-global, so do not fit from several threads).
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.arima.model import ARIMA
-from statsmodels.tsa.seasonal import seasonal_decompose
-from statsmodels.tsa.stattools import kpss
-
-try:  # a dependency of scikit-learn, so normally present
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
+from pydantic import Field, StrictInt
 
 from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps, validate_panel
 from forecasting.frequency import season_length
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Forecaster, ModelSettings
+from forecasting.models.local import fit_each_series, load_fit_libraries, one_blas_thread
 from forecasting.models.parallel import map_chunks
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 
-__all__ = ["ArimaForecaster"]
+if TYPE_CHECKING:  # statsmodels loads when a series is fitted: reading a config imports this module
+    from statsmodels.tsa.arima.model import ARIMA
+
+__all__ = ["ArimaForecaster", "ArimaSettings"]
 
 _MIN_POINTS = 10
 _KPSS_LEVEL = 0.05
@@ -88,6 +83,8 @@ class _Spec:
     def model(self, y: np.ndarray) -> ARIMA:
         # Concentrating sigma2 out of the likelihood halves the fit time, but statsmodels (0.15) then fails on
         # models with no other parameter, e.g. (0,1,0) without trend.
+        from statsmodels.tsa.arima.model import ARIMA
+
         p, _, q = self.order
         concentrate = p + q + self.seasonal_order[0] + self.seasonal_order[2] > 0 or self.trend != "n"
         return ARIMA(
@@ -161,6 +158,8 @@ def _spread(y: np.ndarray) -> float:
 
 
 def _kpss_pvalue(z: np.ndarray) -> float:
+    from statsmodels.tsa.stattools import kpss
+
     z = (z - z.mean()) / _spread(z)  # KPSS is scale-free; its automatic lag choice overflows on values like 1e200
     try:  # statsmodels >= 0.15 warns unless the result layout is chosen explicitly
         return float(kpss(z, regression="c", nlags="auto", result_object=True).pvalue)
@@ -179,6 +178,8 @@ def _choose_d(z: np.ndarray, max_d: int) -> int:
 
 def _seasonal_strength(y: np.ndarray, m: int) -> float:
     """Hyndman's F_s = max(0, 1 - var(remainder) / var(seasonal + remainder)), classical decomposition."""
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
     parts = seasonal_decompose(y, model="additive", period=m)
     resid = parts.resid[~np.isnan(parts.resid)]
     seasonal = parts.seasonal[~np.isnan(parts.resid)]
@@ -191,6 +192,22 @@ def _neighbours(p: int, q: int) -> list[tuple[int, int]]:
     steps = [(dp, dq) for dp in (-1, 0, 1) for dq in (-1, 0, 1) if (dp, dq) != (0, 0)]
     steps.sort(key=lambda step: (step[0] + step[1], abs(step[0]) + abs(step[1])))
     return [(p + dp, q + dq) for dp, dq in steps]
+
+
+_Count = Annotated[StrictInt, Field(ge=0)]
+
+
+class ArimaSettings(ModelSettings):
+    """``models.arima``: what the pipeline's ARIMA searches (the constructor's arguments, documented there)."""
+
+    order: Literal["auto"] | tuple[_Count, _Count, _Count] = "auto"
+    seasonal: bool = False
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = 500  # fit on the most recent points only
+    # the stepwise search's bounds: 2 keeps auto-ARIMA near 150 ms per 300-point series (3: about 500 ms)
+    max_p: _Count = 2
+    # model M4-adjusted series (test, classical decomposition) when no seasonal ARIMA part is asked for
+    deseasonalise: bool = True
+    max_q: _Count = 2
 
 
 class ArimaForecaster(Forecaster):
@@ -218,10 +235,13 @@ class ArimaForecaster(Forecaster):
     """
 
     name = "arima"
+    settings_key = "arima"
+    settings_model = ArimaSettings
+    fit_errors: ClassVar[tuple[type[BaseException], ...]] = (_FitFailed,)
 
     @classmethod
     def from_config(cls, config, *, has_exog: bool) -> ArimaForecaster:
-        settings = config.models.arima
+        settings = cls.settings(config)
         order = settings.order if settings.order == "auto" else tuple(settings.order)
         return cls(order=order, seasonal_order="auto" if settings.seasonal else None, max_points=settings.max_points,
                    max_p=settings.max_p, max_q=settings.max_q, n_jobs=config.modeling.n_jobs,
@@ -293,15 +313,28 @@ class ArimaForecaster(Forecaster):
             self._last[name] = (group[TS].iloc[-1], float(y[-1]))
             items.append((name, y))
         self._seasons = {}
-        for name, fitted, detail, season in map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs):
-            if fitted is None:
-                self.fallbacks[name] = detail
-            else:
-                self._fits[name] = fitted
-                self.params_[name] = detail | {"seasonally_adjusted": season is not None}
-                if season is not None:
-                    self._seasons[name] = season
+        for name, result, reason in map_chunks(fit_each_series, items, (self, m), n_jobs=self.n_jobs):
+            if result is None:
+                self.fallbacks[name] = reason
+                continue
+            fitted, detail, season = result
+            self._fits[name] = fitted
+            self.params_[name] = detail | {"seasonally_adjusted": season is not None}
+            if season is not None:
+                self._seasons[name] = season
         return self
+
+    def fit_series(self, y: np.ndarray, m: int) -> tuple[_Fitted, dict, _Season | None]:
+        """One series' fit, its description (``params_``) and its seasonal adjustment (None: not adjusted);
+        raises ``_FitFailed`` when it falls back (``forecasting.models.local.fit_each_series`` runs it)."""
+        season = None
+        if self.deseasonalise and np.isfinite(y).all():
+            adjustment = adjust(y, m)
+            if adjustment.seasonal:
+                season = _Season(adjustment, y / adjustment.adjusted)
+                y = adjustment.adjusted
+        fitted, search = self._fit_series(y, 1 if season is not None else m)
+        return fitted, _describe(fitted, search), season
 
     def fitted_values(self, name: str) -> np.ndarray | None:
         """In-sample one-step predictions of series ``name`` (aligned with the last values it was fitted on),
@@ -322,7 +355,8 @@ class ArimaForecaster(Forecaster):
             raise RuntimeError("ArimaForecaster.predict called before fit")
         if not isinstance(horizon, int | np.integer) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-        with _one_blas_thread():
+        load_fit_libraries()  # a model unpickled in a fresh process: before forecast() silences warnings
+        with one_blas_thread():
             forecasts = {name: self._forecast_series(name, horizon, last_y) for name, (_, last_y) in self._last.items()}
         frames = [
             pd.DataFrame(
@@ -390,6 +424,8 @@ class ArimaForecaster(Forecaster):
         return _Spec(order=order, seasonal_order=seasonal, trend=trend)
 
     def _fit_candidate(self, y: np.ndarray, spec: _Spec) -> _Fitted:
+        from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
         center, scale = spec.standardization(y)
         z = (y - center) / scale
         with warnings.catch_warnings(record=True) as caught:
@@ -428,29 +464,6 @@ class _Season:
 
     adjustment: SeasonalAdjustment
     factors: np.ndarray  # in-sample, y / adjusted
-
-
-def _fit_chunk(chunk, context: tuple[ArimaForecaster, int]) -> list[tuple]:
-    """Fit a chunk of (name, values) series; module level so that worker processes can run it."""
-    model, m = context
-    out = []
-    with _one_blas_thread():
-        for name, y in chunk:
-            season = None
-            if model.deseasonalise and np.isfinite(y).all():
-                adjustment = adjust(y, m)
-                if adjustment.seasonal:
-                    season = _Season(adjustment, y / adjustment.adjusted)
-                    y = adjustment.adjusted
-            try:
-                with warnings.catch_warnings():  # KPSS, start-parameter and convergence warnings stay here
-                    warnings.simplefilter("ignore")
-                    fitted, search = model._fit_series(y, 1 if season is not None else m)
-            except _FitFailed as exc:
-                out.append((name, None, exc.reason, None))
-                continue
-            out.append((name, fitted, _describe(fitted, search), season))
-    return out
 
 
 class _Search:
@@ -493,11 +506,6 @@ class _Search:
             suffix = f" [all {len(reasons)} candidate orders failed]" if len(reasons) > 1 else ""
             raise _FitFailed(reasons[0] + suffix)
         return self.best
-
-
-def _one_blas_thread():
-    """The state-space matrices are tiny: BLAS threads only add contention (5x slower on a busy 2-CPU host)."""
-    return threadpool_limits(limits=1, user_api="blas") if threadpool_limits is not None else nullcontext()
 
 
 def _require_length(y: np.ndarray, need: int) -> None:

@@ -1,6 +1,12 @@
 """The one interface every model implements: fit on a training panel, predict ``horizon`` steps past it.
 
-A model's settings are what its constructor received: the base class records the arguments of every
+A model owns its settings: it declares the section of ``models`` in the config that configures it
+(``settings_key``) and the pydantic model that parses that section (``settings_model``), as a source declares its
+``params_model``; the config reads these declarations from the registry and keeps no per-model classes. The
+model's ``from_config`` passes its parsed section (``settings``) and the run context it needs (horizon, seed,
+exogenous features) to its constructor.
+
+A model's fingerprint is what its constructor received: the base class records the arguments of every
 constructor call (``model_params``), so the fingerprint that decides whether a registered version can be
 reused is built from exactly what the model was given, never from a second description of it.
 """
@@ -11,14 +17,34 @@ import dataclasses
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 import pandas as pd
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["Forecaster", "model_params"]
+__all__ = ["Forecaster", "ModelName", "ModelSettings", "model_params"]
+
+
+class ModelSettings(BaseModel):
+    """Base of a model's settings section (``Forecaster.settings_model``): unknown keys are configuration errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_model(name: str) -> str:
+    # read at validation time, so a model registered after import (register_model) is accepted too
+    from forecasting.models.registry import MODELS
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return name
+
+
+# a model name of the registry, in a config
+ModelName = Annotated[str, AfterValidator(_known_model)]
 
 
 class Forecaster(ABC):
@@ -33,7 +59,8 @@ class Forecaster(ABC):
     records the series and the reason in ``fallbacks``, so one bad series never stops the others.
 
     A subclass sets ``name`` and ``kind``, implements ``fit``/``predict`` and, when the config has settings for
-    it, ``from_config``; it is then one entry of ``forecasting.models.registry.MODELS``.
+    it, declares ``settings_key`` and ``settings_model`` and implements ``from_config``; it is then one entry of
+    ``forecasting.models.registry.MODELS``.
     """
 
     name: ClassVar[str]
@@ -43,11 +70,27 @@ class Forecaster(ABC):
     explainable: ClassVar[bool] = False
     # constructor arguments that change how fast a fit runs, never what it learns: left out of the fingerprint
     runtime_params: ClassVar[frozenset[str]] = frozenset({"n_jobs"})
+    # the section of ``models`` in the config that sets this model up (None: it has none), and the pydantic model
+    # that parses it (a ``ModelSettings``; for estimator parameters ``forecasting.models.recursive.EstimatorSettings``)
+    settings_key: ClassVar[str | None] = None
+    settings_model: ClassVar[type[BaseModel] | None] = None
+    # whether the section may hold a ``search`` for 'forecasting tune': declared by the settings model
+    # (``EstimatorSettings.tunable``), which also validates the search space against the estimator's parameters
+    tunable: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _recording(cls.__init__)  # type: ignore[method-assign]
+        if "tunable" not in cls.__dict__:
+            cls.tunable = bool(getattr(cls.settings_model, "tunable", False))
+        if (cls.settings_key is None) != (cls.settings_model is None):
+            raise TypeError(f"{cls.__qualname__} declares settings_key and settings_model together, or neither")
+
+    @classmethod
+    def settings(cls, config: PipelineConfig) -> Any:
+        """This model's section of ``config.models``, parsed by its ``settings_model`` (None: it declares none)."""
+        return config.models.section(cls.settings_key) if cls.settings_key is not None else None
 
     def __init__(self) -> None:
         self.fallbacks: dict[object, str] = {}

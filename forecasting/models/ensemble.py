@@ -10,21 +10,37 @@ applies it, so the ensemble is backtested like any other model. Code that alread
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import pandas as pd
+from pydantic import Field, field_validator
 
 from forecasting.features.panel import SERIES, STEP, TS, YHAT
-from forecasting.models.base import Forecaster
+from forecasting.models.base import Forecaster, ModelName, ModelSettings
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["EnsembleForecaster", "combine", "combines_members", "ensemble_members"]
+__all__ = ["EnsembleForecaster", "EnsembleSettings", "combine", "combines_members", "ensemble_members"]
 
 # candidates when the config names no members: every enabled model that learns something (the baselines are
 # there to be beaten, and hybrid repeats arima + lightgbm); the pipeline's backtest picks the members among them
 _NOT_MEMBERS = {"naive", "seasonal_naive", "naive2", "hybrid", "ensemble"}
+
+
+class EnsembleSettings(ModelSettings):
+    """``models.ensemble``: its members and how their forecasts are combined."""
+
+    # models whose median forecast the ensemble is; empty: every enabled model except the baselines
+    members: list[ModelName] = Field(default_factory=list)
+    how: Literal["median", "mean"] = "median"
+
+    @field_validator("members")
+    @classmethod
+    def _not_itself(cls, value: list[str]) -> list[str]:
+        if "ensemble" in value:
+            raise ValueError("the ensemble cannot be its own member")
+        return value
 
 
 def combine(forecasts: pd.DataFrame, members: Sequence[str], *, keys: Sequence[str] = (SERIES, TS, STEP),
@@ -40,7 +56,7 @@ def combine(forecasts: pd.DataFrame, members: Sequence[str], *, keys: Sequence[s
 
 def ensemble_members(config: PipelineConfig) -> list[str]:
     """The configured members, or (none configured) the candidates: every enabled model outside the baselines."""
-    chosen = config.models.ensemble.members
+    chosen = EnsembleForecaster.settings(config).members
     if chosen:
         return list(chosen)
     return [name for name in config.models.enabled if name not in _NOT_MEMBERS]
@@ -59,6 +75,8 @@ class EnsembleForecaster(Forecaster):
 
     name = "ensemble"
     kind = "global"
+    settings_key = "ensemble"
+    settings_model = EnsembleSettings
 
     def __init__(self, members: dict[str, Forecaster], *, how: str = "median") -> None:
         super().__init__()
@@ -80,7 +98,7 @@ class EnsembleForecaster(Forecaster):
         from forecasting.models.registry import build_model
 
         return cls({name: build_model(name, config, has_exog=has_exog) for name in ensemble_members(config)},
-                   how=config.models.ensemble.how)
+                   how=cls.settings(config).how)
 
 
     @classmethod

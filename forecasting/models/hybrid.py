@@ -28,12 +28,13 @@ class HybridForecaster(Forecaster):
     def from_config(cls, config, *, has_exog: bool) -> HybridForecaster:
         from forecasting.models.recursive import feature_spec
 
-        settings = config.models.arima
+        # its parts read their own models' sections: models.arima and models.lightgbm
+        settings = ArimaForecaster.settings(config)
         order = settings.order if settings.order == "auto" else tuple(settings.order)
         return cls(ArimaForecaster(order=order, max_points=settings.max_points,
                                    max_p=settings.max_p, max_q=settings.max_q),
                    LightGBMGlobal(feature_spec(config, has_exog=has_exog), transforms=("scale",),
-                                  params=config.models.estimator_params("lightgbm"), seed=config.models.seed))
+                                  params=LightGBMGlobal.settings(config).estimator_params(), seed=config.models.seed))
 
 
     @classmethod

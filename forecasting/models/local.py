@@ -1,14 +1,21 @@
-"""Shared engine of the per-series statistical models (Naive2, ETS, Theta): fit each series on its own, in
-parallel processes, fall back to the naive forecast for a series that cannot be fitted."""
+"""Shared engine of the per-series models: fit each series on its own, in parallel processes, fall back to the
+naive forecast for a series that cannot be fitted. ``fit_each_series`` is the one per-series loop, run by the
+statistical models (Naive2, ETS; ``LocalForecaster``) and by ARIMA alike."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, Self
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
+
+try:  # a dependency of scikit-learn, so normally present
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
 
 from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y, future_timestamps
 from forecasting.frequency import season_length
@@ -18,7 +25,8 @@ from forecasting.models.parallel import map_chunks
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["LocalForecaster", "SeriesFit", "SeriesFitError"]
+__all__ = ["LocalForecaster", "SeriesFit", "SeriesFitError", "SeriesFitter", "fit_each_series", "load_fit_libraries",
+           "one_blas_thread"]
 
 
 class SeriesFitError(Exception):
@@ -29,18 +37,44 @@ class SeriesFit(Protocol):
     def forecast(self, horizon: int) -> np.ndarray: ...
 
 
-def _fit_chunk(chunk: Sequence[tuple[str, np.ndarray]], context: tuple[LocalForecaster, int]) -> list:
-    from forecasting.models.arima import _one_blas_thread
+class SeriesFitter(Protocol):
+    """A model fitted series by series: ``fit_series`` raises one of ``fit_errors`` for a series it cannot fit."""
 
+    fit_errors: tuple[type[BaseException], ...]
+
+    def fit_series(self, y: np.ndarray, m: int) -> object: ...
+
+
+def one_blas_thread():
+    """The per-series matrices are tiny: BLAS threads only add contention (5x slower on a busy 2-CPU host)."""
+    return threadpool_limits(limits=1, user_api="blas") if threadpool_limits is not None else nullcontext()
+
+
+def load_fit_libraries() -> None:
+    """Import the libraries the per-series fits use (statsmodels, and SciPy through it) before their warnings are
+    silenced: they install warning filters of their own when first imported ("always" for statsmodels' model
+    warnings), which would otherwise land in front of the silencing filter. The model modules import them lazily,
+    so that reading a config (which imports the model classes) stays cheap."""
+    import statsmodels.tsa.arima.model  # noqa: F401
+    import statsmodels.tsa.seasonal  # noqa: F401
+    import statsmodels.tsa.stattools  # noqa: F401
+
+
+def fit_each_series(chunk: Sequence[tuple[str, np.ndarray]], context: tuple[SeriesFitter, int]) -> list:
+    """(name, fit or None, reason or None) per (name, values) of ``chunk``: ``model.fit_series(y, m)`` for each,
+    its warnings silenced (convergence and start values are per-series noise here) and its ``fit_errors`` turned
+    into the series' reason. The one per-series loop of the local models, at module level so that worker
+    processes (``forecasting.models.parallel.map_chunks``) can run it."""
     model, m = context
+    load_fit_libraries()
     out = []
-    with _one_blas_thread():  # tiny matrices: BLAS threads only contend with the other processes
+    with one_blas_thread():  # tiny matrices: BLAS threads only contend with the other processes
         for name, y in chunk:
             try:
-                with warnings.catch_warnings():  # convergence and start-value warnings are per-series noise here
+                with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     out.append((name, model.fit_series(y, m), None))
-            except (SeriesFitError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            except model.fit_errors as exc:
                 out.append((name, None, str(exc) or type(exc).__name__))
     return out
 
@@ -55,7 +89,8 @@ class LocalForecaster(Forecaster):
     """
 
     kind = "local"
-    config_key = ""
+    fit_errors: ClassVar[tuple[type[BaseException], ...]] = (SeriesFitError, ValueError, ArithmeticError,
+                                                             np.linalg.LinAlgError)
 
     def __init__(self, *, season: int | None = None, n_jobs: int | None = 1, max_points: int | None = None) -> None:
         super().__init__()
@@ -69,9 +104,9 @@ class LocalForecaster(Forecaster):
 
     @classmethod
     def _config_kwargs(cls, config: PipelineConfig) -> dict:
-        section = getattr(config.models, cls.config_key, None) if cls.config_key else None
-        return section.model_dump() if section is not None else {}
-
+        """The constructor's arguments from the model's settings section: its fields, by name."""
+        settings = cls.settings(config)
+        return settings.model_dump() if settings is not None else {}
 
     def fit_series(self, y: np.ndarray, m: int) -> SeriesFit:
         raise NotImplementedError
@@ -96,7 +131,7 @@ class LocalForecaster(Forecaster):
 
     def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, SeriesFit | None, str | None]]:
         """(name, fit or None, reason) per (name, values); by default ``fit_series`` per series, in processes."""
-        return map_chunks(_fit_chunk, items, (self, m), n_jobs=self.n_jobs)
+        return map_chunks(fit_each_series, items, (self, m), n_jobs=self.n_jobs)
 
     def predict(self, horizon: int, *, exog: pd.DataFrame | None = None) -> pd.DataFrame:
         dtype = getattr(self, "ts_dtype_", "datetime64[ns]")

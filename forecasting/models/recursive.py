@@ -9,12 +9,15 @@ the next row from the tail of each series, and repeats: ``horizon`` vectorised p
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from pydantic import ConfigDict, RootModel, model_validator
 
 from forecasting.features.build import FeatureSpec, build_features, tail_for_prediction
 from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
@@ -22,12 +25,13 @@ from forecasting.frequency import season_length
 from forecasting.models.base import Forecaster
 from forecasting.models.defaults import auto_features, auto_features_for
 from forecasting.models.transforms import TargetTransform, apply_inverse, make_transforms
+from forecasting.tuning.settings import SearchSettings, search_problems
 
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["AUTO", "TRANSFORM_CANDIDATES", "AutoSpec", "LightGBMGlobal", "LinearGlobal", "RandomForestGlobal",
-           "RecursiveGlobalForecaster", "feature_need", "feature_spec"]
+__all__ = ["AUTO", "TRANSFORM_CANDIDATES", "AutoSpec", "EstimatorSettings", "LightGBMGlobal", "LightGBMSettings",
+           "LinearGlobal", "RandomForestGlobal", "RecursiveGlobalForecaster", "feature_need", "feature_spec"]
 
 SERIES_FEATURE = "series_id"
 AUTO = "auto"
@@ -42,6 +46,98 @@ TRANSFORM_CANDIDATES: tuple[tuple[str, ...], ...] = (("scale",), ("diff", "scale
 TRIAL_SERIES = 300
 
 _log = logging.getLogger(__name__)
+
+
+class EstimatorSettings(RootModel[dict[str, Any]]):
+    """A global model's section of ``models`` (``models.lightgbm``, ``models.linear``, ...): estimator parameters,
+    passed to the estimator as given, and for a ``tunable`` model a ``search`` for 'forecasting tune'. A subclass
+    names its estimator and says which parameter names it accepts (``unknown_parameters``); the search space is
+    checked against the same names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    estimator: ClassVar[str] = "the estimator"  # its name in messages
+    tunable: ClassVar[bool] = False  # whether the section may hold a ``search``
+
+    @classmethod
+    def unknown_parameters(cls, names: Iterable[str]) -> list[str]:
+        """The names among ``names`` that the estimator does not accept, sorted (by default it checks none)."""
+        return []
+
+    @model_validator(mode="after")
+    def _known_parameters_and_search(self) -> Self:
+        unknown = self.unknown_parameters(set(self.root) - {"search"})
+        if unknown:
+            raise ValueError(f"{self.estimator} does not accept parameter(s) {', '.join(map(repr, unknown))}")
+        if "search" in self.root:
+            if not self.tunable:
+                raise ValueError(f"search: only {_tunable_sections()} has a search for 'forecasting tune' so far")
+            raw = self.root["search"]
+            space = raw.get("space") if isinstance(raw, dict) else None
+            names = set(space) if isinstance(space, dict) else set()
+            problems = search_problems(raw, names - set(self.unknown_parameters(names)), estimator=self.estimator)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def __getitem__(self, key: str) -> Any:
+        return self.root[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.root
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.root.get(key, default)
+
+    def estimator_params(self) -> dict[str, Any]:
+        """The estimator parameters, without the search."""
+        return {k: v for k, v in self.root.items() if k != "search"}
+
+    def search_settings(self) -> SearchSettings | None:
+        """The parsed ``search``, or None when the section has none."""
+        raw = self.root.get("search")
+        return SearchSettings.model_validate(raw) if raw is not None else None
+
+
+def _tunable_sections() -> str:
+    from forecasting.models.registry import settings_sections
+
+    return ", ".join(f"models.{key}" for key, cls in settings_sections().items() if cls.tunable) or "no section"
+
+
+# LGBMRegressor's constructor arguments (LGBMRegressor().get_params(), lightgbm 4): a section using only these is
+# checked without importing LightGBM, so reading a config stays cheap (the Airflow DAG file reads configs)
+_LGBM_ARGUMENTS = frozenset({
+    "boosting_type", "class_weight", "colsample_bytree", "importance_type", "learning_rate", "max_depth",
+    "min_child_samples", "min_child_weight", "min_split_gain", "n_estimators", "n_jobs", "num_leaves", "objective",
+    "random_state", "reg_alpha", "reg_lambda", "subsample", "subsample_for_bin", "subsample_freq"})
+
+
+@functools.cache
+def _lightgbm_parameter_names() -> frozenset[str]:
+    import lightgbm
+
+    names = set(lightgbm.LGBMRegressor().get_params())
+    # LGBMRegressor forwards unknown keyword arguments to the booster, so native parameter names and
+    # their aliases are accepted too; LightGBM's own library lists them.
+    aliases = getattr(getattr(lightgbm.basic, "_ConfigAliases", None), "_get_all_param_aliases", None)
+    if aliases is not None:
+        for canonical, alias_list in aliases().items():
+            names.add(canonical)
+            names.update(alias_list)
+    return frozenset(names)
+
+
+class LightGBMSettings(EstimatorSettings):
+    """``models.lightgbm``: LGBMRegressor's parameters (native names and aliases too) and a ``search``."""
+
+    estimator: ClassVar[str] = "LGBMRegressor"
+    tunable: ClassVar[bool] = True
+
+    @classmethod
+    def unknown_parameters(cls, names: Iterable[str]) -> list[str]:
+        rest = set(names) - _LGBM_ARGUMENTS
+        return sorted(rest - _lightgbm_parameter_names()) if rest else []
 
 
 @dataclass(frozen=True)
@@ -112,7 +208,6 @@ class RecursiveGlobalForecaster(Forecaster):
 
     kind = "global"
     series_as_feature = False
-    config_key: ClassVar[str] = ""  # the section of ``models`` in the config holding the estimator's parameters
 
     def __init__(self, spec: FeatureSpec | AutoSpec, *, transforms: tuple[str, ...] | str = (),
                  params: dict | None = None, seed: int = 0, holdout: int | None = None,
@@ -132,7 +227,7 @@ class RecursiveGlobalForecaster(Forecaster):
     def _tuned(cls, config: PipelineConfig) -> tuple[dict, list[int] | None]:
         """The estimator parameters (the config's, with tuned ones over them) and the tuned lags, if any."""
         tuned = config.models.tuned.get(cls.name)
-        params = config.models.estimator_params(cls.config_key)
+        params = cls.settings(config).estimator_params()
         if tuned is None:
             return params, None
         return {**params, **tuned.params}, tuned.target_lags
@@ -276,7 +371,8 @@ class LightGBMGlobal(RecursiveGlobalForecaster):
     """One LightGBM model across all target series; the series id is a categorical feature."""
 
     name = "lightgbm_global"
-    config_key = "lightgbm"
+    settings_key = "lightgbm"
+    settings_model = LightGBMSettings
     series_as_feature = True
     explainable = True
 
@@ -302,7 +398,8 @@ class LightGBMGlobal(RecursiveGlobalForecaster):
 
 class RandomForestGlobal(RecursiveGlobalForecaster):
     name = "random_forest"
-    config_key = "random_forest"
+    settings_key = "random_forest"
+    settings_model = EstimatorSettings
 
     def _estimator(self):
         from sklearn.ensemble import RandomForestRegressor
@@ -317,7 +414,8 @@ class LinearGlobal(RecursiveGlobalForecaster):
     """Ridge regression on the lag features (missing early lags imputed with the training mean)."""
 
     name = "linear"
-    config_key = "linear"
+    settings_key = "linear"
+    settings_model = EstimatorSettings
 
     def _estimator(self):
         from sklearn.impute import SimpleImputer

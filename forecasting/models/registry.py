@@ -1,6 +1,7 @@
 """Every model the pipeline can run, by name. Adding a model is one ``Forecaster`` subclass (with its
-``from_config``, and ``min_points`` when it needs more than one point) plus one entry here; the steps, the
-config, the CLI and the DAGs' trigger forms all read this table.
+``from_config``, its ``settings_key`` and ``settings_model`` when the config has a section for it, and
+``min_points`` when it needs more than one point) plus one entry here; the steps, the config (its ``models``
+sections, ``settings_sections``), the CLI and the DAGs' trigger forms all read this table.
 
 Only the standard library at module level: the Airflow DAG file reads the names at parse time.
 """
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from forecasting.models.base import Forecaster
 
 __all__ = ["DEFAULT_MODELS", "MODELS", "build_model", "model_class", "model_factories", "model_settings",
-           "register_model"]
+           "register_model", "settings_sections"]
 
 # name -> "module:Class", in the default preference order (ties in backtest scores go to the earlier model)
 MODELS: dict[str, str] = {
@@ -73,3 +74,20 @@ def model_settings(name: str, config: PipelineConfig, *, has_exog: bool) -> dict
 def model_factories(config: PipelineConfig, *, has_exog: bool) -> dict[str, Callable[[], Forecaster]]:
     """One zero-argument factory per enabled model, in the configured order."""
     return {name: (lambda name=name: build_model(name, config, has_exog=has_exog)) for name in config.models.enabled}
+
+
+def settings_sections() -> dict[str, type[Forecaster]]:
+    """Section name of ``models`` in the config -> the registered model class that declares it (the first in
+    ``MODELS`` order when several share one, which must then parse it with the same ``settings_model``). Imports
+    the model classes, which keep their heavy libraries (statsmodels, LightGBM) to the functions that fit."""
+    found: dict[str, type[Forecaster]] = {}
+    for name in MODELS:
+        cls = model_class(name)
+        key = cls.settings_key
+        if key is None:
+            continue
+        if key in found and found[key].settings_model is not cls.settings_model:
+            raise TypeError(f"models {found[key].name!r} and {name!r} both declare the config section {key!r} "
+                            "with different settings models")
+        found.setdefault(key, cls)
+    return found

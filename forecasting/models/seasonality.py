@@ -18,8 +18,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.tsa.seasonal import seasonal_decompose
-from statsmodels.tsa.stattools import acf
 
 __all__ = ["SeasonalAdjustment", "adjust", "is_seasonal"]
 
@@ -32,6 +30,8 @@ def is_seasonal(y: np.ndarray, m: int) -> bool:
     n = len(y)
     if m <= 1 or n < 3 * m or np.ptp(y) == 0:
         return False
+    from statsmodels.tsa.stattools import acf  # not at import: reading a config imports the model classes
+
     r = acf(y, nlags=m, fft=False)[1:]
     limit = _T_CRIT / np.sqrt(n) * np.sqrt(1.0 + 2.0 * np.sum(r[: m - 1] ** 2))
     return bool(abs(r[m - 1]) > limit)
@@ -84,6 +84,8 @@ def _adjust(y: np.ndarray, m: int, test: bool) -> SeasonalAdjustment:
     seasonal = bool(np.all(y > 0)) and (is_seasonal(y, m) if test else True)
     if not seasonal:
         return SeasonalAdjustment(adjusted=y.copy(), indices=np.ones(m), seasonal=False)
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
     factors = np.asarray(seasonal_decompose(y, model="multiplicative", period=m).seasonal, dtype="float64")
     # factors repeat with period m from the first point; the next point after the data continues the cycle
     future = np.roll(factors[:m], -(len(y) % m))

@@ -15,13 +15,16 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field, StrictInt
 
-from forecasting.models.local import LocalForecaster, SeriesFitError
+from forecasting.models.base import ModelSettings
+from forecasting.models.local import LocalForecaster, SeriesFitError, load_fit_libraries
 from forecasting.models.seasonality import SeasonalAdjustment, adjust
 
-__all__ = ["ETS_FORMS", "EtsForecaster", "Naive2Forecaster", "ThetaForecaster"]
+__all__ = ["ETS_FORMS", "EtsForecaster", "EtsSettings", "Naive2Forecaster", "ThetaForecaster", "ThetaSettings"]
 
 _MIN_POINTS = 3
 
@@ -105,6 +108,18 @@ ETS_FORMS: dict[str, tuple[str, str | None, bool]] = {
 }
 
 
+class EtsSettings(ModelSettings):
+    """``models.ets``: the constructor's arguments (documented there) and ``max_points``."""
+
+    # non-seasonal forms chosen among by AICc; seasonality is removed first by M4's test and decomposition
+    forms: list[Literal["ANN", "AAN", "AAdN", "MNN", "MAdN"]] = Field(
+        default_factory=lambda: ["ANN", "AAN", "AAdN", "MNN", "MAdN"], min_length=1)
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+    # aicc_weights: the forms' forecasts weighted by their Akaike weights; best: the lowest AICc form alone
+    combine: Literal["best", "aicc_weights"] = "aicc_weights"
+
+
 class EtsForecaster(LocalForecaster):
     """Exponential smoothing: every form fitted per series (statsmodels ``ETSModel``'s likelihood, maximised by a
     compiled search, ``forecasting.models.ets_kernel``, about 100 times faster than statsmodels' fit), their
@@ -117,7 +132,8 @@ class EtsForecaster(LocalForecaster):
     """
 
     name = "ets"
-    config_key = "ets"
+    settings_key = "ets"
+    settings_model = EtsSettings
 
     def __init__(self, *, forms: tuple[str, ...] | list[str] = tuple(ETS_FORMS), seasonal: bool = True,
                  combine: str = "aicc_weights", **kwargs) -> None:
@@ -189,6 +205,13 @@ def _trend_slope(z: np.ndarray) -> float:
     return float(np.dot(t, z - z.mean()) / np.dot(t, t))
 
 
+class ThetaSettings(ModelSettings):
+    """``models.theta``: whether to adjust seasonal series first, and ``max_points``."""
+
+    seasonal: bool = True
+    max_points: Annotated[StrictInt, Field(ge=10)] | None = None
+
+
 class ThetaForecaster(LocalForecaster):
     """The standard Theta method (theta = 2, as statsmodels' ``ThetaModel``) on the M4-adjusted series.
 
@@ -198,7 +221,8 @@ class ThetaForecaster(LocalForecaster):
     """
 
     name = "theta"
-    config_key = "theta"
+    settings_key = "theta"
+    settings_model = ThetaSettings
 
     def __init__(self, *, seasonal: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -213,6 +237,7 @@ class ThetaForecaster(LocalForecaster):
     def _fit_items(self, items: list[tuple[str, np.ndarray]], m: int) -> list[tuple[str, _ThetaFit | None, str | None]]:
         from forecasting.models.smoothing import ses_fit
 
+        load_fit_libraries()
         out, ready = [], []
         for name, y in items:
             try:

@@ -10,10 +10,7 @@ from typing import Any
 from forecasting.config import PipelineConfig, TunedSettings
 from forecasting.tuning.settings import SearchSettings
 
-__all__ = ["SEARCHABLE", "Candidate", "candidates", "searches", "with_tuned"]
-
-# model name -> its section of ``models`` holding the estimator parameters and the search
-SEARCHABLE = {"lightgbm_global": "lightgbm"}
+__all__ = ["Candidate", "candidates", "searches", "with_tuned"]
 
 
 @dataclass(frozen=True)
@@ -23,8 +20,11 @@ class Candidate:
 
 
 def searches(config: PipelineConfig) -> dict[str, SearchSettings]:
-    """model name -> its search, for every model whose section has one."""
-    found = {name: config.models.search_settings(key) for name, key in SEARCHABLE.items()}
+    """model name -> its search, for every tunable model (``Forecaster.tunable``) whose section has one."""
+    from forecasting.models.registry import MODELS, model_class
+
+    found = {name: model_class(name).settings(config).search_settings()
+             for name in MODELS if model_class(name).tunable}
     return {name: search for name, search in found.items() if search is not None}
 
 
