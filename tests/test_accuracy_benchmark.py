@@ -58,3 +58,24 @@ def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, 
     wide = pd.read_csv(out)
     assert list(wide.columns) == ["V1", *[f"V{j + 2}" for j in range(M4_HORIZON[frequency])]]
     assert sorted(wide["V1"]) == [f"X{i}" for i in range(6)] and np.isfinite(wide.iloc[:, 1:].to_numpy()).all()
+
+
+_RESCORE_SPEC = importlib.util.spec_from_file_location(
+    "rescore_m4", Path(__file__).resolve().parents[1] / "benchmarks" / "rescore_m4.py")
+rescore_m4 = importlib.util.module_from_spec(_RESCORE_SPEC)
+_RESCORE_SPEC.loader.exec_module(rescore_m4)
+
+
+@pytest.mark.parametrize("frequency", ["Quarterly", "Weekly"])
+def test_the_independent_rescorer_agrees_with_the_benchmark(tmp_path, capsys, frequency):
+    # seasonal (Quarterly: Naive2 adjusts) and non-seasonal (Weekly: M4's period 1) scoring paths
+    _write(tmp_path, frequency)
+    out = tmp_path / "champion.csv"
+    assert accuracy.main(["--data", str(tmp_path), "--frequency", frequency, "--models", "naive", "theta",
+                          "--speed-series", "0", "--n-jobs", "1", "--forecasts-out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = {k: float(v) for k, v in re.findall(r"(sMAPE|MASE|OWA)=([0-9.]+)", last)}
+    again = rescore_m4.rescore(tmp_path, frequency, out, M4_SEASON[frequency])
+    assert again["smape"] == pytest.approx(printed["sMAPE"], abs=6e-4)
+    assert again["mase"] == pytest.approx(printed["MASE"], abs=6e-4)
+    assert again["owa"] == pytest.approx(printed["OWA"], abs=6e-4)
