@@ -22,7 +22,7 @@ import psycopg
 from forecasting.backtesting.backtest import BacktestResult, run_backtest
 from forecasting.backtesting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
 from forecasting.features.panel import SERIES, STEP, YHAT
-from forecasting.models.ensemble import combines_members, ensemble_members
+from forecasting.models.ensemble import EnsembleForecaster, combines_members, ensemble_members
 from forecasting.models.registry import model_factories
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
@@ -125,7 +125,7 @@ def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress
 def _choose_ensemble(forecasts: pd.DataFrame, data: PartitionData) -> EnsembleChoice | None:
     """The configured members and combination, or (no members configured) the best by backtest among the
     enabled models outside the baselines; the combination too unless ``models.ensemble.how`` is set."""
-    settings = data.config.models.ensemble
+    settings = EnsembleForecaster.settings(data.config)
     if settings.members:
         return EnsembleChoice(tuple(settings.members), settings.how)
     hows = (settings.how,) if "how" in settings.model_fields_set else ("median", "mean")

@@ -110,7 +110,7 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
             continue
         try:
             if name == "ensemble" and combined:  # its members are fitted already: combine them, do not refit
-                settings = config.models.ensemble
+                settings = EnsembleForecaster.settings(config)
                 model = EnsembleForecaster.of_fitted(
                     {m: _member(conn, m, fitted, version_ids) for m in settings.members}, how=settings.how)
             else:
@@ -158,7 +158,8 @@ def _with_ensemble_choice(conn: psycopg.Connection, run_id: int, data: Partition
     if not chosen or not chosen.get("members"):
         return None
     models = data.config.models
-    ensemble = models.ensemble.model_copy(update={"members": list(chosen["members"]), "how": chosen["how"]})
+    ensemble = EnsembleForecaster.settings(data.config).model_copy(
+        update={"members": list(chosen["members"]), "how": chosen["how"]})
     return data.config.model_copy(update={"models": models.model_copy(update={"ensemble": ensemble})})
 
 
