@@ -187,6 +187,7 @@ def free_port() -> int:
 
 
 def run_check(args: argparse.Namespace, report: Report, standalone: AirflowStandalone) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 
     out, base, name = args.out, standalone.base_url, args.pipeline
@@ -216,11 +217,16 @@ def run_check(args: argparse.Namespace, report: Report, standalone: AirflowStand
 
         page.goto(base + "/dags")
         deadline = time.monotonic() + args.startup_timeout  # the dag-processor parses the file after start-up
-        while page.get_by_test_id("dag-card").count() < 3:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the DAG list never showed the {name} DAGs; see {standalone.log_path}")
-            page.wait_for_timeout(2000)
-            page.reload()
+        while True:
+            try:  # the list renders after the page's load event, once its API call answers: wait for it
+                page.get_by_test_id("dag-card").nth(2).wait_for(timeout=5_000)
+                break
+            except PlaywrightTimeoutError:
+                if time.monotonic() > deadline:
+                    shot("dag-list-timeout")
+                    raise TimeoutError(f"the DAG list never showed the {name} DAGs; see {standalone.log_path}") \
+                        from None
+                page.reload()
         report.dag_ids = sorted(page.get_by_test_id("dag-id").all_inner_texts())
         shot("dag-list")
 
