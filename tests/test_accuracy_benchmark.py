@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_modules import load_benchmark
 
 from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON
 
-_SPEC = importlib.util.spec_from_file_location("accuracy", Path(__file__).resolve().parents[1] / "benchmarks" /
-                                               "accuracy.py")
-accuracy = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(accuracy)
+accuracy = load_benchmark("accuracy")
+rescore_m4 = load_benchmark("rescore_m4")
 
 LENGTH = {"Yearly": 30, "Quarterly": 40, "Monthly": 80, "Weekly": 120, "Daily": 120, "Hourly": 400}
 
@@ -58,12 +56,6 @@ def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, 
     wide = pd.read_csv(out)
     assert list(wide.columns) == ["V1", *[f"V{j + 2}" for j in range(M4_HORIZON[frequency])]]
     assert sorted(wide["V1"]) == [f"X{i}" for i in range(6)] and np.isfinite(wide.iloc[:, 1:].to_numpy()).all()
-
-
-_RESCORE_SPEC = importlib.util.spec_from_file_location(
-    "rescore_m4", Path(__file__).resolve().parents[1] / "benchmarks" / "rescore_m4.py")
-rescore_m4 = importlib.util.module_from_spec(_RESCORE_SPEC)
-_RESCORE_SPEC.loader.exec_module(rescore_m4)
 
 
 @pytest.mark.parametrize("frequency", ["Quarterly", "Weekly"])

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from benchmark_modules import load_benchmark
 
 from forecasting.backtesting.m4 import M4_HORIZON
 from forecasting.config import parse_config
@@ -16,13 +16,6 @@ from forecasting.models.registry import DEFAULT_MODELS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {"name": "t", "series": [{"name": "a", "source": "sample", "params": {"dataset": "nile"}}]}
-
-
-def _benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_default_set_is_registered_once_each():
@@ -37,7 +30,7 @@ def test_a_config_without_models_runs_the_default_set():
 
 
 def test_the_scale_benchmark_without_models_runs_the_default_set():
-    scale = _benchmark("scale")
+    scale = load_benchmark("scale")
     assert parse_config(scale.config_of(3, None, None)).models.enabled == list(DEFAULT_MODELS)
 
 
@@ -57,7 +50,7 @@ def _write_quarterly(directory: Path, n_series: int = 5, length: int = 40) -> No
 
 def test_the_accuracy_benchmark_without_models_measures_the_default_set(tmp_path, capsys):
     _write_quarterly(tmp_path)
-    code = _benchmark("accuracy").main(["--data", str(tmp_path), "--frequency", "Quarterly", "--speed-series", "0",
+    code = load_benchmark("accuracy").main(["--data", str(tmp_path), "--frequency", "Quarterly", "--speed-series", "0",
                                         "--n-jobs", "1"])
     printed = capsys.readouterr().out
     assert code == 0

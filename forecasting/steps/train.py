@@ -157,10 +157,10 @@ def _with_ensemble_choice(conn: psycopg.Connection, run_id: int, data: Partition
     chosen = summary.get("ensemble")
     if not chosen or not chosen.get("members"):
         return None
-    models = data.config.models
     ensemble = EnsembleForecaster.settings(data.config).model_copy(
         update={"members": list(chosen["members"]), "how": chosen["how"]})
-    return data.config.model_copy(update={"models": models.model_copy(update={"ensemble": ensemble})})
+    models = data.config.models.model_copy(update={EnsembleForecaster.settings_key: ensemble})
+    return data.config.model_copy(update={"models": models})
 
 
 def _member(conn: psycopg.Connection, name: str, fitted: dict[str, Forecaster],
