@@ -59,14 +59,16 @@ PUBLISHED = {
 }
 
 
-def benchmark_config(frequency: str, models: list[str] | None, n_jobs: int | None):
-    """The pipeline configuration: only the horizon (and the models, when given) are set, everything else is
-    the pipeline's default, the model set included."""
+def benchmark_config(frequency: str, models: list[str] | None, n_jobs: int | None, seed: int | None = None):
+    """The pipeline configuration: only the horizon (and the models, seed and processes, when given) are set,
+    everything else is the pipeline's default, the model set included."""
     raw = {"name": f"m4-{frequency.lower()}",
            "series": [{"name": "placeholder", "source": "sample", "params": {"dataset": "nile"}}],
            "preprocessing": {"horizon": M4_HORIZON[frequency]}}
     if models:
         raw["models"] = {"enabled": models}
+    if seed is not None:
+        raw.setdefault("models", {})["seed"] = seed
     if n_jobs is not None:
         raw["modeling"] = {"n_jobs": n_jobs}
     return parse_config(raw)
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frequency", default="Weekly", choices=sorted(M4_HORIZON))
     parser.add_argument("--models", nargs="+", choices=MODEL_NAMES,
                         help="default: the pipeline's default set (models.enabled of a config without it)")
+    parser.add_argument("--seed", type=int, default=None, help="models.seed (default: the pipeline's, 0)")
     parser.add_argument("--backtest-windows", type=int, default=None, help="default: as the history allows")
     parser.add_argument("--n-jobs", type=int, default=None, help="processes for per-series models; default all")
     parser.add_argument("--forecasts-out", type=Path, help="write the champion's test forecasts here (wide CSV)")
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     train, test = read_m4(args.data, frequency)
     phases["read"] = time.perf_counter() - started
-    config = benchmark_config(frequency, args.models, args.n_jobs)
+    config = benchmark_config(frequency, args.models, args.n_jobs, args.seed)
     models = list(config.models.enabled)
     season = season_length(freq)
     # backtests are scored with the MASE the test part is judged by (M4's period: 1 for Weekly and Daily)
@@ -138,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     windows = spec.n_windows
     print(f"{frequency}: {train[SERIES].nunique()} series, {len(train):,} training points, horizon {horizon}, "
           f"period {season}, {windows} backtest windows")
-    print(f"models: {' '.join(models)}" + ("" if args.models else " (the pipeline's default set)"))
+    print(f"models: {' '.join(models)}" + ("" if args.models else " (the pipeline's default set)")
+          + (f", models.seed {config.models.seed}" if args.seed is not None else ""))
 
     timed = [name for name in SPEED_MODELS if name in models]
     if args.speed_series > 0 and timed:

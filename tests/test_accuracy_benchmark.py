@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from benchmark_modules import load_benchmark
+from benchmark_modules import load_benchmark, write_m4_files
 
 from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON
 
 accuracy = load_benchmark("accuracy")
 rescore_m4 = load_benchmark("rescore_m4")
 
-LENGTH = {"Yearly": 30, "Quarterly": 40, "Monthly": 80, "Weekly": 120, "Daily": 120, "Hourly": 400}
-
-
-def _write(directory: Path, frequency: str, n_series: int = 6) -> None:
-    rng = np.random.default_rng(0)
-    h, m = M4_HORIZON[frequency], max(M4_SEASON[frequency], 1)
-    train, test = [], []
-    for i in range(n_series):
-        n = LENGTH[frequency] - 3 * i  # ragged rows, as in the real files
-        t = np.arange(n + h)
-        y = (200 + 0.5 * t + np.cumsum(rng.normal(0, 1, n + h))) * (1 + 0.1 * np.sin(2 * np.pi * t / m))
-        train.append([f"X{i}", *y[:n]])
-        test.append([f"X{i}", *y[n:]])
-    for name, rows in (("train", train), ("test", test)):
-        width = max(len(r) for r in rows)
-        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows],
-                             columns=[f"V{j + 1}" for j in range(width)])
-        frame.to_csv(directory / f"{frequency}-{name}.csv", index=False)
-
-
 @pytest.mark.parametrize("frequency", list(M4_HORIZON))
 def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, capsys, frequency):
-    _write(tmp_path, frequency)
+    write_m4_files(tmp_path, frequency)
     out = tmp_path / "champion.csv"
     code = accuracy.main(["--data", str(tmp_path), "--frequency", frequency, "--models", "naive", "naive2",
                           "theta", "linear", "ensemble", "--speed-series", "0", "--n-jobs", "1",
@@ -61,7 +40,7 @@ def test_benchmark_runs_every_frequency_and_writes_scorable_forecasts(tmp_path, 
 @pytest.mark.parametrize("frequency", ["Quarterly", "Weekly"])
 def test_the_independent_rescorer_agrees_with_the_benchmark(tmp_path, capsys, frequency):
     # seasonal (Quarterly: Naive2 adjusts) and non-seasonal (Weekly: M4's period 1) scoring paths
-    _write(tmp_path, frequency)
+    write_m4_files(tmp_path, frequency)
     out = tmp_path / "champion.csv"
     assert accuracy.main(["--data", str(tmp_path), "--frequency", frequency, "--models", "naive", "theta",
                           "--speed-series", "0", "--n-jobs", "1", "--forecasts-out", str(out)]) == 0
@@ -71,3 +50,16 @@ def test_the_independent_rescorer_agrees_with_the_benchmark(tmp_path, capsys, fr
     assert again["smape"] == pytest.approx(printed["sMAPE"], abs=6e-4)
     assert again["mase"] == pytest.approx(printed["MASE"], abs=6e-4)
     assert again["owa"] == pytest.approx(printed["OWA"], abs=6e-4)
+
+
+def test_the_seed_reaches_the_models_and_is_printed(tmp_path, capsys):
+    assert accuracy.benchmark_config("Weekly", None, None).models.seed == 0  # the pipeline's default
+    write_m4_files(tmp_path, "Quarterly")
+    lines = {}
+    for seed in ("0", "7"):
+        assert accuracy.main(["--data", str(tmp_path), "--frequency", "Quarterly", "--models", "lightgbm_global",
+                              "--speed-series", "0", "--n-jobs", "1", "--seed", seed]) == 0
+        printed = capsys.readouterr().out
+        assert f"models: lightgbm_global, models.seed {seed}" in printed
+        lines[seed] = printed.strip().splitlines()[-1]
+    assert lines["0"] != lines["7"]  # LightGBM's bagging draws other rows with another seed
