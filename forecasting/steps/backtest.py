@@ -21,6 +21,7 @@ import psycopg
 
 from forecasting.backtesting.backtest import BacktestResult, run_backtest
 from forecasting.backtesting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
+from forecasting.backtesting.folds import series_cutoffs
 from forecasting.features.panel import SERIES, STEP, YHAT
 from forecasting.models.ensemble import EnsembleForecaster, combines_members, ensemble_members
 from forecasting.models.registry import model_factories
@@ -101,7 +102,9 @@ def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress
     supplier = None
     if mode == "as_known":
         def supplier(fold):
-            return panel_first_known(conn, series_ids=data.series_ids, cutoff=fold.cutoff.to_pydatetime())
+            # each series' own cut-off: a series that ends early is cut before the partition's cut-off
+            own = series_cutoffs(data.panel, fold)
+            return panel_first_known(conn, cutoffs={int(k): ts.to_pydatetime() for k, ts in own.items()})
     factories = model_factories(data.config, has_exog=data.has_exog)
     combined = combines_members(data.config)
     if combined:

@@ -237,15 +237,17 @@ def panel_read(conn: psycopg.Connection, *, series_ids: Sequence[int],
     return _panel(cur.fetchall(), keys or {i: i for i in ids})
 
 
-def panel_first_known(conn: psycopg.Connection, *, series_ids: Sequence[int], cutoff: datetime) -> pd.DataFrame:
-    """The data up to ``cutoff`` as it was first known (see ``series_observations_first_known`` in sql/)."""
+def panel_first_known(conn: psycopg.Connection, *, cutoffs: Mapping[int, datetime]) -> pd.DataFrame:
+    """Each series' data up to its own cut-off as it was first known (``series_observations_first_known`` in
+    sql/): ``cutoffs`` maps series id -> cut-off. Per series, because in a ragged panel a series that ends early
+    has an earlier cut-off than the others, and the vintage must be the one known at that cut-off."""
     rows = []
-    for series_id in series_ids:
+    for series_id, cutoff in cutoffs.items():
         found = conn.execute(
             "SELECT ts, value FROM series_observations_first_known(%s, %s)", (int(series_id), cutoff)
         ).fetchall()
         rows += [(int(series_id), ts, value) for ts, value in found]
-    return _panel(rows, {int(i): int(i) for i in series_ids})
+    return _panel(rows, {int(i): int(i) for i in cutoffs})
 
 
 def _panel(rows: list[tuple], keys: Mapping[int, object]) -> pd.DataFrame:

@@ -1,0 +1,68 @@
+"""The as-known backtest of a ragged panel: each series trains on its data as first known at its own cut-off.
+
+A series that ends earlier than the others (a delisted ticker, a failed download) has its window-0 cut-off
+before the partition's. Its as-known training data must be the vintage known at that cut-off, not the one
+known at the partition's cut-off (a date past its own end, where "first known" would fall back to today's
+data and leak a later revision into the past).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.config import parse_config
+from forecasting.run import execute
+
+HORIZON = 2
+LONG, SHORT = 60, 55  # weeks: the short series ends five weeks, more than a horizon, before the long one
+
+
+def _csv(tmp_path, name: str, weeks: int, *, factor: float = 1.0) -> str:
+    t = np.arange(weeks)
+    values = (100 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 13)) * factor
+    path = tmp_path / f"{name}.csv"
+    ts = pd.date_range("2020-01-05", periods=weeks, freq="W-SUN")
+    pd.DataFrame({"ts": ts.strftime("%Y-%m-%d"), "value": values.round(4)}).to_csv(path, index=False)
+    return str(path)
+
+
+def _config(tmp_path):
+    return parse_config({
+        "name": "as-known-ragged",
+        "series": [{"name": "long", "source": "csv", "params": {"path": _csv(tmp_path, "long", LONG)}},
+                   {"name": "short", "source": "csv", "params": {"path": _csv(tmp_path, "short", SHORT)}}],
+        "preprocessing": {"horizon": HORIZON},
+        "models": {"enabled": ["naive"]},
+        "backtest": {"n_windows": 1, "modes": ["latest", "as_known"]},
+        "ingest": {"retries": 0},
+    })
+
+
+def _window0(conn, run_id: int, name: str) -> dict[str, tuple]:
+    """mode: (cut-off, the naive forecast of step 1) of ``name``'s most recent backtest window."""
+    rows = conn.execute(
+        "SELECT f.mode, f.cutoff, f.yhat FROM backtest_forecasts f JOIN series s USING (series_id) "
+        "WHERE f.run_id = %s AND s.name = %s AND f.window_no = 0 AND f.step = 1 AND f.model = 'naive'",
+        (run_id, name)).fetchall()
+    return {mode: (pd.Timestamp(cutoff), yhat) for mode, cutoff, yhat in rows}
+
+
+def test_a_series_ending_early_is_backtested_as_known_at_its_own_cutoff(database, tmp_path, conn):
+    config = _config(tmp_path)
+    execute(database, config, command="run")
+    original = pd.read_csv(tmp_path / "short.csv", parse_dates=["ts"]).set_index("ts")["value"]
+    _csv(tmp_path, "short", SHORT, factor=1.2)  # the source renormalises the short series' whole history
+    report = execute(database, config, command="run")
+    assert {r.series_name: r.outcome for r in report.ingest.records}["short"] == "revised"
+
+    windows = _window0(conn, report.run_id, "short")
+    own_cutoff = original.index[-1 - HORIZON]
+    assert windows["latest"][0] == windows["as_known"][0] == own_cutoff
+    # naive repeats the last training value: today's data for 'latest', the first vintage for 'as_known'
+    assert windows["latest"][1] == pytest.approx(1.2 * original[own_cutoff], rel=1e-6)
+    assert windows["as_known"][1] == pytest.approx(original[own_cutoff], rel=1e-6)
+    # the long series was never revised: both modes agree on it
+    long_windows = _window0(conn, report.run_id, "long")
+    assert long_windows["latest"] == long_windows["as_known"]
