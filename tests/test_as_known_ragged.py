@@ -1,4 +1,5 @@
-"""The as-known backtest of a ragged panel: each series trains on its data as first known at its own cut-off.
+"""The as-known backtest of a ragged panel: each series trains on its data as first known at its own cut-off,
+and the feature series are read as first known at each window's cut-off too.
 
 A series that ends earlier than the others (a delisted ticker, a failed download) has its window-0 cut-off
 before the partition's. Its as-known training data must be the vintage known at that cut-off, not the one
@@ -66,3 +67,47 @@ def test_a_series_ending_early_is_backtested_as_known_at_its_own_cutoff(database
     # the long series was never revised: both modes agree on it
     long_windows = _window0(conn, report.run_id, "long")
     assert long_windows["latest"] == long_windows["as_known"]
+
+
+def test_feature_series_are_read_as_first_known_at_each_cutoff(database, tmp_path, conn, monkeypatch):
+    import forecasting.steps.backtest as backtest_step
+
+    seen: dict[str, list[pd.DataFrame]] = {}
+
+    def spy(panel, factories, spec, **kwargs):
+        # what each window's models are given as feature series, per mode (kept for the assertions below)
+        supplier = kwargs.get("exog_for_fold")
+        mode = "as_known" if kwargs.get("panel_for_fold") is not None else "latest"
+        result = run_backtest(panel, factories, spec, **kwargs)
+        exog = kwargs["exog"]
+        seen[mode] = [supplier(fold) if supplier else exog[exog["ts"] <= fold.cutoff] for fold in result.folds]
+        return result
+
+    from forecasting.backtesting.backtest import run_backtest
+
+    monkeypatch.setattr(backtest_step, "run_backtest", spy)
+    target = {"name": "target", "source": "csv", "params": {"path": _csv(tmp_path, "target", LONG)}}
+    driver = {"name": "driver", "source": "csv", "role": "feature",
+              "params": {"path": _csv(tmp_path, "driver", LONG)}}
+    config = parse_config({
+        "name": "as-known-exog", "series": [target, driver],
+        "preprocessing": {"horizon": HORIZON, "target_lags": [1, 2], "feature_lags": [1]},
+        "models": {"enabled": ["naive", "linear"]},
+        "backtest": {"n_windows": 2, "modes": ["latest", "as_known"]},
+        "ingest": {"retries": 0},
+    })
+    execute(database, config, command="run")
+    original = pd.read_csv(tmp_path / "driver.csv", parse_dates=["ts"]).set_index("ts")["value"]
+    _csv(tmp_path, "driver", LONG, factor=1.2)  # the feature series' history is renormalised
+    _csv(tmp_path, "target", LONG + 1)  # and the target grows by a week
+    seen.clear()
+    report = execute(database, config, command="run")
+    assert report.errors == {}
+
+    assert len(seen["latest"]) == len(seen["as_known"]) == 2
+    for latest, as_known in zip(seen["latest"], seen["as_known"], strict=True):
+        assert set(as_known["series"]) == {"driver"} and as_known["ts"].max() == latest["ts"].max()
+        first = as_known.set_index("ts")["y"]
+        now = latest.set_index("ts")["y"]
+        assert first.to_numpy() == pytest.approx(original[first.index].to_numpy(), rel=1e-6)  # the first vintage
+        assert now.to_numpy() == pytest.approx(1.2 * original[now.index].to_numpy(), rel=1e-6)  # today's data

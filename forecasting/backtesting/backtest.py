@@ -102,16 +102,18 @@ def _cut_at(supplied: pd.DataFrame, cutoffs: pd.Series) -> pd.DataFrame:
 def run_backtest(
     panel: pd.DataFrame, factories: Mapping[str, ModelFactory], spec: BacktestSpec, *, freq: str,
     exog: pd.DataFrame | None = None, panel_for_fold: Callable[[Fold], pd.DataFrame] | None = None,
+    exog_for_fold: Callable[[Fold], pd.DataFrame] | None = None,
 ) -> BacktestResult:
     """Fit each model on the data up to every cutoff and forecast ``spec.horizon`` steps past it.
 
     ``spec.refit=False`` fits each model on the oldest window only and reuses it, updated with each later
     window's history (models without ``update`` are refitted). ``panel_for_fold`` supplies the training
     data of a window (the vintage-correct backtest passes the data as it was known at the cutoff);
-    actuals always come from ``panel``. Each model takes the series ``spec.series_models`` gives it; a series
-    with fewer training points at a window's cutoff than the most demanding of its models needs is left out of
-    that window for all of them, so it is scored only where it had the history, and its models on the same
-    windows.
+    actuals always come from ``panel``. ``exog_for_fold`` likewise supplies a window's feature series (up to
+    its cutoff) instead of ``exog`` cut at the cutoff. Each model takes the series ``spec.series_models`` gives
+    it; a series with fewer training points at a window's cutoff than the most demanding of its models needs is
+    left out of that window for all of them, so it is scored only where it had the history, and its models on
+    the same windows.
     """
     horizon = spec.horizon
     # a partition of short series still gets the windows its series can be scored on
@@ -128,7 +130,10 @@ def run_backtest(
             train = _cut_at(panel_for_fold(fold), series_cutoffs(panel, fold))
         counts = train[SERIES].value_counts()
         scored = counts.index[counts >= counts.index.map(thresholds).to_numpy()]
-        fold_exog = exog[exog[TS] <= fold.cutoff] if exog is not None else None
+        if exog_for_fold is not None and exog is not None:
+            fold_exog = exog_for_fold(fold)
+        else:
+            fold_exog = exog[exog[TS] <= fold.cutoff] if exog is not None else None
         for name, factory in factories.items():
             started = time.perf_counter()
             trained = scored.intersection(takes[name])

@@ -99,19 +99,26 @@ def _ever_revised(conn: psycopg.Connection, data: PartitionData) -> bool:
 
 def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress: Progress | None,
               choice: EnsembleChoice | None) -> tuple[BacktestResult, EnsembleChoice | None]:
-    supplier = None
+    supplier = exog_supplier = None
     if mode == "as_known":
         def supplier(fold):
             # each series' own cut-off: a series that ends early is cut before the partition's cut-off
             own = series_cutoffs(data.panel, fold)
             return panel_first_known(conn, cutoffs={int(k): ts.to_pydatetime() for k, ts in own.items()})
+
+        def exog_supplier(fold):
+            # feature series as first known at the window's cut-off, like the targets
+            cutoff = fold.cutoff.to_pydatetime()
+            return panel_first_known(conn, cutoffs={s.series_id: cutoff for s in data.features.values()},
+                                     keys={s.series_id: s.name for s in data.features.values()})
     factories = model_factories(data.config, has_exog=data.has_exog)
     combined = combines_members(data.config)
     if combined:
         del factories["ensemble"]
     if progress is not None:
         factories = {name: _reporting(name, factory, progress) for name, factory in factories.items()}
-    result = run_backtest(data.panel, factories, data.spec, freq=data.freq, exog=data.exog, panel_for_fold=supplier)
+    result = run_backtest(data.panel, factories, data.spec, freq=data.freq, exog=data.exog, panel_for_fold=supplier,
+                          exog_for_fold=exog_supplier if data.has_exog else None)
     if not combined or result.forecasts.empty:
         return result, choice
     if progress is not None:

@@ -237,17 +237,19 @@ def panel_read(conn: psycopg.Connection, *, series_ids: Sequence[int],
     return _panel(cur.fetchall(), keys or {i: i for i in ids})
 
 
-def panel_first_known(conn: psycopg.Connection, *, cutoffs: Mapping[int, datetime]) -> pd.DataFrame:
+def panel_first_known(conn: psycopg.Connection, *, cutoffs: Mapping[int, datetime],
+                      keys: Mapping[int, object] | None = None) -> pd.DataFrame:
     """Each series' data up to its own cut-off as it was first known (``series_observations_first_known`` in
     sql/): ``cutoffs`` maps series id -> cut-off. Per series, because in a ragged panel a series that ends early
-    has an earlier cut-off than the others, and the vintage must be the one known at that cut-off."""
+    has an earlier cut-off than the others, and the vintage must be the one known at that cut-off. The panel's
+    ``series`` column holds ``keys[id]`` (default: the id)."""
     rows = []
     for series_id, cutoff in cutoffs.items():
         found = conn.execute(
             "SELECT ts, value FROM series_observations_first_known(%s, %s)", (int(series_id), cutoff)
         ).fetchall()
         rows += [(int(series_id), ts, value) for ts, value in found]
-    return _panel(rows, {int(i): int(i) for i in cutoffs})
+    return _panel(rows, keys if keys is not None else {int(i): int(i) for i in cutoffs})
 
 
 def _panel(rows: list[tuple], keys: Mapping[int, object]) -> pd.DataFrame:
