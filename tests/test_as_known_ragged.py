@@ -69,7 +69,10 @@ def test_a_series_ending_early_is_backtested_as_known_at_its_own_cutoff(database
     assert long_windows["latest"] == long_windows["as_known"]
 
 
-def test_feature_series_are_read_as_first_known_at_each_cutoff(database, tmp_path, conn, monkeypatch):
+@pytest.mark.parametrize("driver_weeks", [LONG, SHORT], ids=["driver-to-the-end", "driver-ends-before-the-cutoffs"])
+def test_feature_series_are_read_as_first_known_at_each_cutoff(database, tmp_path, conn, monkeypatch, driver_weeks):
+    # a driver that stopped before the windows' cut-offs has no point at or after them: it must still be read as
+    # the vintage first known then, not as today's (sql/migrations/0012)
     import forecasting.steps.backtest as backtest_step
 
     seen: dict[str, list[pd.DataFrame]] = {}
@@ -88,7 +91,7 @@ def test_feature_series_are_read_as_first_known_at_each_cutoff(database, tmp_pat
     monkeypatch.setattr(backtest_step, "run_backtest", spy)
     target = {"name": "target", "source": "csv", "params": {"path": _csv(tmp_path, "target", LONG)}}
     driver = {"name": "driver", "source": "csv", "role": "feature",
-              "params": {"path": _csv(tmp_path, "driver", LONG)}}
+              "params": {"path": _csv(tmp_path, "driver", driver_weeks)}}
     config = parse_config({
         "name": "as-known-exog", "series": [target, driver],
         "preprocessing": {"horizon": HORIZON, "target_lags": [1, 2], "feature_lags": [1]},
@@ -98,7 +101,7 @@ def test_feature_series_are_read_as_first_known_at_each_cutoff(database, tmp_pat
     })
     execute(database, config, command="run")
     original = pd.read_csv(tmp_path / "driver.csv", parse_dates=["ts"]).set_index("ts")["value"]
-    _csv(tmp_path, "driver", LONG, factor=1.2)  # the feature series' history is renormalised
+    _csv(tmp_path, "driver", driver_weeks, factor=1.2)  # the feature series' history is renormalised
     _csv(tmp_path, "target", LONG + 1)  # and the target grows by a week
     seen.clear()
     report = execute(database, config, command="run")

@@ -221,3 +221,34 @@ def test_store_refuses_frames_that_break_its_contract(conn, frame, message):
     with pytest.raises(StoreError, match=f"series 'demand': {message}"):
         _upsert(conn, frame)
     assert _observation_rows(conn) == 0
+
+
+def _first_known(conn, cutoff: pd.Timestamp) -> pd.Series:
+    rows = conn.execute(
+        "SELECT ts, value FROM series_observations_first_known("
+        "(SELECT series_id FROM series WHERE name = 'demand'), %s)", (cutoff.to_pydatetime(),)).fetchall()
+    return pd.Series([v for _, v in rows], index=pd.DatetimeIndex([t for t, _ in rows]), dtype="float64")
+
+
+def test_first_known_past_a_series_end_is_the_vintage_that_first_held_its_data(conn):
+    # A series that ended before the cut-off (a delisted ticker, a feature that stopped) has no point at or after
+    # it: what a forecaster at that cut-off had is the vintage that first held its last point, never a revision
+    # stored later (reading today's data there leaked renormalisations into as-known backtests).
+    frame = make_series(10)
+    _upsert(conn, frame)
+    _upsert(conn, frame.assign(value=frame["value"] * 1.5))  # rewrites history: version 2
+    cutoff = frame["ts"].iloc[-1] + pd.Timedelta(days=5)
+    np.testing.assert_allclose(_first_known(conn, cutoff).to_numpy(), frame["value"].to_numpy())
+    # at a cut-off inside the data the rule is unchanged: the vintage stored when the next point was first known
+    inside = frame["ts"].iloc[6]
+    np.testing.assert_allclose(_first_known(conn, inside).to_numpy(), frame["value"].iloc[:7].to_numpy())
+
+
+def test_first_known_past_the_end_of_an_extended_series_keeps_its_later_points(conn):
+    # extensions are not revisions: points appended later are part of the data up to the cut-off once they exist
+    frame = make_series(12)
+    _upsert(conn, frame.iloc[:8])
+    _upsert(conn, frame)
+    cutoff = frame["ts"].iloc[-1] + pd.Timedelta(days=1)
+    np.testing.assert_allclose(_first_known(conn, cutoff).to_numpy(), frame["value"].to_numpy())
+    assert _first_known(conn, frame["ts"].iloc[0] - pd.Timedelta(days=1)).empty
