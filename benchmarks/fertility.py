@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (a sibling script, not a package)
 
-from forecasting.backtesting.m4 import M4_HORIZON  # noqa: E402
+from forecasting.backtesting.m4 import M4_HORIZON, write_m4  # noqa: E402
 
 FREQUENCY = "Yearly"
 # a series needs the test part plus enough years for rolling-origin backtests of the same horizon
@@ -70,11 +70,7 @@ def write_m4_layout(directory: Path) -> int:
     train, test, left_out = m4_rows(fertility_panel(), M4_HORIZON[FREQUENCY])
     if not train:
         raise ValueError("no country of statsmodels' fertility data set qualifies as a series")
-    for name, rows in (("train", train), ("test", test)):
-        width = max(len(r) for r in rows)
-        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows],
-                             columns=[f"V{j + 1}" for j in range(width)])
-        frame.to_csv(directory / f"{FREQUENCY}-{name}.csv", index=False)
+    write_m4(directory, FREQUENCY, train, test)
     print(f"fertility: {len(train)} countries as series, {len(left_out)} left out "
           f"(e.g. {'; '.join(left_out[:3])})", flush=True)
     return len(train)

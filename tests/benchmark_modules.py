@@ -9,9 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pandas as pd
 
-from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON
+from forecasting.backtesting.m4 import M4_HORIZON, M4_SEASON, write_m4
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # training points of the longest series per frequency: enough for the frequency's "auto" features
@@ -39,8 +38,4 @@ def write_m4_files(directory: Path, frequency: str, n_series: int = 6) -> None:
         y = (200 + 0.5 * t + np.cumsum(rng.normal(0, 1, n + h))) * (1 + 0.1 * np.sin(2 * np.pi * t / m))
         train.append([f"X{i}", *y[:n]])
         test.append([f"X{i}", *y[n:]])
-    for name, rows in (("train", train), ("test", test)):
-        width = max(len(r) for r in rows)
-        frame = pd.DataFrame([r + [None] * (width - len(r)) for r in rows],
-                             columns=[f"V{j + 1}" for j in range(width)])
-        frame.to_csv(directory / f"{frequency}-{name}.csv", index=False)
+    write_m4(directory, frequency, train, test)

@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from benchmark_modules import load_benchmark
 
-from forecasting.backtesting.m4 import M4_HORIZON
+from forecasting.backtesting.m4 import M4_HORIZON, write_m4
 from forecasting.config import parse_config
 from forecasting.models.registry import DEFAULT_MODELS, MODELS
 
@@ -43,9 +42,7 @@ def _write_quarterly(directory: Path, n_series: int = 5, length: int = 40) -> No
         y = (200 + 0.5 * t + np.cumsum(rng.normal(0, 1, length + h))) * (1 + 0.1 * np.sin(np.pi * t / 2))
         train.append([f"X{i}", *y[:length]])
         test.append([f"X{i}", *y[length:]])
-    for name, rows in (("train", train), ("test", test)):
-        pd.DataFrame(rows, columns=[f"V{j + 1}" for j in range(len(rows[0]))]).to_csv(
-            directory / f"Quarterly-{name}.csv", index=False)
+    write_m4(directory, "Quarterly", train, test)
 
 
 def test_the_accuracy_benchmark_without_models_measures_the_default_set(tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecasting.backtesting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, M4_TRAIN_END, read_m4
+from forecasting.backtesting.m4 import M4_FREQ, M4_HORIZON, M4_SEASON, M4_TRAIN_END, read_m4, write_m4
 from forecasting.features.panel import validate_panel
 
 M4_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m4"
@@ -104,3 +104,31 @@ def test_read_m4_errors(tmp_path):
         ValueError, match=re.escape("Daily: train and test files hold different series, e.g. ['D1', 'D2']")
     ):
         read_m4(tmp_path, "Daily")
+
+
+def test_write_m4_writes_what_read_m4_reads_back(tmp_path):
+    train_rows = [["A", 1.5, 2.0, 3.25], ["B", 7.0]]  # ragged: B is padded with empty fields
+    test_rows = [["A", *range(10, 18)], ["B", *range(30, 38)]]
+    write_m4(tmp_path, "Quarterly", train_rows, test_rows)
+    assert (tmp_path / "Quarterly-train.csv").read_text().splitlines() == ["V1,V2,V3,V4", "A,1.5,2.0,3.25", "B,7.0,,"]
+    train, test = read_m4(tmp_path, "Quarterly")
+    assert train.groupby("series")["y"].apply(list).to_dict() == {"A": [1.5, 2.0, 3.25], "B": [7.0]}
+    assert test.groupby("series")["y"].apply(list).to_dict() == {"A": list(map(float, range(10, 18))),
+                                                                  "B": list(map(float, range(30, 38)))}
+
+
+@pytest.mark.parametrize(
+    ("train_rows", "test_rows", "message"),
+    [
+        ([["A", 1.0]], [["B", *[1.0] * 8]], "Quarterly: train and test rows must hold each series once, e.g. ['A', 'B"),
+        ([["A", 1.0], ["A", 2.0]], [["A", *[1.0] * 8]] * 2, "must hold each series once, e.g. ['A']"),
+        ([["A"]], [["A", *[1.0] * 8]], "Quarterly-train: rows without values: ['A']"),
+        ([["A", 1.0]], [["A", *[1.0] * 7]], "Quarterly-test: rows without exactly 8 values: ['A']"),
+        ([], [], "Quarterly: no rows to write"),
+    ],
+    ids=["different-ids", "repeated-id", "empty-train-row", "short-test-row", "nothing"],
+)
+def test_write_m4_refuses_rows_read_m4_would_refuse_and_writes_nothing(tmp_path, train_rows, test_rows, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        write_m4(tmp_path, "Quarterly", train_rows, test_rows)
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ training part ends at one anchor per frequency (``M4_TRAIN_END``); the test part
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 from forecasting.features.panel import SERIES, TS, Y
 
 __all__ = ["M4_FREQ", "M4_HORIZON", "M4_SEASON", "M4_TRAIN_END", "m4_scores", "naive2_forecasts", "owa_table",
-           "read_m4"]
+           "read_m4", "write_m4"]
 
 M4_HORIZON = {"Yearly": 6, "Quarterly": 8, "Monthly": 18, "Weekly": 13, "Daily": 14, "Hourly": 48}
 M4_SEASON = {"Yearly": 1, "Quarterly": 4, "Monthly": 12, "Weekly": 1, "Daily": 1, "Hourly": 24}
@@ -105,6 +106,39 @@ def read_m4(directory: str | Path, frequency: str = "Weekly") -> tuple[pd.DataFr
     train = _to_panel(train_wide, longest - train_len, grid)
     test = _to_panel(test_wide, np.full(len(test_wide), longest), grid)
     return train, test
+
+
+def _write_wide(path: Path, rows: Sequence[Sequence]) -> None:
+    width = max(len(r) for r in rows)
+    padded = [list(r) + [None] * (width - len(r)) for r in rows]
+    pd.DataFrame(padded, columns=[f"V{j + 1}" for j in range(width)]).to_csv(path, index=False)
+
+
+def write_m4(directory: str | Path, frequency: str, train: Sequence[Sequence], test: Sequence[Sequence]) -> None:
+    """Write ``<frequency>-train.csv`` and ``<frequency>-test.csv`` in the organisers' layout, which ``read_m4`` reads.
+
+    ``train`` and ``test`` are rows ``[id, value, value, ...]`` in time order; shorter rows are padded with empty
+    fields. Checked before anything is written, so a bad call leaves no half-written pair: both hold rows for the
+    same ids, every row has a value, and every test row holds exactly the frequency's M4 horizon.
+    """
+    if frequency not in M4_HORIZON:
+        raise ValueError(f"unknown M4 frequency {frequency!r}; expected one of {list(M4_HORIZON)}")
+    if not train:
+        raise ValueError(f"{frequency}: no rows to write")
+    train_ids, test_ids = [str(r[0]) for r in train], [str(r[0]) for r in test]
+    if sorted(train_ids) != sorted(test_ids) or len(set(train_ids)) != len(train_ids):
+        odd = sorted(set(train_ids) ^ set(test_ids)) or sorted({i for i in train_ids if train_ids.count(i) > 1})
+        raise ValueError(f"{frequency}: train and test rows must hold each series once, e.g. {odd[:5]}")
+    empty = [i for i, r in zip(train_ids, train, strict=True) if len(r) < 2]
+    if empty:
+        raise ValueError(f"{frequency}-train: rows without values: {empty[:5]}")
+    horizon = M4_HORIZON[frequency]
+    short = [i for i, r in zip(test_ids, test, strict=True) if len(r) - 1 != horizon]
+    if short:
+        raise ValueError(f"{frequency}-test: rows without exactly {horizon} values: {short[:5]}")
+    directory = Path(directory)
+    _write_wide(directory / f"{frequency}-train.csv", train)
+    _write_wide(directory / f"{frequency}-test.csv", test)
 
 
 def naive2_forecasts(train: pd.DataFrame, frequency: str) -> pd.DataFrame:
