@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,10 +15,12 @@ import pytest
 
 from forecasting.config import parse_config
 from forecasting.ingest.pipeline import ingest
+from forecasting.models.registry import build_model
 from forecasting.run import execute
 from forecasting.steps.dispatch import run_partition_step
 from forecasting.steps.plan import finish_run, plan_run
 from forecasting.steps.select import select_champions
+from forecasting.steps.train import fingerprint
 from forecasting.store.steps import run_step_start
 
 DAYS = 80
@@ -154,6 +158,37 @@ def test_a_model_version_names_the_run_that_registered_it_and_the_runs_that_reus
     run_partition_step(conn, "train", run_id=first, key="D:1/1")
     assert conn.execute("SELECT bool_or(reused) FROM partition_models WHERE run_id = %s", (first,)).fetchone()[0] is \
         False
+
+
+def test_two_runs_training_one_fingerprint_at_once_fit_it_once(database, tmp_path, conn, monkeypatch):
+    config = parse_config(_raw(tmp_path, models={"enabled": ["naive", "linear"]}))
+    ingest(database, config)
+    fits: list[str] = []
+    meet = threading.Barrier(2, timeout=120)
+
+    def at_the_same_time(*args, **kwargs):
+        meet.wait()  # both runs look the fingerprint up together: each would find nothing registered yet
+        return fingerprint(*args, **kwargs)
+
+    def counted(name, *args, **kwargs):  # the training step builds a model only to fit it at once
+        fits.append(name)
+        time.sleep(0.5)  # long enough for the other run to reach the registry while this one fits
+        return build_model(name, *args, **kwargs)
+
+    monkeypatch.setattr("forecasting.steps.train.fingerprint", at_the_same_time)
+    monkeypatch.setattr("forecasting.steps.train.build_model", counted)
+    runs: list[int] = []
+    threads = [threading.Thread(target=lambda: runs.append(execute(database, config, command="train").run_id))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert len(runs) == 2
+    assert sorted(fits) == ["linear", "naive"]  # each fitted by one run only
+    rows = conn.execute("SELECT model, count(DISTINCT model_version_id), count(*) FILTER (WHERE reused) "
+                        "FROM partition_models GROUP BY model ORDER BY model").fetchall()
+    assert rows == [("linear", 1, 1), ("naive", 1, 1)]  # one version each, the other run reused it
 
 
 def _unreachable(source: str):

@@ -25,6 +25,7 @@ from forecasting.steps.record import recorded
 from forecasting.store.jsonsafe import json_safe
 from forecasting.store.registry import (
     DataVersion,
+    fingerprint_lock,
     model_id_ensure,
     model_version_find,
     model_version_insert,
@@ -101,39 +102,40 @@ def _train(conn: psycopg.Connection, run_id: int, key: str, force: bool, progres
         model_id = model_id_ensure(conn, config_name=data.config.name, name=name, frequency=data.freq,
                                    partition_key=key)
         fp = fingerprint(name, data, code, config=config)
-        existing = None if force else model_version_find(conn, model_id=model_id, fingerprint=fp)
-        if existing is not None:
-            version_ids[name] = existing
-            continue
-        panel = data.panel_for(name)
-        if panel.empty:  # every series is too short for it (the backtest step recorded why)
-            continue
-        try:
-            if name == "ensemble" and combined:  # its members are fitted already: combine them, do not refit
-                settings = EnsembleForecaster.settings(config)
-                model = EnsembleForecaster.of_fitted(
-                    {m: _member(conn, m, fitted, version_ids) for m in settings.members}, how=settings.how)
-            else:
-                model = build_model(name, config, has_exog=data.has_exog).fit(panel, freq=data.freq, exog=data.exog)
-        except Exception as exc:  # one model failing costs only that model
-            _log.exception("%s: training %s failed", key, name)
-            summary["failed"][name] = f"{type(exc).__name__}: {exc}"
-            skips += [Skip(i, f"training failed: {type(exc).__name__}: {exc}", model=name) for i in data.series_ids]
-            continue
-        fitted[name] = model
-        version_id = model_version_insert(
-            conn, model_id=model_id, run_id=run_id, fingerprint=fp, model=model,
-            params={"model": model_settings(name, config, has_exog=data.has_exog), "kind": model_class(name).kind,
-                    "seed": data.config.models.seed},
-            features=list(getattr(model, "feature_names_", [])),
-            training_start=panel[TS].min(), training_end=panel[TS].max(),
-            fitted=json_safe({"fallbacks": model.fallbacks, "params": getattr(model, "params_", None)}),
-            data=_data_versions(data), code_version=code, metrics=metrics.get(name),
-            artifact_dir=_artifact_dir(data), reuse_existing=not force,
-        )
-        version_ids[name] = version_id
-    # reused: another run registered the version (found before fitting, or registered by a concurrent run while
-    # this one was fitting: the insert then returns that run's version); a retried step's own version is not reuse
+        with fingerprint_lock(conn, fp):  # a concurrent run of this fingerprint waits, then reuses
+            existing = None if force else model_version_find(conn, model_id=model_id, fingerprint=fp)
+            if existing is not None:
+                version_ids[name] = existing
+                continue
+            panel = data.panel_for(name)
+            if panel.empty:  # every series is too short for it (the backtest step recorded why)
+                continue
+            try:
+                if name == "ensemble" and combined:  # its members are fitted already: combine them, do not refit
+                    settings = EnsembleForecaster.settings(config)
+                    model = EnsembleForecaster.of_fitted(
+                        {m: _member(conn, m, fitted, version_ids) for m in settings.members}, how=settings.how)
+                else:
+                    model = build_model(name, config, has_exog=data.has_exog).fit(panel, freq=data.freq, exog=data.exog)
+            except Exception as exc:  # one model failing costs only that model
+                _log.exception("%s: training %s failed", key, name)
+                summary["failed"][name] = f"{type(exc).__name__}: {exc}"
+                skips += [Skip(i, f"training failed: {type(exc).__name__}: {exc}", model=name) for i in data.series_ids]
+                continue
+            fitted[name] = model
+            version_id = model_version_insert(
+                conn, model_id=model_id, run_id=run_id, fingerprint=fp, model=model,
+                params={"model": model_settings(name, config, has_exog=data.has_exog), "kind": model_class(name).kind,
+                        "seed": data.config.models.seed},
+                features=list(getattr(model, "feature_names_", [])),
+                training_start=panel[TS].min(), training_end=panel[TS].max(),
+                fitted=json_safe({"fallbacks": model.fallbacks, "params": getattr(model, "params_", None)}),
+                data=_data_versions(data), code_version=code, metrics=metrics.get(name),
+                artifact_dir=_artifact_dir(data), reuse_existing=not force,
+            )
+            version_ids[name] = version_id
+    # reused: another run registered the version (a concurrent run fitting it held the fingerprint's lock until it
+    # was registered, so it is found before fitting); a retried step's own version is not reuse
     registered_by = model_version_registered_by(conn, model_version_ids=list(version_ids.values()))
     versions = {name: (vid, registered_by[vid] != run_id) for name, vid in version_ids.items()}
     for name, (_, reused) in versions.items():

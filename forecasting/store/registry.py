@@ -6,6 +6,8 @@ import hashlib
 import json
 import pickle
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +19,7 @@ from forecasting.store.jsonsafe import json_dumps
 
 __all__ = [
     "DataVersion",
+    "fingerprint_lock",
     "library_versions",
     "model_id_ensure",
     "model_version_find",
@@ -60,6 +63,23 @@ def model_id_ensure(conn: psycopg.Connection, *, config_name: str, name: str, fr
             (config_name, name, frequency, partition_key),
         ).fetchone()
     return row[0]
+
+
+@contextmanager
+def fingerprint_lock(conn: psycopg.Connection, fingerprint: str) -> Iterator[None]:
+    """Hold the fingerprint's advisory lock (session level) while a model is looked up, fitted and registered.
+
+    A second run training the same fingerprint waits here for the first one's fit and then finds its version,
+    instead of fitting the same model again and throwing it away at the insert. The lock is the one
+    ``model_version_insert`` takes per transaction (advisory locks are re-entrant in a session); a worker that
+    dies drops its connection and with it the lock.
+    """
+    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (fingerprint,))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (fingerprint,))
 
 
 def model_version_find(conn: psycopg.Connection, *, model_id: int, fingerprint: str) -> int | None:
