@@ -9,7 +9,8 @@ V2... = values), horizon and seasonal period from the frequency. Then, all in me
 1. times the statistical models on 300-point series (ms per series, with ``modeling.n_jobs`` processes);
 2. backtests the pipeline's default model set (``forecasting.models.registry.DEFAULT_MODELS``, what a config
    without ``models.enabled`` runs; ``--models`` to measure others) on rolling origins inside the training data;
-3. picks a champion per series with the champion strategy that does best on held-out backtest windows;
+3. picks a champion per series with the pipeline's champion strategy: the simplest whose score on held-out
+   backtest windows is within one standard error of the best (``select_strategy``);
 4. fits every model on the whole training data and forecasts the test horizon, with conformal intervals
    calibrated on the backtest errors;
 5. scores every model and the champion with M4's sMAPE, MASE and OWA (against M4's Naive2), plus the 80% and
@@ -180,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     champions = choose_by_strategy(scores, strategy, metric="mase", model_order=models)
     quantiles = conformal_quantiles(forecasts, series_scale(train), LEVELS)
     phases["champion choice"] = time.perf_counter() - started
-    print(f"champion strategy {strategy} (held-out backtest MASE: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in strategy_scores.items()) + ")")
+    print(f"champion strategy {strategy}, the simplest within one standard error of the best (held-out backtest "
+          "MASE: " + ", ".join(f"{k} {v:.3f}" for k, v in strategy_scores.items()) + ")")
     print(f"champion counts: {champions['model'].value_counts().to_dict()}")
 
     started = time.perf_counter()

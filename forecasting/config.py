@@ -228,8 +228,8 @@ class BacktestSettings(_Strict):
     champion_metric: Literal["mase", "smape", "mae", "rmse"] = "mase"
     # how a series' champion is chosen from the backtest windows: per_series (its own lowest mean score),
     # robust (its own best only where it beats the pooled best model in every window and clearly on average),
-    # pooled (one model for every series), or auto: whichever of the three does best on windows it was not
-    # chosen on (leave one window out), per partition
+    # pooled (one model for every series), or auto: per partition, the simplest of the three whose score on windows
+    # it was not chosen on (leave one window out) is within one standard error of the best one's
     champion_strategy: Literal["auto", "per_series", "robust", "pooled"] = "auto"
 
 

@@ -112,6 +112,33 @@ def test_strategy_is_chosen_on_held_out_windows():
     assert select_strategy(one_window, metric="mase", model_order=["good", "lucky", "ens"]) == ("robust", {})
 
 
+def test_a_strategy_that_wins_by_less_than_its_standard_error_gives_way_to_a_simpler_one():
+    rng = np.random.default_rng(1)
+    # 'good' is better than the ensemble on some series, worse on others, and varies from window to window more
+    # than between series: choosing per series wins on held-out windows by less than that noise
+    table = {f"s{i}": [list(rng.normal(1.0, 0.2) + rng.normal(0, 0.4, 3)), [3.0] * 3, [1.0] * 3] for i in range(60)}
+    chosen, results = select_strategy(_scores(table), metric="mase", model_order=["good", "lucky", "ens"])
+    assert results["per_series"] < results["robust"] < results["pooled"]  # the lowest mean: per series
+    assert chosen == "pooled"
+
+
+def test_a_tie_goes_to_the_simpler_strategy():
+    # no series beats the ensemble by the robust rule's margin, so robust and pooled choose the same champions
+    table = {f"s{i}": [[1.0 + 0.01 * (i % 3)] * 3, [2.0] * 3, [0.99] * 3] for i in range(10)}
+    chosen, results = select_strategy(_scores(table), metric="mase", model_order=["good", "lucky", "ens"])
+    assert results["robust"] == results["pooled"] and chosen == "pooled"
+
+
+def test_a_strategy_that_wins_consistently_is_chosen_even_if_it_chooses_more():
+    # half the series are 5% better on 'good' in every window, half on 'lucky': below robust's 10% margin, so only
+    # choosing per series finds it; the difference never varies, so it is far beyond its standard error
+    table = {f"s{i}": [[0.95] * 3, [2.0] * 3, [1.0] * 3] if i % 2 else [[2.0] * 3, [0.95] * 3, [1.0] * 3]
+             for i in range(20)}
+    chosen, results = select_strategy(_scores(table), metric="mase", model_order=["good", "lucky", "ens"])
+    assert results["per_series"] == pytest.approx(0.95) and results["pooled"] == pytest.approx(1.0)
+    assert chosen == "per_series"
+
+
 def test_conformal_quantiles_never_narrow_with_the_step():
     rng = np.random.default_rng(1)
     rows = []

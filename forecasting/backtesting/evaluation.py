@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import season_length
 from forecasting.models.ensemble import combine
 
-__all__ = ["COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "STRATEGIES", "EnsembleChoice", "backtest_metrics",
+__all__ = ["COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "SIMPLEST_FIRST", "STRATEGIES", "EnsembleChoice", "backtest_metrics",
            "choose_by_strategy", "choose_champions", "choose_ensemble", "cross_conformal", "ensemble_rows",
            "robust_champions", "select_strategy", "window_scores"]
 
@@ -101,6 +102,8 @@ def choose_champions(metrics: pd.DataFrame, *, metric: str, model_order: Sequenc
 # --- champion strategies -----------------------------------------------------------------------------------------
 
 STRATEGIES = ("per_series", "robust", "pooled")
+# from one model for every series to each series its own: the order in which select_strategy prefers them
+SIMPLEST_FIRST = ("pooled", "robust", "per_series")
 
 
 def _per_window(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -176,25 +179,45 @@ def choose_by_strategy(scores: pd.DataFrame, strategy: str, *, metric: str,
 
 def select_strategy(scores: pd.DataFrame, *, metric: str, model_order: Sequence[str],
                     strategies: Sequence[str] = STRATEGIES) -> tuple[str, dict[str, float]]:
-    """The strategy whose champions score best on windows they were not chosen on (leave one window out).
+    """The simplest strategy whose champions score within one standard error of the best on windows they were not
+    chosen on (leave one window out); returns it and every strategy's mean held-out score.
 
-    For every window, champions are chosen from the other windows and scored on it; the mean over windows and
-    series decides. With a single window there is nothing to hold out and "robust" is returned.
+    For every window, champions are chosen from the other windows and scored on it. The strategy with the lowest
+    mean over windows and series is the best, but a simpler one (``SIMPLEST_FIRST``: pooled, then robust, then
+    per_series) is used when its scores, paired with the best's per series and window, are worse on average by no
+    more than the standard error of that mean difference: the one-standard-error rule. Two or three windows make
+    per-series choices noisy, and a difference the held-out scores cannot tell from noise should not buy a rule
+    that chooses more. With a single window there is nothing to hold out and "robust" is returned.
     """
     windows = sorted(scores["window"].unique())
     if len(windows) < 2:
         return "robust", {}
-    results = {}
+    held: dict[str, pd.Series] = {}
     for strategy in strategies:
-        held_out = []
+        parts = []
         for window in windows:
             chosen = choose_by_strategy(scores[scores["window"] != window], strategy, metric=metric,
                                         model_order=model_order)
             here = _per_window(scores[scores["window"] == window], metric)
-            held_out.append(here.merge(chosen[[SERIES, "model"]], on=[SERIES, "model"])[metric])
-        results[strategy] = float(pd.concat(held_out).mean())
-    best = min(strategies, key=lambda s: (results[s], strategies.index(s)))
+            parts.append(here.merge(chosen[[SERIES, "model"]], on=[SERIES, "model"]))
+        held[strategy] = pd.concat(parts).set_index([SERIES, "window"])[metric]
+    results = {strategy: float(held[strategy].mean()) for strategy in strategies}
+    rank = {name: i for i, name in enumerate(SIMPLEST_FIRST)}
+    best = min(strategies, key=lambda s: (results[s], rank[s]))
+    for strategy in sorted(strategies, key=rank.__getitem__):
+        if rank[strategy] >= rank[best] or _within_one_standard_error(held[strategy], held[best]):
+            return strategy, results
     return best, results
+
+
+def _within_one_standard_error(simpler: pd.Series, best: pd.Series) -> bool:
+    """Whether ``simpler`` is worse than ``best`` on average by at most the standard error of the mean difference,
+    paired on their common (series, window) index."""
+    paired = pd.concat([simpler, best], axis=1, join="inner").dropna()
+    difference = (paired.iloc[:, 0] - paired.iloc[:, 1]).to_numpy()
+    if len(difference) < 2:
+        return bool(len(difference) and difference[0] <= 0)
+    return float(difference.mean()) <= float(difference.std(ddof=1)) / math.sqrt(len(difference))
 
 
 @dataclass(frozen=True)

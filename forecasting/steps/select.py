@@ -1,8 +1,8 @@
 """Step ``select``: each series' champion from the run's backtest, for every partition of the run.
 
-The champion rule is ``backtest.champion_strategy``; by default (``auto``) each partition uses whichever rule
-scores best on backtest windows it was not chosen on, so with few windows a series keeps the pooled best model
-unless its own best is clearly and consistently better.
+The champion rule is ``backtest.champion_strategy``; by default (``auto``) each partition uses the simplest rule
+whose score on backtest windows it was not chosen on is within one standard error of the best rule's, so with few
+windows a series keeps the pooled best model unless its own best is clearly and consistently better.
 
 A series too short for one backtest window of every model that can fit it has no score; its champion is the
 partition's pooled best model among those that can fit it (``_untested_champions``).
@@ -96,7 +96,8 @@ def _champions(conn: psycopg.Connection, run_id: int, series_ids: list[int], fre
         if not scores.empty:
             if strategy == "auto":
                 strategy, held_out = select_strategy(scores, metric=metric, model_order=config.models.enabled)
-                _log.info("champion strategy %s (held-out %s: %s)", strategy, metric,
+                _log.info("champion strategy %s, the simplest within one standard error of the best (held-out %s: %s)",
+                          strategy, metric,
                           ", ".join(f"{k} {v:.4g}" for k, v in held_out.items()) or "one window, nothing held out")
             chosen = choose_by_strategy(scores, strategy, metric=metric, model_order=config.models.enabled)
             return chosen.dropna(subset=["score"]).rename(columns={SERIES: "series_id"}), strategy
