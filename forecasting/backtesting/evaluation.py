@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from forecasting.backtesting.intervals import apply_intervals, conformal_quantiles, series_scale
@@ -14,9 +15,9 @@ from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import season_length
 from forecasting.models.ensemble import combine
 
-__all__ = ["COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "SIMPLEST_FIRST", "STRATEGIES", "EnsembleChoice", "backtest_metrics",
-           "choose_by_strategy", "choose_champions", "choose_ensemble", "cross_conformal", "ensemble_rows",
-           "robust_champions", "select_strategy", "window_scores"]
+__all__ = ["CHOICE_METRICS", "COVERAGE_N", "ENSEMBLE_MAX_MEMBERS", "SIMPLEST_FIRST", "STRATEGIES", "EnsembleChoice",
+           "backtest_metrics", "choice_scores", "choose_by_strategy", "choose_champions", "choose_ensemble",
+           "cross_conformal", "ensemble_rows", "robust_champions", "select_strategy", "window_scores"]
 
 ENSEMBLE_MAX_MEMBERS = 5
 
@@ -53,6 +54,46 @@ def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, leve
         part = part[["model", SERIES, STEP, Y, YHAT] + [c for c in part.columns if c[:3] in ("lo_", "hi_")]]
         pieces.append(score_forecasts(part, insample_scale=insample, levels=use_levels).assign(window=window))
     return pd.concat(pieces, ignore_index=True)
+
+
+CHOICE_METRICS = ("mase", "smape", "mae")
+
+
+def choice_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str, metric: str = "mase") -> pd.DataFrame:
+    """The scores the champion choice ranks models by: ``metric`` per (window, model, series, step), from backtest
+    forecasts (columns window, cutoff, model, series, step, y, yhat); rows without a finite score are dropped.
+
+    MASE is scaled as the stored backtest metrics are, by each window's own training data with the frequency's
+    period, so the pooled means the strategies compare weigh the series as those metrics do. Where that scale is
+    zero or undefined (an exactly periodic or constant stretch) the series' mean one-step change, then its level,
+    takes its place: the scale is the same for every model of a series and window, so the models are still ranked
+    and the series keeps a champion. sMAPE and MAE need no scale.
+    """
+    if metric not in CHOICE_METRICS:
+        raise ValueError(f"champion choice metric must be one of {list(CHOICE_METRICS)}, got {metric!r}")
+    gap = (forecasts[Y] - forecasts[YHAT]).abs()
+    if metric == "mase":
+        value = gap / _window_scale(forecasts, panel, season_length(freq))
+    elif metric == "smape":
+        value = 200 * gap / (forecasts[Y].abs() + forecasts[YHAT].abs())
+    else:
+        value = gap
+    finite = value.replace([np.inf, -np.inf], np.nan)
+    scores = forecasts[["window", "model", SERIES, STEP]].assign(**{metric: finite.to_numpy()})
+    return scores.dropna(subset=[metric]).reset_index(drop=True)
+
+
+def _window_scale(forecasts: pd.DataFrame, panel: pd.DataFrame, season: int) -> np.ndarray:
+    """Per forecast row, the MASE scale of its series' data up to its window's cutoff (``choice_scores``)."""
+    pairs = forecasts[[SERIES, "window", "cutoff"]].drop_duplicates([SERIES, "window"]).reset_index(drop=True)
+    pairs["pair"] = np.arange(len(pairs))
+    known = panel[[SERIES, TS, Y]].merge(pairs, on=SERIES)
+    known = known[known[TS] <= known["cutoff"]]
+    # one pseudo-series per (series, window): its history up to the cutoff
+    known = known[["pair", TS, Y]].rename(columns={"pair": SERIES})
+    scale = mase_scale(known, season=season).fillna(series_scale(known))
+    rows = forecasts[[SERIES, "window"]].merge(pairs[[SERIES, "window", "pair"]], on=[SERIES, "window"], how="left")
+    return rows["pair"].map(scale).to_numpy(dtype="float64")
 
 
 COVERAGE_N = "coverage_n"  # how many backtest errors the coverage_<level> figures rest on: a count, summed

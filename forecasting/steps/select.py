@@ -19,11 +19,13 @@ import logging
 import pandas as pd
 import psycopg
 
-from forecasting.backtesting.evaluation import choose_by_strategy, choose_champions, select_strategy
-from forecasting.backtesting.intervals import series_scale
-from forecasting.backtesting.metrics import mase_scale
+from forecasting.backtesting.evaluation import (
+    choice_scores,
+    choose_by_strategy,
+    choose_champions,
+    select_strategy,
+)
 from forecasting.features.panel import SERIES, STEP
-from forecasting.frequency import season_length
 from forecasting.steps.data import load_partition, run_config
 from forecasting.steps.record import recorded
 from forecasting.store.results import (
@@ -138,27 +140,17 @@ def _untested_champions(conn: psycopg.Connection, run_id: int, key: str, series_
 
 def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int], freq: str,
                    metric: str) -> pd.DataFrame:
-    """Per (window, model, series, step) scores from the stored backtest forecasts. MASE is scaled by the series'
-    whole history rather than each window's training part: within a series and window the scale is the same for
-    every model, so the choices between models do not depend on it."""
+    """Per (window, model, series, step) scores from the stored backtest forecasts (``choice_scores``: MASE as the
+    stored backtest metrics scale it, each window by its own training data)."""
     errors = backtest_errors_read(conn, run_id=run_id, mode="latest", series_ids=series_ids)
     if errors.empty:
         return errors
-    gap = (errors["y"] - errors["yhat"]).abs()
+    panel = None
     if metric == "mase":
         pinned = stored_series_by_id(conn, series_ids=series_ids, run_id=run_id)  # the run's snapshot
-        panel = panel_read(conn, series_ids=list(pinned), pinned=pinned)
-        # a series whose seasonal differences are all zero (exactly periodic) has no MASE; its mean one-step
-        # change, or its level, ranks the models on it all the same
-        scale = mase_scale(panel, season=season_length(freq)).fillna(series_scale(panel))
-        value = gap / errors["series_id"].map(scale)
-    elif metric == "smape":
-        value = 200 * gap / (errors["y"].abs() + errors["yhat"].abs())
-    else:
-        value = gap
-    finite = value.replace([float("inf"), float("-inf")], float("nan"))
-    scores = errors[["window", "model", "series_id", "step"]].assign(**{metric: finite})
-    return scores.dropna(subset=[metric]).rename(columns={"series_id": SERIES, "step": STEP})
+        panel = panel_read(conn, series_ids=list(pinned), pinned=pinned).rename(columns={"series_id": SERIES})
+    forecasts = errors.rename(columns={"series_id": SERIES, "step": STEP})
+    return choice_scores(forecasts, panel, freq=freq, metric=metric)
 
 
 def _log_table(counts: dict[str, int], scores: list[pd.Series], shown: list, names: dict[int, str],

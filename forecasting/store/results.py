@@ -208,11 +208,12 @@ def backtest_metrics_read(conn: psycopg.Connection, *, run_id: int, mode: str, s
 
 def backtest_errors_read(conn: psycopg.Connection, *, run_id: int, mode: str,
                          series_ids: Sequence[int]) -> pd.DataFrame:
-    """The backtest forecasts of these series in a run, per window: model, series_id, window, step, y, yhat."""
+    """The backtest forecasts of these series in a run, per window: model, series_id, window, cutoff, step, y,
+    yhat."""
     cur = conn.execute(
-        "SELECT model, series_id, window_no, step, y, yhat FROM backtest_forecasts WHERE run_id = %s "
+        "SELECT model, series_id, window_no, cutoff, step, y, yhat FROM backtest_forecasts WHERE run_id = %s "
         "AND mode = %s AND series_id = ANY(%s)", (run_id, mode, [int(i) for i in series_ids]))
-    return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "window", "step", "y", "yhat"])
+    return pd.DataFrame(cur.fetchall(), columns=["model", "series_id", "window", "cutoff", "step", "y", "yhat"])
 
 
 # aggregates of a metric over series or steps: means, except coverage_n, the number of errors coverage rests on
