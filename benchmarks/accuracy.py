@@ -45,7 +45,7 @@ from forecasting.backtesting.m4 import M4_FREQ, M4_HORIZON, m4_scores, naive2_fo
 from forecasting.config import MODEL_NAMES, parse_config
 from forecasting.features.panel import SERIES, STEP, TS, YHAT, Y
 from forecasting.frequency import Frequency, season_length
-from forecasting.models.ensemble import combine, ensemble_members
+from forecasting.models.ensemble import combinations, combine, ensemble_members
 from forecasting.models.registry import build_model
 from forecasting.steps.screen import backtest_spec
 
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     forecasts = backtest.forecasts
     members, how = [], "median"
     if "ensemble" in models:  # the pipeline's backtest step: its rule, from the members' backtest forecasts
-        choice = choose_ensemble(forecasts, train, freq=freq, candidates=ensemble_members(config))
+        choice = choose_ensemble(forecasts, train, freq=freq, candidates=ensemble_members(config),
+                                 hows=combinations(config))
         if choice is not None:
             members, how, ensemble_score = list(choice.members), choice.how, choice.score
             forecasts = pd.concat([forecasts, ensemble_rows(forecasts, members, how)], ignore_index=True)

@@ -21,7 +21,8 @@ from forecasting.models.base import Forecaster, ModelName, ModelSettings
 if TYPE_CHECKING:
     from forecasting.config import PipelineConfig
 
-__all__ = ["EnsembleForecaster", "EnsembleSettings", "combine", "combines_members", "ensemble_members"]
+__all__ = ["EnsembleForecaster", "EnsembleSettings", "combinations", "combine", "combines_members",
+           "ensemble_members"]
 
 # candidates when the config names no members: every enabled model that learns something (the baselines are
 # there to be beaten, and hybrid repeats arima + lightgbm); the pipeline's backtest picks the members among them
@@ -33,7 +34,9 @@ class EnsembleSettings(ModelSettings):
 
     # models whose median forecast the ensemble is; empty: every enabled model except the baselines
     members: list[ModelName] = Field(default_factory=list)
-    how: Literal["median", "mean"] = "median"
+    # auto: the backtest chooses median or mean with the members (``combinations``); with members configured, or
+    # where no backtest chooses, the median. A value, not "unset": a run's steps read its config back from JSON
+    how: Literal["auto", "median", "mean"] = "auto"
 
     @field_validator("members")
     @classmethod
@@ -60,6 +63,12 @@ def ensemble_members(config: PipelineConfig) -> list[str]:
     if chosen:
         return list(chosen)
     return [name for name in config.models.enabled if name not in _NOT_MEMBERS]
+
+
+def combinations(config: PipelineConfig) -> tuple[str, ...]:
+    """The combinations the backtest chooses the ensemble's among: median and mean, unless ``how`` fixes one."""
+    how = EnsembleForecaster.settings(config).how
+    return ("median", "mean") if how == "auto" else (how,)
 
 
 def combines_members(config: PipelineConfig) -> bool:
@@ -97,8 +106,9 @@ class EnsembleForecaster(Forecaster):
     def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
         from forecasting.models.registry import build_model
 
+        how = cls.settings(config).how
         return cls({name: build_model(name, config, has_exog=has_exog) for name in ensemble_members(config)},
-                   how=cls.settings(config).how)
+                   how="median" if how == "auto" else how)  # no backtest chose one: the robust default
 
 
     @classmethod

@@ -23,7 +23,7 @@ from forecasting.backtesting.backtest import BacktestResult, run_backtest
 from forecasting.backtesting.evaluation import EnsembleChoice, backtest_metrics, choose_ensemble, ensemble_rows
 from forecasting.backtesting.folds import series_cutoffs
 from forecasting.features.panel import SERIES, STEP, YHAT
-from forecasting.models.ensemble import EnsembleForecaster, combines_members, ensemble_members
+from forecasting.models.ensemble import EnsembleForecaster, combinations, combines_members, ensemble_members
 from forecasting.models.registry import model_factories
 from forecasting.steps.data import PartitionData, load_partition
 from forecasting.steps.record import recorded
@@ -137,10 +137,9 @@ def _choose_ensemble(forecasts: pd.DataFrame, data: PartitionData) -> EnsembleCh
     enabled models outside the baselines; the combination too unless ``models.ensemble.how`` is set."""
     settings = EnsembleForecaster.settings(data.config)
     if settings.members:
-        return EnsembleChoice(tuple(settings.members), settings.how)
-    hows = (settings.how,) if "how" in settings.model_fields_set else ("median", "mean")
+        return EnsembleChoice(tuple(settings.members), "median" if settings.how == "auto" else settings.how)
     return choose_ensemble(forecasts, data.panel, freq=data.freq, candidates=ensemble_members(data.config),
-                           hows=hows)
+                           hows=combinations(data.config))
 
 
 def _reporting(name: str, factory, progress: Progress):
