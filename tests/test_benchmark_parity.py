@@ -7,6 +7,7 @@ MASE in the benchmark and with the frequency's period in a run) makes its figure
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_a_run_without_settings_forecasts_what_the_accuracy_benchmark_measures(d
     assert code == 0
     measured = pd.read_csv(out, index_col=0)
 
-    train, _ = read_m4(tmp_path, frequency)
+    train, test = read_m4(tmp_path, frequency)
     series = []
     for key, part in train.groupby("series"):
         path = tmp_path / f"{key}.csv"
@@ -64,9 +65,18 @@ def test_a_run_without_settings_forecasts_what_the_accuracy_benchmark_measures(d
                            "modeling": {"n_jobs": 1}})
     execute(database, config, command="run")
 
-    rows = conn.execute("SELECT series_name, model, step, yhat FROM champion_forecasts ORDER BY series_name, step")
-    forecast = pd.DataFrame(rows.fetchall(), columns=["series", "model", "step", "yhat"])
+    rows = conn.execute("SELECT series_name, model, ts, step, yhat, lo_80, hi_80, lo_95, hi_95 FROM champion_forecasts "
+                        "ORDER BY series_name, step")
+    forecast = pd.DataFrame(rows.fetchall(), columns=["series", "model", "ts", "step", "yhat", "lo_80", "hi_80",
+                                                      "lo_95", "hi_95"])
     counts = forecast.drop_duplicates("series")["model"].value_counts().to_dict()
     assert f"champion counts: {counts}" in printed  # the same champions
     ran = forecast.pivot(index="series", columns="step", values="yhat").sort_index()
     np.testing.assert_allclose(ran.to_numpy(), measured.sort_index().to_numpy(), rtol=1e-6)
+    # the same intervals: the coverage the benchmark printed for the champion is the run's bands' on the test part
+    joined = test.merge(forecast, on=["series", "ts"])
+    assert len(joined) == len(test)
+    coverage = [100 * ((joined["y"] >= joined[f"lo_{q}"]) & (joined["y"] <= joined[f"hi_{q}"])).mean()
+                for q in (80, 95)]
+    row = re.search(r"^champion +[0-9.]+ +[0-9.]+ +[0-9.]+ +([0-9.]+) +([0-9.]+)", printed, re.MULTILINE)
+    assert [float(row.group(1)), float(row.group(2))] == pytest.approx(coverage, abs=0.051)
