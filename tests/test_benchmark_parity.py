@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from benchmark_modules import load_benchmark
+from benchmark_modules import load_benchmark, write_m4_files
 
 from forecasting.backtesting.m4 import M4_HORIZON, read_m4, write_m4
 from forecasting.config import parse_config
@@ -41,11 +41,14 @@ def _real_sample(directory: Path, frequency: str, source: str, every: int, last:
 SAMPLES = {"Weekly": ("m4", 9, 200), "Quarterly": ("m3-quarterly", 9, None)}
 
 
-@pytest.mark.parametrize("frequency", ["Weekly", "Quarterly"])
+@pytest.mark.parametrize("frequency", ["Weekly", "Quarterly", "Yearly", "Monthly", "Daily", "Hourly"])
 def test_a_run_without_settings_forecasts_what_the_accuracy_benchmark_measures(database, conn, tmp_path, capsys,
                                                                                 frequency):
-    source, every, last = SAMPLES[frequency]
-    _real_sample(tmp_path, frequency, source, every, last)
+    if frequency in SAMPLES:
+        source, every, last = SAMPLES[frequency]
+        _real_sample(tmp_path, frequency, source, every, last)
+    else:  # no shared file at this frequency: its calendar, period and "auto" features on synthetic series
+        write_m4_files(tmp_path, frequency, n_series=5)
     out = tmp_path / "champion.csv"
     code = load_benchmark("accuracy").main(["--data", str(tmp_path), "--frequency", frequency, "--speed-series", "0",
                                             "--n-jobs", "1", "--forecasts-out", str(out)])
@@ -57,8 +60,8 @@ def test_a_run_without_settings_forecasts_what_the_accuracy_benchmark_measures(d
     series = []
     for key, part in train.groupby("series"):
         path = tmp_path / f"{key}.csv"
-        part.assign(ts=part["ts"].dt.strftime("%Y-%m-%d")).rename(columns={"y": "value"})[["ts", "value"]].to_csv(
-            path, index=False)
+        stamps = part["ts"].dt.strftime("%Y-%m-%d %H:%M:%S")  # hourly series need the time of day
+        part.assign(ts=stamps).rename(columns={"y": "value"})[["ts", "value"]].to_csv(path, index=False)
         series.append({"name": key, "source": "csv", "params": {"path": str(path)}})
     # only what the benchmark sets too: the horizon and the processes
     config = parse_config({"name": "parity", "series": series, "preprocessing": {"horizon": M4_HORIZON[frequency]},
