@@ -38,9 +38,12 @@ def test_a_killed_cli_run_is_marked_abandoned_by_the_next_run(database, tmp_path
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # a step of the modeling run has started (ARIMA keeps it busy a while)
+        # the backtest step has started: ARIMA keeps it busy a while (an earlier step, such as features, can finish
+        # between the poll and the kill, leaving no step to abandon)
+        while time.monotonic() < deadline:
             row = conn.execute("SELECT r.run_id, r.owner_pid FROM pipeline_runs r JOIN run_steps s USING (run_id) "
-                               "WHERE r.status = 'running' AND s.status = 'running'").fetchone()
+                               "WHERE r.status = 'running' AND s.status = 'running' AND s.step = 'backtest'"
+                               ).fetchone()
             if row:
                 break
             time.sleep(0.1)
