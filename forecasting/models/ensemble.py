@@ -38,6 +38,11 @@ class EnsembleSettings(ModelSettings):
     # where no backtest chooses, the median. A value, not "unset": a run's steps read its config back from JSON
     how: Literal["auto", "median", "mean"] = "auto"
 
+    def fixed_how(self) -> str:
+        """The combination where no backtest chooses one (members configured, or the ensemble fitted on its own):
+        ``how``, the median when it is auto."""
+        return "median" if self.how == "auto" else self.how
+
     @field_validator("members")
     @classmethod
     def _not_itself(cls, value: list[str]) -> list[str]:
@@ -106,9 +111,8 @@ class EnsembleForecaster(Forecaster):
     def from_config(cls, config: PipelineConfig, *, has_exog: bool) -> Self:
         from forecasting.models.registry import build_model
 
-        how = cls.settings(config).how
         return cls({name: build_model(name, config, has_exog=has_exog) for name in ensemble_members(config)},
-                   how="median" if how == "auto" else how)  # no backtest chose one: the robust default
+                   how=cls.settings(config).fixed_how())
 
 
     @classmethod

@@ -134,10 +134,10 @@ def _run_mode(conn: psycopg.Connection, data: PartitionData, mode: str, progress
 
 def _choose_ensemble(forecasts: pd.DataFrame, data: PartitionData) -> EnsembleChoice | None:
     """The configured members and combination, or (no members configured) the best by backtest among the
-    enabled models outside the baselines; the combination too unless ``models.ensemble.how`` is set."""
+    enabled models outside the baselines; the combination too unless ``models.ensemble.how`` fixes one."""
     settings = EnsembleForecaster.settings(data.config)
     if settings.members:
-        return EnsembleChoice(tuple(settings.members), "median" if settings.how == "auto" else settings.how)
+        return EnsembleChoice(tuple(settings.members), settings.fixed_how())
     return choose_ensemble(forecasts, data.panel, freq=data.freq, candidates=ensemble_members(data.config),
                            hows=combinations(data.config))
 

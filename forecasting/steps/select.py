@@ -148,7 +148,7 @@ def _window_scores(conn: psycopg.Connection, run_id: int, series_ids: list[int],
     panel = None
     if metric == "mase":
         pinned = stored_series_by_id(conn, series_ids=series_ids, run_id=run_id)  # the run's snapshot
-        panel = panel_read(conn, series_ids=list(pinned), pinned=pinned).rename(columns={"series_id": SERIES})
+        panel = panel_read(conn, series_ids=list(pinned), pinned=pinned)
     forecasts = errors.rename(columns={"series_id": SERIES, "step": STEP})
     return choice_scores(forecasts, panel, freq=freq, metric=metric)
 
