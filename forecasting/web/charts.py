@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 
+from forecasting.web.numbers import format_number
+
 __all__ = ["forecast_chart_svg"]
 
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 64, 40, 28, 32
@@ -36,18 +38,15 @@ class _Scale:
         return self.bottom - (value - self.v0) / (self.v1 - self.v0) * (self.bottom - self.top)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def _axes(scale: _Scale, n_ticks: int = 5) -> list[str]:
     parts = [f'<line class="axis" x1="{scale.left}" y1="{scale.bottom}" x2="{scale.right}" y2="{scale.bottom}"/>',
              f'<line class="axis" x1="{scale.left}" y1="{scale.top}" x2="{scale.left}" y2="{scale.bottom}"/>']
     for i in range(n_ticks + 1):
         value = scale.v0 + (scale.v1 - scale.v0) * i / n_ticks
         y = scale.y(value)
+        label = format_number(value)
         parts.append(f'<line class="grid" x1="{scale.left}" y1="{y:.1f}" x2="{scale.right}" y2="{y:.1f}"/>'
-                     f'<text class="tick" x="{scale.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(value)}</text>')
+                     f'<text class="tick" x="{scale.left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for i in range(n_ticks + 1):
         stamp = scale.t0 + (scale.t1 - scale.t0) * i / n_ticks
         x = scale.left + (scale.right - scale.left) * i / n_ticks
@@ -99,7 +98,7 @@ def forecast_chart_svg(
         parts.append(f'<polyline class="{kind}-line" points="{line}"/>')
         radius = 1.6 if kind == "actual" else 3
         parts += [f'<circle class="{kind}-point" cx="{scale.x(t):.1f}" cy="{scale.y(v):.1f}" r="{radius}">'
-                  f"<title>{t:%Y-%m-%d %H:%M}: {_fmt(v)}</title></circle>" for t, v in points]
+                  f"<title>{t:%Y-%m-%d %H:%M}: {format_number(v)}</title></circle>" for t, v in points]
     levels = ", ".join(f"{level}%" for level in sorted(bands))
     parts.append(f'<text class="legend" x="{width - _MARGIN_RIGHT}" y="16" text-anchor="end">'
                  f"actual (blue), forecast (red){', intervals ' + levels if levels else ''}</text></svg>")

@@ -19,6 +19,7 @@ from forecasting.web import queries
 from forecasting.web.api import Conn, Source
 from forecasting.web.charts import forecast_chart_svg
 from forecasting.web.errors import NotFound
+from forecasting.web.numbers import format_number
 
 __all__ = ["error_page", "router"]
 
@@ -40,7 +41,7 @@ def _age(value: datetime | None) -> str:
 
 
 def _num(value: object) -> str:
-    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+    return "" if value is None else format_number(value) if isinstance(value, float) else str(value)
 
 
 def _pct(value: float | None) -> str:

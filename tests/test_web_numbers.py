@@ -1,0 +1,43 @@
+"""How the pages and charts write numbers: large forecasts and prices in full, grouped, never in exponent form."""
+
+import math
+import re
+from datetime import datetime, timedelta
+
+import pytest
+
+from forecasting.web.charts import forecast_chart_svg
+from forecasting.web.numbers import format_number
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (38543.04, "38,543"),
+    (12345678.9, "12,345,679"),
+    (-2500.25, "-2,500"),
+    (123.456, "123.5"),
+    (1.23456, "1.235"),
+    (2.5, "2.5"),
+    (1.0, "1"),
+    (0.0123456, "0.01235"),
+    (0.0, "0"),
+    (1.234e-05, "1.234e-05"),
+    (1e20, "1e+20"),
+])
+def test_format_number(value: float, text: str) -> None:
+    assert format_number(value) == text
+
+
+def test_format_number_keeps_non_finite_values_readable() -> None:
+    assert format_number(math.nan) == "nan"
+    assert format_number(-math.inf) == "-inf"
+
+
+def test_chart_ticks_and_tooltips_write_large_values_in_full() -> None:
+    start = datetime(2024, 1, 1)
+    history = [(start + timedelta(days=i), 38000.0 + 100 * i) for i in range(10)]
+    forecast = [(start + timedelta(days=10 + i), 39000.0 + 50 * i) for i in range(3)]
+    svg = forecast_chart_svg(history=history, forecast=forecast, bands={}, title="W1")
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', svg)
+    assert ticks and not any("e+" in tick for tick in ticks)
+    assert all(re.fullmatch(r"\d{2},\d{3}(\.\d)?", tick) for tick in ticks if ":" not in tick and "-" not in tick)
+    assert "2024-01-11 00:00: 39,000</title>" in svg
