@@ -48,9 +48,10 @@ def _window_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, freq: str, leve
     with_intervals = cross_conformal(forecasts, series_scale(panel), levels) if levels else forecasts.iloc[0:0]
     use_levels = levels if not with_intervals.empty else ()
     source = with_intervals if use_levels else forecasts
+    scales = _window_scales(source, panel, season, fallback=False)
     pieces = []
-    for (window, cutoff), part in source.groupby(["window", "cutoff"], sort=True):
-        insample = mase_scale(panel[panel[TS] <= cutoff], season=season)
+    for window, part in source.groupby("window", sort=True):
+        insample = scales[scales["window"] == window].set_index(SERIES)["scale"]
         part = part[["model", SERIES, STEP, Y, YHAT] + [c for c in part.columns if c[:3] in ("lo_", "hi_")]]
         pieces.append(score_forecasts(part, insample_scale=insample, levels=use_levels).assign(window=window))
     return pd.concat(pieces, ignore_index=True)
@@ -84,16 +85,28 @@ def choice_scores(forecasts: pd.DataFrame, panel: pd.DataFrame, *, freq: str, me
 
 
 def _window_scale(forecasts: pd.DataFrame, panel: pd.DataFrame, season: int) -> np.ndarray:
-    """Per forecast row, the MASE scale of its series' data up to its window's cutoff (``choice_scores``)."""
+    """Per forecast row, the MASE scale of its series' data up to its window's cutoff, with the zero-scale
+    fallback (``choice_scores``)."""
+    scales = _window_scales(forecasts, panel, season, fallback=True)
+    rows = forecasts[[SERIES, "window"]].merge(scales, on=[SERIES, "window"], how="left")
+    return rows["scale"].to_numpy(dtype="float64")
+
+
+def _window_scales(forecasts: pd.DataFrame, panel: pd.DataFrame, season: int, *, fallback: bool) -> pd.DataFrame:
+    """The MASE scale (``mase_scale``, lag ``season``) of each (series, window) of ``forecasts``: its series' data
+    up to the window's cutoff. Columns series, window, scale. Where that scale is zero or undefined it is NaN, or
+    with ``fallback`` the mean one-step change, then the level (``series_scale``). One pass over the panel for all
+    windows: the stored metrics and the champion choice share it, so they cannot scale a window differently."""
     pairs = forecasts[[SERIES, "window", "cutoff"]].drop_duplicates([SERIES, "window"]).reset_index(drop=True)
     pairs["pair"] = np.arange(len(pairs))
     known = panel[[SERIES, TS, Y]].merge(pairs, on=SERIES)
     known = known[known[TS] <= known["cutoff"]]
     # one pseudo-series per (series, window): its history up to the cutoff
     known = known[["pair", TS, Y]].rename(columns={"pair": SERIES})
-    scale = mase_scale(known, season=season).fillna(series_scale(known))
-    rows = forecasts[[SERIES, "window"]].merge(pairs[[SERIES, "window", "pair"]], on=[SERIES, "window"], how="left")
-    return rows["pair"].map(scale).to_numpy(dtype="float64")
+    scale = mase_scale(known, season=season)
+    if fallback:
+        scale = scale.fillna(series_scale(known))
+    return pairs.assign(scale=pairs["pair"].map(scale).astype("float64"))[[SERIES, "window", "scale"]]
 
 
 COVERAGE_N = "coverage_n"  # how many backtest errors the coverage_<level> figures rest on: a count, summed
