@@ -6,7 +6,6 @@ compose the same steps as mapped tasks.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from forecasting.steps.table import command_steps
 from forecasting.store.data_issues import run_data_issues
 from forecasting.store.results import run_champion_table, run_forecast_heads, run_inflation
 from forecasting.store.steps import run_skips, step_summaries
+from forecasting.web.numbers import format_number
 
-__all__ = ["RunReport", "execute", "readable_value"]
+__all__ = ["RunReport", "execute"]
 
 _log = logging.getLogger(__name__)
 
@@ -135,21 +135,13 @@ def _bar(step: str, total: int | None, *, enabled: bool):
         yield tick
 
 
-def readable_value(value: float) -> str:
-    """A forecast as the run's summary prints it: four significant digits, but every digit of the integer part
-    (13058, not 1.306e+04: a level of GDP or a price loses its meaning in exponent form)."""
-    value = float(value)
-    if not math.isfinite(value) or value == 0 or not 1e-4 <= abs(value) < 1e15:
-        return f"{value:.4g}"
-    return f"{value:.{max(0, 3 - math.floor(math.log10(abs(value))))}f}"
-
-
 def _champion_table(conn, run_id: int) -> pd.DataFrame:
     table = run_champion_table(conn, run_id=run_id)
     if table.empty:
         return table
     heads = run_forecast_heads(conn, run_id=run_id)
-    nexts = {(s, m): ", ".join(map(readable_value, g["yhat"])) for (s, m), g in heads.groupby(["series", "model"])}
+    nexts = {(s, m): ", ".join(format_number(v, grouping=False) for v in g["yhat"])
+             for (s, m), g in heads.groupby(["series", "model"])}
     table["next"] = [nexts.get((s, m), "") for s, m in zip(table["series"], table["champion"], strict=True)]
     return table
 

@@ -326,6 +326,6 @@ def test_the_champion_strategy_is_applied_and_recorded(database, tmp_path, conn,
     (0.0, "0"), (2.5e-7, "2.5e-07"), (3.2e16, "3.2e+16"), (float("nan"), "nan"),
 ])
 def test_the_summary_prints_forecasts_without_exponents_in_the_usual_range(value, printed):
-    from forecasting.run import readable_value
+    from forecasting.web.numbers import format_number
 
-    assert readable_value(value) == printed
+    assert format_number(value, grouping=False) == printed

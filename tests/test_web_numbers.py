@@ -2,6 +2,8 @@
 
 import math
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,6 +27,18 @@ from forecasting.web.numbers import format_number
 ])
 def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text
+
+
+def test_without_grouping_for_lists_of_numbers() -> None:
+    assert format_number(13058.27, grouping=False) == "13058"
+    assert format_number(12345678.9, grouping=False) == "12345679"
+
+
+def test_the_formatter_does_not_bring_in_the_web_app() -> None:
+    # the CLI's run summary uses it: importing it must not import FastAPI
+    code = ("import sys; from forecasting.web.numbers import format_number; import forecasting.run; "
+            "print('fastapi' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_format_number_keeps_non_finite_values_readable() -> None:
