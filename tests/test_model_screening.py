@@ -80,7 +80,10 @@ def test_a_series_too_short_for_any_backtest_window_is_forecast_and_says_so(data
     reasons = report.skips.set_index(["series", "model"])["reason"].to_dict()
     assert reasons[("brief", "naive")].startswith(
         f"no backtest: too short ({n_points} points, needs 4 for one window of 3)")
-    champion = conn.execute("SELECT c.model, c.score FROM champions c JOIN series s USING (series_id) "
+    champion = conn.execute("SELECT c.model, c.score, c.strategy FROM champions c JOIN series s USING (series_id) "
                             "WHERE s.name = 'brief' AND c.run_id = %s", (report.run_id,)).fetchone()
-    assert champion == ("naive", None)
+    assert champion == ("naive", None, "untested")  # nothing scored it: the readers are told so
+    others = conn.execute("SELECT DISTINCT strategy FROM v_champions WHERE series_name <> 'brief' AND run_id = %s",
+                          (report.run_id,)).fetchall()
+    assert len(others) == 1 and others[0][0] in ("per_series", "robust", "pooled")
     assert conn.execute("SELECT count(*) FROM champion_forecasts WHERE series_name = 'brief'").fetchone()[0] == 3

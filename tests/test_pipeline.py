@@ -273,9 +273,10 @@ def test_cli_run_prints_the_champion_report(database, tmp_path, capsys, monkeypa
     assert "pipeline run 1 succeeded (1 partition(s))" in out
     assert "ingest run 1 succeeded: 3 new\n" in out
     table = out[out.index("champion per series") :].splitlines()
-    assert table[1].split() == ["series", "freq", "champion", "sMAPE", "MASE", "next"]
+    assert table[1].split() == ["series", "freq", "champion", "chosen", "by", "sMAPE", "MASE", "next"]
     assert sorted(line.split()[0] for line in table[3:6]) == ["s0", "s1", "s2"]
     assert all(line.split()[2] in ("naive", "seasonal_naive") for line in table[3:6])
+    assert all(line.split()[3] in ("per_series", "robust", "pooled") for line in table[3:6])
     assert "SELECT * FROM champion_forecasts" in out
     assert cli_main(["-q", "predict", "--config", str(path)]) == 0
     capsys.readouterr()
@@ -309,6 +310,9 @@ def test_the_champion_strategy_is_applied_and_recorded(database, tmp_path, conn,
         assert used == {strategy}
     champions = conn.execute("SELECT model, score FROM champions WHERE run_id = %s", (report.run_id,)).fetchall()
     assert len(champions) == 3 and all(score >= 0 for _, score in champions)
+    # each champion says how it was chosen, in the table and in the view analysts read
+    recorded = conn.execute("SELECT DISTINCT strategy FROM v_champions WHERE run_id = %s", (report.run_id,)).fetchall()
+    assert recorded == [(next(iter(used)),)]
     if used == {"pooled"}:  # one model for every series: the one with the best pooled backtest score
         assert len({model for model, _ in champions}) == 1
     if strategy == "per_series":  # each series' own lowest mean MASE, as the stored per-series metrics say

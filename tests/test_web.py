@@ -156,6 +156,7 @@ def test_backtest_leaderboard_by_metric_and_step(client, store):
     scores = [m["metrics"]["mase"] for m in board["models"]]
     assert scores == sorted(scores) and [m["rank"] for m in board["models"]] == [1, 2, 3]
     assert board["champion"]["model"] == models[0]
+    assert board["champion"]["strategy"] in ("per_series", "robust", "pooled")  # how the run chose it
     assert all([s["step"] for s in m["steps"]] == [1, 2, 3, 4] for m in board["models"])
     assert {"smape", "mae", "coverage_80"} <= set(board["models"][0]["metrics"])
     by_smape = client.get("/api/v1/series/s0/backtest", params={"metric": "smape"}).json()
@@ -262,6 +263,9 @@ def test_series_page_chart_draws_what_the_api_returns(client):
     assert re.findall(r'<path class="band" data-level="(\d+)"', svg) == ["95", "80", "50"]  # one band per level
     assert "http://" not in svg.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from elsewhere
     assert "<table class=\"leaderboard\">" in page.text and "(champion)" in page.text
+    strategy = client.get("/api/v1/series/s0/backtest").json()["champion"]["strategy"]
+    said = re.search(r'<p class="chosen-by">(.*?)</p>', page.text, re.S).group(1)
+    assert f"chosen by the <strong>{strategy}</strong>" in said and len(said) > 80  # and what that rule means
     assert page.text.count("<tr><td class=\"num\"><a href") == 2  # versions 1 and 2
 
 

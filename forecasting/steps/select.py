@@ -49,6 +49,7 @@ __all__ = ["select_champions"]
 _log = logging.getLogger(__name__)
 
 _SHOWN = 20  # champions listed by name in the log; the rest are counted
+UNTESTED = "untested"  # champions.strategy of a series with no backtest score (_untested_champions)
 
 
 def select_champions(conn: psycopg.Connection, *, run_id: int) -> dict:
@@ -71,8 +72,9 @@ def _select(conn: psycopg.Connection, run_id: int) -> dict:
         freq, _, _, series_ids = partition_read(conn, run_id=run_id, key=key)
         champions, strategies[key] = _champions(conn, run_id, series_ids, freq, config)
         untested = sorted(set(series_ids) - set(champions["series_id"].astype(int)) - already)
-        champions = pd.concat([champions, _untested_champions(conn, run_id, key, series_ids, untested, config)],
-                              ignore_index=True)
+        champions = pd.concat([champions.assign(strategy=strategies[key]),
+                               _untested_champions(conn, run_id, key, series_ids, untested, config)
+                               .assign(strategy=UNTESTED)], ignore_index=True)
         champions_write(conn, run_id=run_id, frame=champions.assign(model_version_id=None))
         for model, group in champions.groupby("model"):
             counts[model] = counts.get(model, 0) + len(group)

@@ -276,8 +276,9 @@ def backtest_forecasts_latest(conn: psycopg.Connection, *, config_name: str, ser
 
 
 def champions_write(conn: psycopg.Connection, *, run_id: int, frame: pd.DataFrame) -> int:
-    """``frame``: series_id, model, model_version_id, metric, score."""
-    columns = ["run_id", "series_id", "model", "model_version_id", "metric", "score"]
+    """``frame``: series_id, model, model_version_id, metric, score, strategy (how it was chosen: the partition's
+    champion strategy, or "untested")."""
+    columns = ["run_id", "series_id", "model", "model_version_id", "metric", "score", "strategy"]
     with conn.transaction():
         conn.execute("DELETE FROM champions WHERE run_id = %s AND series_id = ANY(%s)",
                      (run_id, frame["series_id"].astype(int).tolist()))
@@ -295,16 +296,17 @@ def champions_set_versions(conn: psycopg.Connection, *, run_id: int, series_ids:
 
 
 def run_champion_table(conn: psycopg.Connection, *, run_id: int) -> pd.DataFrame:
-    """A run's champions by series name: series, freq, champion, sMAPE, MASE (its latest backtest means)."""
+    """A run's champions by series name: series, freq, champion, chosen by (the champion strategy), sMAPE, MASE
+    (its latest backtest means)."""
     cur = conn.execute(
-        "SELECT s.name AS series, p.frequency AS freq, c.model AS champion, "
+        "SELECT s.name AS series, p.frequency AS freq, c.model AS champion, c.strategy AS \"chosen by\", "
         "avg(m.value) FILTER (WHERE m.metric = 'smape') AS \"sMAPE\", "
         "avg(m.value) FILTER (WHERE m.metric = 'mase') AS \"MASE\" "
         "FROM champions c JOIN series s USING (series_id) "
         "LEFT JOIN run_partitions p ON p.run_id = c.run_id AND c.series_id = ANY(p.series_ids) "
         "LEFT JOIN backtest_metrics m ON m.run_id = c.run_id AND m.mode = 'latest' AND m.model = c.model "
         "AND m.series_id = c.series_id AND m.step IS NOT NULL "
-        "WHERE c.run_id = %s GROUP BY s.name, p.frequency, c.model ORDER BY s.name",
+        "WHERE c.run_id = %s GROUP BY s.name, p.frequency, c.model, c.strategy ORDER BY s.name",
         (run_id,),
     )
     return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])

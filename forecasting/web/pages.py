@@ -48,7 +48,19 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:+.2f}%"
 
 
+# why a champion is not always the model ranked first for its series (champions.strategy, backtest.champion_strategy)
+_CHOSEN_BY = {
+    "per_series": "the series' own lowest backtest score",
+    "robust": "the series' own best model only where it beat the partition's pooled best clearly in every backtest "
+              "window, else that pooled best",
+    "pooled": "one model for every series of the partition: the best backtest score over them all (per-series "
+              "choices scored no better on held-out windows)",
+    "untested": "the series is too short for a backtest window: the partition's best model among those that can "
+                "fit it",
+}
+
 templates.env.filters["age"] = _age
+templates.env.globals["chosen_by"] = _CHOSEN_BY
 templates.env.filters["num"] = _num
 templates.env.filters["pct"] = _pct
 

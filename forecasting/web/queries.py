@@ -210,7 +210,7 @@ def backtest_leaderboard(conn: psycopg.Connection, *, name: str, source: str | N
                        "ORDER BY model, step NULLS FIRST, metric", {**key, "run": run})
     if not rows:
         raise NotFound(f"run {run} has no backtest of series {name!r} in mode {mode!r}")
-    champion = _rows(conn, "SELECT model, metric, score FROM v_champions WHERE run_id = %(run)s "
+    champion = _rows(conn, "SELECT model, metric, score, strategy FROM v_champions WHERE run_id = %(run)s "
                            "AND series_name = %(name)s AND source = %(source)s", {**key, "run": run})
     rank_by = metric or run_row["champion_metric"]
     models: dict[str, dict] = {}
