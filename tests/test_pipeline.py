@@ -325,11 +325,3 @@ def test_the_champion_strategy_is_applied_and_recorded(database, tmp_path, conn,
         assert stored == best
 
 
-@pytest.mark.parametrize(("value", "printed"), [
-    (13058.27, "13058"), (371.6421, "371.6"), (216.84, "216.8"), (-0.51234, "-0.5123"), (0.0123456, "0.01235"),
-    (0.0, "0"), (2.5e-7, "2.5e-07"), (3.2e16, "3.2e+16"), (float("nan"), "nan"),
-])
-def test_the_summary_prints_forecasts_without_exponents_in_the_usual_range(value, printed):
-    from forecasting.web.numbers import format_number
-
-    assert format_number(value, grouping=False) == printed

@@ -29,6 +29,14 @@ def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text
 
 
+@pytest.mark.parametrize(("value", "printed"), [
+    (13058.27, "13058"), (371.6421, "371.6"), (216.84, "216.8"), (-0.51234, "-0.5123"), (0.0123456, "0.01235"),
+    (0.0, "0"), (2.5e-7, "2.5e-07"), (3.2e16, "3.2e+16"), (float("nan"), "nan"),
+])
+def test_the_cli_summary_prints_forecasts_without_exponents_in_the_usual_range(value, printed):
+    assert format_number(value, grouping=False) == printed
+
+
 def test_without_grouping_for_lists_of_numbers() -> None:
     assert format_number(13058.27, grouping=False) == "13058"
     assert format_number(12345678.9, grouping=False) == "12345679"
